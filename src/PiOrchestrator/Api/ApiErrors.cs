@@ -1,0 +1,110 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace PiOrchestrator.Api;
+
+/// <summary>An error answer in the envelope; the one type every endpoint uses for failures.</summary>
+public sealed class ApiErrorResult(int statusCode, ApiError error, TimeSpan? retryAfter = null) : IResult, IStatusCodeHttpResult, IValueHttpResult, IValueHttpResult<ApiErrorEnvelope>
+{
+    public int StatusCode { get; } = statusCode;
+    int? IStatusCodeHttpResult.StatusCode => StatusCode;
+    public ApiError Error { get; } = error;
+    public ApiErrorEnvelope Value => new(Error, DateTimeOffset.UtcNow);
+    object? IValueHttpResult.Value => Value;
+
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        if (retryAfter is { } wait)
+            httpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString();
+        httpContext.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Json(Value, AppJsonContext.Default.ApiErrorEnvelope, statusCode: StatusCode).ExecuteAsync(httpContext);
+    }
+}
+
+/// <summary>The error codes of the API, each with its one HTTP status.</summary>
+public static class ApiErrors
+{
+    public static ApiErrorResult InvalidRequest(string field, string message) => new(400, new ApiError("invalid_request", message, field));
+    public static ApiErrorResult Unauthorized(string message) => new(401, new ApiError("unauthorized", message));
+    public static ApiErrorResult PermissionDenied(string message) => new(403, new ApiError("permission_denied", message));
+    public static ApiErrorResult NotFound(string message) => new(404, new ApiError("not_found", message));
+    public static ApiErrorResult MethodNotAllowed(string message) => new(405, new ApiError("method_not_allowed", message));
+    public static ApiErrorResult EvidenceNotReady(string message) => new(409, new ApiError("evidence_not_ready", message));
+    public static ApiErrorResult RetentionExpired(string message) => new(410, new ApiError("retention_expired", message));
+    public static ApiErrorResult PayloadTooLarge(string message) => new(413, new ApiError("payload_too_large", message));
+    public static ApiErrorResult RateLimited(TimeSpan retryAfter) => new(429, new ApiError("rate_limited", "too many requests; retry later"), retryAfter);
+    public static ApiErrorResult Internal(string message) => new(500, new ApiError("internal_error", message));
+    public static ApiErrorResult IntegrityMismatch(string message) => new(502, new ApiError("integrity_mismatch", message));
+    public static ApiErrorResult ServiceUnavailable(string message, TimeSpan? retryAfter = null) => new(503, new ApiError("service_unavailable", message), retryAfter);
+
+    /// <summary>The envelope for a bare status code set by the framework (404 route, 405 method, 400 bad request).</summary>
+    public static ApiErrorResult ForStatus(int status) => status switch
+    {
+        400 => InvalidRequest("request", "the request is malformed"),
+        401 => Unauthorized("authentication required"),
+        403 => PermissionDenied("not allowed"),
+        404 => NotFound("no such endpoint"),
+        405 => MethodNotAllowed("method not allowed on this endpoint"),
+        408 => new(408, new ApiError("request_timeout", "the request took too long to arrive")),
+        413 => PayloadTooLarge("the request body is too large"),
+        415 => new(415, new ApiError("unsupported_media_type", "unsupported content type")),
+        431 => new(431, new ApiError("invalid_request", "request headers are too large", "headers")),
+        503 => ServiceUnavailable("the agent is not ready"),
+        _ when status >= 500 => Internal("internal error"),
+        _ => new(status, new ApiError("invalid_request", "request refused")),
+    };
+}
+
+/// <summary>A success answer whose <c>data</c> is JSON already serialised (cached per session revision).</summary>
+public sealed class EnvelopedJsonResult(ReadOnlyMemory<byte> dataJson, string? etag) : IResult, IStatusCodeHttpResult
+{
+    private static readonly byte[] Head = """{"success":true,"status":"success","data":"""u8.ToArray();
+    private static readonly byte[] Tail = ",\"timestamp\":\""u8.ToArray();
+
+    public int? StatusCode => 200;
+
+    public async Task ExecuteAsync(HttpContext httpContext)
+    {
+        var response = httpContext.Response;
+        response.StatusCode = 200;
+        response.ContentType = "application/json; charset=utf-8";
+        if (etag is not null)
+        {
+            response.Headers.ETag = etag;
+            response.Headers.CacheControl = "no-cache";
+        }
+        var timestamp = System.Text.Encoding.UTF8.GetBytes(DateTimeOffset.UtcNow.UtcDateTime.ToString(UtcDateTimeConverter.Format) + "\"}");
+        response.ContentLength = Head.Length + dataJson.Length + Tail.Length + timestamp.Length;
+        await response.Body.WriteAsync(Head);
+        await response.Body.WriteAsync(dataJson);
+        await response.Body.WriteAsync(Tail);
+        await response.Body.WriteAsync(timestamp);
+    }
+}
+
+/// <summary>304 for a poller whose copy is current.</summary>
+public static class NotModified
+{
+    public static bool Matches(HttpContext context, string etag)
+    {
+        foreach (var candidate in context.Request.Headers.IfNoneMatch)
+        {
+            if (candidate is null) continue;
+            foreach (var part in candidate.Split(','))
+            {
+                var tag = part.Trim();
+                if (tag == "*" || WeakEquals(tag, etag)) return true;
+            }
+        }
+        return false;
+    }
+
+    public static StatusCodeHttpResult Result(HttpContext context, string etag)
+    {
+        context.Response.Headers.ETag = etag;
+        context.Response.Headers.CacheControl = "no-cache";
+        return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+    }
+
+    private static bool WeakEquals(string a, string b) =>
+        string.Equals(a.StartsWith("W/", StringComparison.Ordinal) ? a[2..] : a, b.StartsWith("W/", StringComparison.Ordinal) ? b[2..] : b, StringComparison.Ordinal);
+}

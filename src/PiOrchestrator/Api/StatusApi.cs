@@ -1,0 +1,83 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Capture;
+using PiOrchestrator.Doors;
+using PiOrchestrator.Evidence;
+using PiOrchestrator.Mqtt;
+using PiOrchestrator.Sessions;
+using PiOrchestrator.Site;
+
+namespace PiOrchestrator.Api;
+
+public static class StatusApi
+{
+    public static readonly string Version =
+        typeof(StatusApi).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    private static readonly TimeSpan LoopStallLimit = TimeSpan.FromSeconds(30);
+
+    public static IEndpointRouteBuilder MapStatusApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v1/status", GetStatus).WithName("GetStatus").WithTags("Status");
+        app.MapGet("/healthz", Healthz).WithName("Healthz").WithTags("Status");
+        app.MapGet("/readyz", Readyz).WithName("Readyz").WithTags("Status");
+        return app;
+    }
+
+    public static JsonHttpResult<ApiEnvelope<StatusDto>> GetStatus(
+        AgentClock clock, MqttConnection mqtt, IOptions<MqttOptions> mqttOptions, MqttDoorEventSource doors, EvidenceStore store,
+        ImageCache cache, CameraHealth cameras, SessionEngine engine, IOptions<SiteOptions> site, TimeProvider time)
+    {
+        var now = time.GetUtcNow();
+        var (depth, oldest) = store.PendingUploads();
+        var o = mqttOptions.Value;
+        var containers = site.Value.Containers.Select(c =>
+        {
+            var snapshot = engine.Snapshot(c.Id);
+            var camera = cameras.Get(c.CameraId);
+            return new ContainerStatusDto(c.Id, c.CameraId, (snapshot?.Door ?? DoorState.Unknown).ToString().ToLowerInvariant(), snapshot?.DoorSince,
+                snapshot?.CurrentSessionId, snapshot?.LastSessionId,
+                new CameraStatusDto(camera.Online, camera.LastSeen, camera.Since, camera.LastCaptureLatencyMs, camera.LastError));
+        }).ToList();
+        var status = new StatusDto(
+            Version,
+            clock.StartedAt,
+            (long)(now - clock.StartedAt).TotalSeconds,
+            new MqttStatusDto(mqtt.State.ToString().ToLowerInvariant(), mqtt.State == MqttState.Connected, $"{o.Host}:{o.Port}",
+                mqtt.StateSince, mqtt.LastError, mqtt.MessagesReceived, doors.Rejected),
+            new StoreStatusDto(store.IsHealthy(), store.DataDirectory),
+            new UploadQueueDto(depth, oldest, S3Configured: false),
+            new CacheStatusDto(cache.Bytes, cache.LimitBytes),
+            containers);
+        return Envelope.Ok(status, AppJsonContext.Default.ApiEnvelopeStatusDto, time);
+    }
+
+    /// <summary>Liveness: the session engine's loop still turns.</summary>
+    public static JsonHttpResult<ApiEnvelope<HealthDto>> Healthz(SessionEngine engine, TimeProvider time)
+    {
+        var stalled = time.GetUtcNow() - engine.LastTurn > LoopStallLimit;
+        var checks = new Dictionary<string, string> { ["session_engine"] = stalled ? "stalled" : "ok" };
+        return TypedResults.Json(new ApiEnvelope<HealthDto>(new HealthDto(stalled ? "unhealthy" : "ok", checks), time.GetUtcNow()),
+            AppJsonContext.Default.ApiEnvelopeHealthDto, statusCode: stalled ? 503 : 200);
+    }
+
+    /// <summary>Readiness: evidence can be served. MQTT is reported, not required: the API works without a broker.</summary>
+    public static JsonHttpResult<ApiEnvelope<HealthDto>> Readyz(EvidenceStore store, MqttConnection mqtt, TimeProvider time)
+    {
+        var storeOk = store.IsHealthy();
+        var checks = new Dictionary<string, string>
+        {
+            ["store"] = storeOk ? "ok" : "failed",
+            ["mqtt"] = mqtt.State.ToString().ToLowerInvariant(),
+        };
+        return TypedResults.Json(new ApiEnvelope<HealthDto>(new HealthDto(storeOk ? "ready" : "not_ready", checks), time.GetUtcNow()),
+            AppJsonContext.Default.ApiEnvelopeHealthDto, statusCode: storeOk ? 200 : 503);
+    }
+}
+
+/// <summary>When this agent started.</summary>
+public sealed class AgentClock(TimeProvider time)
+{
+    public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
+}

@@ -1,0 +1,26 @@
+namespace PiOrchestrator.Api;
+
+public sealed record StatusDto(
+    string Version,
+    DateTimeOffset StartedAt,
+    long UptimeSeconds,
+    MqttStatusDto Mqtt,
+    StoreStatusDto Store,
+    UploadQueueDto Upload,
+    CacheStatusDto Cache,
+    IReadOnlyList<ContainerStatusDto> Containers);
+
+public sealed record MqttStatusDto(string State, bool Connected, string Broker, DateTimeOffset? Since, string? LastError, long MessagesReceived, long EventsRejected);
+
+public sealed record StoreStatusDto(bool Ok, string DataDirectory);
+
+public sealed record UploadQueueDto(long QueueDepth, DateTimeOffset? OldestPendingAt, bool S3Configured);
+
+public sealed record CacheStatusDto(long Bytes, long LimitBytes);
+
+public sealed record CameraStatusDto(bool? Online, DateTimeOffset? LastSeen, DateTimeOffset? Since, int? LastCaptureLatencyMs, string? LastError);
+
+public sealed record ContainerStatusDto(
+    string Id, string CameraId, string Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId, CameraStatusDto Camera);
+
+public sealed record HealthDto(string Status, IReadOnlyDictionary<string, string> Checks);

@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Options;
+
+namespace PiOrchestrator.Capture;
+
+public static class CaptureExtensions
+{
+    public static IServiceCollection AddCapture(this IServiceCollection services)
+    {
+        services.AddOptions<CaptureOptions>().BindConfiguration("Capture").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CaptureOptions>, JpegLibraryCheck>();
+        services.AddSingleton(_ => new CameraClient(new HttpClient(new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(20),
+            MaxConnectionsPerServer = 2,
+        })
+        {
+            // Each capture carries its own deadline.
+            Timeout = Timeout.InfiniteTimeSpan,
+        }));
+        services.AddSingleton<CameraHealth>();
+        services.AddSingleton<CaptureService>();
+        return services;
+    }
+
+    /// <summary>Every frame is decode-checked, so the agent does not start without libturbojpeg.</summary>
+    private sealed class JpegLibraryCheck : IValidateOptions<CaptureOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, CaptureOptions options) =>
+            JpegCodec.TryLoadLibrary(out var error) ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(error);
+    }
+}

@@ -1,0 +1,21 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PiOrchestrator.Capture;
+
+public sealed class CaptureOptions
+{
+    /// <summary>Wait after <c>closed</c> before AFTER_CLOSE, for the door and light to settle.</summary>
+    [Range(0, 600_000)]
+    public int AfterCloseDelayMs { get; set; } = 1500;
+
+    /// <summary>Deadline for one capture, all attempts included.</summary>
+    [Range(100, 120_000)]
+    public int TimeoutMs { get; set; } = 5000;
+
+    [Range(1, 10)]
+    public int Attempts { get; set; } = 3;
+
+    /// <summary>Grabs thrown away before the real one: with one frame buffer the first frame after idle is old.</summary>
+    [Range(0, 10)]
+    public int FlushFrames { get; set; } = 1;
+}

@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
+using PiOrchestrator.Evidence;
+using PiOrchestrator.Site;
+
+namespace PiOrchestrator.Capture;
+
+/// <summary>
+/// Takes one picture for a session and stores the outcome, good or failed, before anything else hears of it.
+/// Captures on different cameras run in parallel; one camera takes one capture at a time.
+/// </summary>
+public sealed class CaptureService(
+    CameraClient camera,
+    EvidenceStore store,
+    ImageCache cache,
+    CameraHealth health,
+    IOptions<CaptureOptions> captureOptions,
+    IOptions<StorageOptions> storageOptions,
+    TimeProvider time,
+    ILogger<CaptureService> log)
+{
+    private readonly CaptureOptions _options = captureOptions.Value;
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _cameraLocks = new(StringComparer.Ordinal);
+    private readonly ResiliencePipeline<GrabResult> _retry = new ResiliencePipelineBuilder<GrabResult>()
+        .AddRetry(new RetryStrategyOptions<GrabResult>
+        {
+            MaxRetryAttempts = Math.Max(0, captureOptions.Value.Attempts - 1),
+            Delay = TimeSpan.FromMilliseconds(100),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Ok: false } && !args.Context.CancellationToken.IsCancellationRequested),
+        })
+        .Build();
+
+    public async Task<EvidenceRecord> CaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, CancellationToken cancellationToken)
+    {
+        var requestedAt = time.GetUtcNow();
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.TimeoutMs);
+
+        var grab = await GrabUnderCameraLockAsync(container, deadline.Token);
+        var capturedAt = time.GetUtcNow();
+        var id = Guid.CreateVersion7(capturedAt);
+        EvidenceRecord record;
+        if (grab.Ok)
+        {
+            var frame = grab.Frame!;
+            record = new EvidenceRecord
+            {
+                EvidenceId = id,
+                SessionId = sessionId,
+                ContainerId = container.Id,
+                DeviceId = container.CameraId,
+                Tag = tag,
+                Status = CaptureStatus.Captured,
+                CapturedAt = capturedAt,
+                CreatedAt = capturedAt,
+                ImageSizeBytes = frame.Length,
+                Sha256 = Convert.ToHexStringLower(SHA256.HashData(frame)),
+                ObjectKey = EvidenceRecord.ObjectKeyFor(container.Id, sessionId, tag, capturedAt, id),
+                LatencyMs = (int)grab.Latency.TotalMilliseconds,
+                Width = grab.Width,
+                Height = grab.Height,
+                BytesHeld = true,
+            };
+            health.RecordSuccess(container.CameraId, record.LatencyMs);
+            record = Persist(record, frame);
+            if (record.IsCaptured && grab.Thumbnail is not null) cache.Set(ImageCache.ThumbnailKey(record.ObjectKey!), grab.Thumbnail);
+        }
+        else
+        {
+            health.RecordFailure(container.CameraId, grab.FailureReason!, grab.FailureReason == CaptureFailure.CameraOffline);
+            record = Persist(FailedRecord(container, sessionId, tag, id, capturedAt, grab.FailureReason!), []);
+        }
+
+        var elapsed = (time.GetUtcNow() - requestedAt).TotalMilliseconds;
+        if (record.IsCaptured)
+            log.LogInformation("Captured {Tag} for {ContainerId} session {SessionId}: {Bytes} bytes, camera {LatencyMs} ms, stored in {ElapsedMs:F0} ms total",
+                EvidenceNames.Of(tag), container.Id, sessionId, record.ImageSizeBytes, record.LatencyMs, elapsed);
+        else
+            log.LogWarning("Capture {Tag} for {ContainerId} session {SessionId} failed: {Reason} ({Detail})",
+                EvidenceNames.Of(tag), container.Id, sessionId, record.FailureReason, grab.Detail ?? "storage");
+        return record;
+    }
+
+    /// <summary>A failed row for a capture that could not even be attempted (the agent stopped mid-capture).</summary>
+    public EvidenceRecord RecordFailure(ContainerOptions container, string sessionId, CaptureTag tag, string reason)
+    {
+        var now = time.GetUtcNow();
+        return Persist(FailedRecord(container, sessionId, tag, Guid.CreateVersion7(now), now, reason), []);
+    }
+
+    private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CancellationToken deadline)
+    {
+        var cameraLock = _cameraLocks.GetOrAdd(container.CameraUrl, _ => new SemaphoreSlim(1, 1));
+        try
+        {
+            await cameraLock.WaitAsync(deadline);
+        }
+        catch (OperationCanceledException)
+        {
+            return new GrabResult(null, CaptureFailure.Timeout, "camera busy with another capture until the deadline", TimeSpan.Zero);
+        }
+        try
+        {
+            var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
+            var maxBytes = storageOptions.Value.MaxImageBytes;
+            var flush = container.FlushFrames ?? _options.FlushFrames;
+            var perAttempt = TimeSpan.FromMilliseconds(Math.Max(250, _options.TimeoutMs / Math.Max(1, _options.Attempts)));
+            return await _retry.ExecuteAsync(async token =>
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
+                attempt.CancelAfter(perAttempt);
+                // The first frame after idle is the one taken at the previous grab: throw it away.
+                for (var i = 0; i < flush; i++)
+                {
+                    var stale = await camera.GrabAsync(url, maxBytes, attempt.Token);
+                    if (stale.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout) return stale;
+                }
+                var grab = await camera.GrabAsync(url, maxBytes, attempt.Token);
+                return grab.Ok ? Decode(grab) : grab;
+            }, deadline);
+        }
+        catch (OperationCanceledException)
+        {
+            return new GrabResult(null, CaptureFailure.Timeout, "capture deadline passed", TimeSpan.Zero);
+        }
+        finally
+        {
+            cameraLock.Release();
+        }
+    }
+
+    /// <summary>A frame counts only if it decodes without a single warning.</summary>
+    private static GrabResult Decode(GrabResult grab)
+    {
+        var check = JpegCodec.Check(grab.Frame, out var thumbnail);
+        return check.Ok
+            ? grab with { Width = check.Width, Height = check.Height, Thumbnail = thumbnail }
+            : new GrabResult(null, check.FailureReason, $"{grab.Frame!.Length}-byte frame does not decode: {check.Detail}", grab.Latency);
+    }
+
+    private EvidenceRecord Persist(EvidenceRecord record, byte[] frame)
+    {
+        try
+        {
+            store.SaveEvidence(record, frame);
+            if (record.IsCaptured) cache.Set(record.ObjectKey!, frame);
+            return record;
+        }
+        catch (SqliteException ex)
+        {
+            // Disk full or I/O error: the frame is lost, but the attempt must still be on record if at all possible.
+            log.LogError("Storing {Tag} for session {SessionId} failed: {Error}", EvidenceNames.Of(record.Tag), record.SessionId, ex.Message);
+            var failed = record with
+            {
+                Status = CaptureStatus.Failed,
+                FailureReason = $"{CaptureFailure.StorageFailed}: {ex.SqliteErrorCode switch { 13 => "disk full", 10 => "I/O error", _ => $"sqlite error {ex.SqliteErrorCode}" }}",
+                ImageSizeBytes = null,
+                Sha256 = null,
+                ObjectKey = null,
+                BytesHeld = false,
+            };
+            if (record.IsCaptured)
+                store.SaveEvidence(failed, []);
+            return failed;
+        }
+    }
+
+    private static EvidenceRecord FailedRecord(ContainerOptions container, string sessionId, CaptureTag tag, Guid id, DateTimeOffset at, string reason) => new()
+    {
+        EvidenceId = id,
+        SessionId = sessionId,
+        ContainerId = container.Id,
+        DeviceId = container.CameraId,
+        Tag = tag,
+        Status = CaptureStatus.Failed,
+        FailureReason = reason,
+        CapturedAt = at,
+        CreatedAt = at,
+        BytesHeld = false,
+    };
+}

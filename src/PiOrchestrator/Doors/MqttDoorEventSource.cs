@@ -1,0 +1,47 @@
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Mqtt;
+using PiOrchestrator.Site;
+
+namespace PiOrchestrator.Doors;
+
+/// <summary>Door events from <c>{prefix}/{container_id}/door</c>; bad ones are logged (throttled) and dropped.</summary>
+public sealed class MqttDoorEventSource(
+    IOptions<MqttOptions> mqtt,
+    IOptions<SiteOptions> site,
+    IDoorEventSink sink,
+    TimeProvider time,
+    ILogger<MqttDoorEventSource> log) : IMqttSubscription
+{
+    private readonly LogThrottle _throttle = new(time, TimeSpan.FromMinutes(1));
+    private long _rejected;
+
+    public string TopicFilter => mqtt.Value.DoorTopicFilter;
+
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    public void Handle(MqttMessage message)
+    {
+        if (!DoorEventParser.TryGetContainerId(message.Topic, mqtt.Value.TopicPrefix, out var containerId))
+            return;
+        if (site.Value.Find(containerId) is null)
+        {
+            Reject("unknown_container:" + containerId, message.Topic, "unknown container (not in Containers)");
+            return;
+        }
+        var result = DoorEventParser.Parse(containerId, message.Payload, message.PayloadLength, DoorEventSource.Mqtt, time.GetUtcNow());
+        if (!result.Ok)
+        {
+            Reject(result.ProblemClass, message.Topic, result.Problem!);
+            return;
+        }
+        sink.Post(result.Event!);
+    }
+
+    private void Reject(string problemClass, string topic, string problem)
+    {
+        Interlocked.Increment(ref _rejected);
+        if (!_throttle.ShouldLog(problemClass, out var suppressed)) return;
+        var heldBack = suppressed > 0 ? $" ({suppressed} more of this kind held back)" : "";
+        log.LogWarning("Door event on {Topic} dropped: {Problem}{HeldBack}", DoorEventParser.Printable(topic), problem, heldBack);
+    }
+}

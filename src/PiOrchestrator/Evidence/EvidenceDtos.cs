@@ -1,0 +1,67 @@
+using System.Text.Json.Serialization;
+
+namespace PiOrchestrator.Evidence;
+
+/// <summary>
+/// One capture as the dashboard contract (seed 001) shows it. A pair side with no good capture uses the same
+/// shape with only capture_tag, status and missing_reason set.
+/// </summary>
+public sealed record CaptureDto
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EvidenceId { get; init; }
+    public required string CaptureTag { get; init; }
+    public required string Status { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? MissingReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? FailureReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? DeviceId { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ContainerId { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? SessionId { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? CreatedAt { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? CapturedAt { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ImageData { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ContentType { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? ImageSizeBytes { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ObjectKey { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? UploadStatus { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Sha256 { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Width { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Height { get; init; }
+
+    public static CaptureDto From(EvidenceRecord e, string? imageData) => new()
+    {
+        EvidenceId = e.EvidenceId.ToString("D"),
+        CaptureTag = EvidenceNames.Of(e.Tag),
+        Status = EvidenceNames.Of(e.Status),
+        FailureReason = e.FailureReason,
+        DeviceId = e.DeviceId,
+        ContainerId = e.ContainerId,
+        SessionId = e.SessionId,
+        CreatedAt = e.CreatedAt,
+        CapturedAt = e.CapturedAt,
+        ImageData = imageData,
+        ContentType = e.ContentType,
+        ImageSizeBytes = e.ImageSizeBytes,
+        ObjectKey = e.ObjectKey,
+        UploadStatus = EvidenceNames.Of(e.UploadStatus),
+        Sha256 = e.Sha256,
+        Width = e.Width,
+        Height = e.Height,
+    };
+}
+
+public sealed record EvidenceSummaryDto(
+    int TotalCaptures, int SuccessfulCaptures, int FailedCaptures, bool HasBeforeOpen, bool HasAfterClose, bool PairComplete);
+
+public sealed record SessionEvidenceDto(string SessionId, string ContainerId, IReadOnlyList<CaptureDto> Captures, EvidenceSummaryDto Summary);
+
+public sealed record EvidencePairDto
+{
+    public string ContractVersion => "v1";
+    public required string SessionId { get; init; }
+    public required string ContainerId { get; init; }
+    public required string PairStatus { get; init; }
+    public required CaptureDto? Before { get; init; }
+    public required CaptureDto? After { get; init; }
+    public required DateTimeOffset QueriedAt { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? RetryAfterSeconds { get; init; }
+}

@@ -1,0 +1,13 @@
+namespace PiOrchestrator.Evidence;
+
+public static class EvidenceExtensions
+{
+    public static IServiceCollection AddEvidence(this IServiceCollection services)
+    {
+        services.AddOptions<StorageOptions>().BindConfiguration("Storage").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<EvidenceStore>();
+        services.AddSingleton<ImageCache>();
+        services.AddSingleton<EvidenceViews>();
+        return services;
+    }
+}

@@ -1,0 +1,74 @@
+namespace PiOrchestrator.Evidence;
+
+public enum CaptureTag { BeforeOpen, AfterClose, Manual }
+
+public enum CaptureStatus { Captured, Failed }
+
+public enum UploadStatus { Pending, Uploading, Uploaded, Failed }
+
+public static class EvidenceNames
+{
+    public static string Of(CaptureTag tag) => tag switch
+    {
+        CaptureTag.BeforeOpen => "BEFORE_OPEN",
+        CaptureTag.AfterClose => "AFTER_CLOSE",
+        _ => "MANUAL",
+    };
+
+    public static CaptureTag ParseTag(string text) => text switch
+    {
+        "BEFORE_OPEN" => CaptureTag.BeforeOpen,
+        "AFTER_CLOSE" => CaptureTag.AfterClose,
+        "MANUAL" => CaptureTag.Manual,
+        _ => throw new FormatException($"unknown capture tag '{text}'"),
+    };
+
+    public static string Of(CaptureStatus status) => status == CaptureStatus.Captured ? "captured" : "failed";
+
+    public static CaptureStatus ParseStatus(string text) => text == "captured" ? CaptureStatus.Captured : CaptureStatus.Failed;
+
+    public static string Of(UploadStatus status) => status switch
+    {
+        UploadStatus.Pending => "pending",
+        UploadStatus.Uploading => "uploading",
+        UploadStatus.Uploaded => "uploaded",
+        _ => "failed",
+    };
+
+    public static UploadStatus ParseUpload(string text) => text switch
+    {
+        "pending" => UploadStatus.Pending,
+        "uploading" => UploadStatus.Uploading,
+        "uploaded" => UploadStatus.Uploaded,
+        _ => UploadStatus.Failed,
+    };
+}
+
+/// <summary>One capture: a JPEG that was taken (status captured) or an attempt that failed, with why.</summary>
+public sealed record EvidenceRecord
+{
+    public required Guid EvidenceId { get; init; }
+    public required string SessionId { get; init; }
+    public required string ContainerId { get; init; }
+    public required string DeviceId { get; init; }
+    public required CaptureTag Tag { get; init; }
+    public required CaptureStatus Status { get; init; }
+    public string? FailureReason { get; init; }
+    public required DateTimeOffset CapturedAt { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public string ContentType { get; init; } = "image/jpeg";
+    public long? ImageSizeBytes { get; init; }
+    public string? Sha256 { get; init; }
+    public string? ObjectKey { get; init; }
+    public UploadStatus UploadStatus { get; init; } = UploadStatus.Pending;
+    public int? Width { get; init; }
+    public int? Height { get; init; }
+    public int? LatencyMs { get; init; }
+    public bool BytesHeld { get; init; }
+
+    public bool IsCaptured => Status == CaptureStatus.Captured;
+
+    /// <summary><c>evidence/{container}/{session}/{TAG}_{yyyyMMddTHHmmss}_{first 8 hex of id}.jpg</c>, UTC.</summary>
+    public static string ObjectKeyFor(string containerId, string sessionId, CaptureTag tag, DateTimeOffset capturedAt, Guid evidenceId) =>
+        $"evidence/{containerId}/{sessionId}/{EvidenceNames.Of(tag)}_{capturedAt.UtcDateTime:yyyyMMdd'T'HHmmss}_{evidenceId.ToString("N")[..8]}.jpg";
+}

@@ -1,0 +1,464 @@
+using System.Collections.Concurrent;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace PiOrchestrator.Evidence;
+
+/// <summary>
+/// Sessions, evidence rows and JPEG bytes in one SQLite file (WAL, synchronous=FULL: a committed capture
+/// survives a power cut). One writer connection serialised by a lock; readers use pooled connections.
+/// </summary>
+public sealed class EvidenceStore : IDisposable
+{
+    private const int SchemaVersion = 1;
+
+    private readonly string _connectionString;
+    private readonly SqliteConnection _writer;
+    private readonly Lock _writeLock = new();
+    private readonly ConcurrentDictionary<string, long> _revisions = new(StringComparer.Ordinal);
+    private readonly ILogger<EvidenceStore> _log;
+
+    public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log)
+    {
+        _log = log;
+        DataDirectory = options.Value.ResolveDataDirectory();
+        Directory.CreateDirectory(DataDirectory);
+        DatabasePath = Path.Combine(DataDirectory, "evidence.db");
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        _writer = new SqliteConnection(_connectionString);
+        _writer.Open();
+        Execute(_writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+        Migrate();
+    }
+
+    public string DataDirectory { get; }
+
+    public string DatabasePath { get; }
+
+    /// <summary>Raised after any write that changes what a session's API answers look like.</summary>
+    public event Action<string>? SessionChanged;
+
+    private void Migrate()
+    {
+        Execute(_writer, """
+            CREATE TABLE IF NOT EXISTS sessions(
+              session_id TEXT PRIMARY KEY,
+              container_id TEXT NOT NULL,
+              phase TEXT NOT NULL,
+              started_ms INTEGER NOT NULL,
+              opened_ms INTEGER,
+              closed_ms INTEGER,
+              after_close_due_ms INTEGER,
+              completed_ms INTEGER,
+              before_missing_reason TEXT,
+              chain_head TEXT,
+              revision INTEGER NOT NULL DEFAULT 1);
+            CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions(started_ms DESC, session_id DESC);
+            CREATE INDEX IF NOT EXISTS sessions_by_container ON sessions(container_id, started_ms DESC, session_id DESC);
+            CREATE INDEX IF NOT EXISTS sessions_unfinished ON sessions(phase) WHERE phase <> 'complete';
+            CREATE TABLE IF NOT EXISTS evidence(
+              evidence_id TEXT PRIMARY KEY,
+              session_id TEXT NOT NULL,
+              container_id TEXT NOT NULL,
+              device_id TEXT NOT NULL,
+              capture_tag TEXT NOT NULL,
+              status TEXT NOT NULL,
+              failure_reason TEXT,
+              captured_ms INTEGER NOT NULL,
+              created_ms INTEGER NOT NULL,
+              content_type TEXT NOT NULL,
+              image_size_bytes INTEGER,
+              sha256 TEXT,
+              object_key TEXT UNIQUE,
+              upload_status TEXT NOT NULL,
+              width INTEGER,
+              height INTEGER,
+              latency_ms INTEGER,
+              bytes_held INTEGER NOT NULL DEFAULT 0);
+            CREATE INDEX IF NOT EXISTS evidence_by_session ON evidence(session_id, captured_ms);
+            CREATE INDEX IF NOT EXISTS evidence_by_upload ON evidence(upload_status, captured_ms) WHERE upload_status IN ('pending','uploading');
+            CREATE TABLE IF NOT EXISTS evidence_bytes(
+              evidence_id TEXT PRIMARY KEY,
+              data BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS door_events(
+              event_id TEXT NOT NULL,
+              container_id TEXT NOT NULL,
+              received_ms INTEGER NOT NULL,
+              PRIMARY KEY(container_id, event_id));
+            CREATE INDEX IF NOT EXISTS door_events_by_time ON door_events(received_ms);
+            """);
+        Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
+    }
+
+    public void InsertSession(SessionRecord s)
+    {
+        lock (_writeLock)
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.CommandText = """
+                INSERT INTO sessions(session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, before_missing_reason)
+                VALUES($id, $container, $phase, $started, $opened, $closed, $due, $missing)
+                """;
+            cmd.Parameters.AddWithValue("$id", s.SessionId);
+            cmd.Parameters.AddWithValue("$container", s.ContainerId);
+            cmd.Parameters.AddWithValue("$phase", SessionRecord.Of(s.Phase));
+            cmd.Parameters.AddWithValue("$started", s.StartedAt.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$opened", Ms(s.OpenedAt));
+            cmd.Parameters.AddWithValue("$closed", Ms(s.ClosedAt));
+            cmd.Parameters.AddWithValue("$due", Ms(s.AfterCloseDueAt));
+            cmd.Parameters.AddWithValue("$missing", (object?)s.BeforeMissingReason ?? DBNull.Value);
+            cmd.ExecuteNonQuery();
+            _revisions[s.SessionId] = 1;
+        }
+        SessionChanged?.Invoke(s.SessionId);
+    }
+
+    /// <summary>Moves an unfinished session between open and closing.</summary>
+    public void UpdateSessionPhase(string sessionId, SessionPhase phase, DateTimeOffset? closedAt, DateTimeOffset? afterCloseDueAt)
+    {
+        WriteSession(sessionId, """
+            UPDATE sessions SET phase = $phase, closed_ms = $closed, after_close_due_ms = $due, revision = revision + 1
+            WHERE session_id = $id RETURNING revision
+            """, cmd =>
+        {
+            cmd.Parameters.AddWithValue("$phase", SessionRecord.Of(phase));
+            cmd.Parameters.AddWithValue("$closed", Ms(closedAt));
+            cmd.Parameters.AddWithValue("$due", Ms(afterCloseDueAt));
+        });
+    }
+
+    public void CompleteSession(string sessionId, DateTimeOffset completedAt, string chainHead)
+    {
+        WriteSession(sessionId, """
+            UPDATE sessions SET phase = 'complete', completed_ms = $completed, after_close_due_ms = NULL,
+              chain_head = $chain, revision = revision + 1
+            WHERE session_id = $id RETURNING revision
+            """, cmd =>
+        {
+            cmd.Parameters.AddWithValue("$completed", completedAt.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$chain", chainHead);
+        });
+    }
+
+    /// <summary>The row and its JPEG in one transaction: once this returns, the capture exists.</summary>
+    public void SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg)
+    {
+        lock (_writeLock)
+        {
+            using var tx = _writer.BeginTransaction();
+            using (var cmd = _writer.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = """
+                    INSERT INTO evidence(evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason,
+                      captured_ms, created_ms, content_type, image_size_bytes, sha256, object_key, upload_status, width, height,
+                      latency_ms, bytes_held)
+                    VALUES($id, $session, $container, $device, $tag, $status, $reason, $captured, $created, $type, $size, $sha,
+                      $key, $upload, $width, $height, $latency, $held)
+                    """;
+                var p = cmd.Parameters;
+                p.AddWithValue("$id", e.EvidenceId.ToString("D"));
+                p.AddWithValue("$session", e.SessionId);
+                p.AddWithValue("$container", e.ContainerId);
+                p.AddWithValue("$device", e.DeviceId);
+                p.AddWithValue("$tag", EvidenceNames.Of(e.Tag));
+                p.AddWithValue("$status", EvidenceNames.Of(e.Status));
+                p.AddWithValue("$reason", (object?)e.FailureReason ?? DBNull.Value);
+                p.AddWithValue("$captured", e.CapturedAt.ToUnixTimeMilliseconds());
+                p.AddWithValue("$created", e.CreatedAt.ToUnixTimeMilliseconds());
+                p.AddWithValue("$type", e.ContentType);
+                p.AddWithValue("$size", (object?)e.ImageSizeBytes ?? DBNull.Value);
+                p.AddWithValue("$sha", (object?)e.Sha256 ?? DBNull.Value);
+                p.AddWithValue("$key", (object?)e.ObjectKey ?? DBNull.Value);
+                p.AddWithValue("$upload", EvidenceNames.Of(e.UploadStatus));
+                p.AddWithValue("$width", (object?)e.Width ?? DBNull.Value);
+                p.AddWithValue("$height", (object?)e.Height ?? DBNull.Value);
+                p.AddWithValue("$latency", (object?)e.LatencyMs ?? DBNull.Value);
+                p.AddWithValue("$held", e.BytesHeld && !jpeg.IsEmpty ? 1 : 0);
+                cmd.ExecuteNonQuery();
+            }
+            if (e.BytesHeld && !jpeg.IsEmpty)
+            {
+                using var cmd = _writer.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = "INSERT INTO evidence_bytes(evidence_id, data) VALUES($id, $data)";
+                cmd.Parameters.AddWithValue("$id", e.EvidenceId.ToString("D"));
+                cmd.Parameters.Add("$data", SqliteType.Blob).Value = jpeg.ToArray();
+                cmd.ExecuteNonQuery();
+            }
+            BumpRevision(tx, e.SessionId);
+            tx.Commit();
+        }
+        SessionChanged?.Invoke(e.SessionId);
+    }
+
+    /// <summary>Remembers a door event id; false when it was already seen for that container.</summary>
+    public bool RecordDoorEvent(string containerId, string eventId, DateTimeOffset receivedAt)
+    {
+        lock (_writeLock)
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.CommandText = "INSERT OR IGNORE INTO door_events(container_id, event_id, received_ms) VALUES($c, $e, $t)";
+            cmd.Parameters.AddWithValue("$c", containerId);
+            cmd.Parameters.AddWithValue("$e", eventId);
+            cmd.Parameters.AddWithValue("$t", receivedAt.ToUnixTimeMilliseconds());
+            return cmd.ExecuteNonQuery() == 1;
+        }
+    }
+
+    public List<(string ContainerId, string EventId)> RecentDoorEvents(DateTimeOffset since)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT container_id, event_id FROM door_events WHERE received_ms >= $since ORDER BY received_ms DESC LIMIT 100000";
+        cmd.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
+        using var r = cmd.ExecuteReader();
+        var list = new List<(string, string)>();
+        while (r.Read()) list.Add((r.GetString(0), r.GetString(1)));
+        return list;
+    }
+
+    public SessionRecord? GetSession(string sessionId)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {SessionColumns} FROM sessions WHERE session_id = $id";
+        cmd.Parameters.AddWithValue("$id", sessionId);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? ReadSession(r) : null;
+    }
+
+    public List<SessionRecord> UnfinishedSessions()
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {SessionColumns} FROM sessions WHERE phase <> 'complete' ORDER BY started_ms";
+        using var r = cmd.ExecuteReader();
+        var list = new List<SessionRecord>();
+        while (r.Read()) list.Add(ReadSession(r));
+        return list;
+    }
+
+    /// <summary>Sessions newest first, keyset-paginated on (started, id).</summary>
+    public SessionPage ListSessions(string? containerId, SessionPhase? phase, bool unfinishedOnly, (long StartedMs, string SessionId)? after, int limit)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        var where = new List<string>();
+        if (containerId is not null)
+        {
+            where.Add("container_id = $container");
+            cmd.Parameters.AddWithValue("$container", containerId);
+        }
+        if (unfinishedOnly)
+            where.Add("phase <> 'complete'");
+        else if (phase is not null)
+        {
+            where.Add("phase = $phase");
+            cmd.Parameters.AddWithValue("$phase", SessionRecord.Of(phase.Value));
+        }
+        if (after is { } cursor)
+        {
+            where.Add("(started_ms < $afterStarted OR (started_ms = $afterStarted AND session_id < $afterId))");
+            cmd.Parameters.AddWithValue("$afterStarted", cursor.StartedMs);
+            cmd.Parameters.AddWithValue("$afterId", cursor.SessionId);
+        }
+        cmd.CommandText = $"SELECT {SessionColumns} FROM sessions {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "")} " +
+                          "ORDER BY started_ms DESC, session_id DESC LIMIT $limit";
+        cmd.Parameters.AddWithValue("$limit", limit + 1);
+        using var r = cmd.ExecuteReader();
+        var list = new List<SessionRecord>();
+        while (r.Read()) list.Add(ReadSession(r));
+        var hasMore = list.Count > limit;
+        if (hasMore) list.RemoveAt(list.Count - 1);
+        var last = list.Count > 0 ? list[^1] : null;
+        return new SessionPage(list, hasMore, hasMore && last is not null ? (last.StartedAt.ToUnixTimeMilliseconds(), last.SessionId) : null);
+    }
+
+    public List<EvidenceRecord> GetEvidenceForSession(string sessionId)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE session_id = $id ORDER BY captured_ms, evidence_id";
+        cmd.Parameters.AddWithValue("$id", sessionId);
+        using var r = cmd.ExecuteReader();
+        var list = new List<EvidenceRecord>();
+        while (r.Read()) list.Add(ReadEvidence(r));
+        return list;
+    }
+
+    public EvidenceRecord? GetEvidence(Guid evidenceId) =>
+        QuerySingleEvidence("evidence_id = $v", evidenceId.ToString("D"));
+
+    public EvidenceRecord? GetEvidenceByKey(string objectKey) =>
+        QuerySingleEvidence("object_key = $v", objectKey);
+
+    public byte[]? ReadImage(Guid evidenceId)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT data FROM evidence_bytes WHERE evidence_id = $id";
+        cmd.Parameters.AddWithValue("$id", evidenceId.ToString("D"));
+        return cmd.ExecuteScalar() as byte[];
+    }
+
+    /// <summary>The session's revision: it changes whenever any answer about the session would change.</summary>
+    public long? GetRevision(string sessionId)
+    {
+        if (_revisions.TryGetValue(sessionId, out var cached)) return cached;
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT revision FROM sessions WHERE session_id = $id";
+        cmd.Parameters.AddWithValue("$id", sessionId);
+        if (cmd.ExecuteScalar() is not long revision) return null;
+        // Only cache revisions read while no write could interleave; writes overwrite the entry anyway.
+        return _revisions.GetOrAdd(sessionId, revision);
+    }
+
+    public (long Count, DateTimeOffset? Oldest) PendingUploads()
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT count(*), min(captured_ms) FROM evidence WHERE upload_status IN ('pending','uploading')";
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        return (r.GetInt64(0), r.IsDBNull(1) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)));
+    }
+
+    public bool IsHealthy()
+    {
+        try
+        {
+            using var c = OpenReader();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT 1";
+            return cmd.ExecuteScalar() is long;
+        }
+        catch (SqliteException ex)
+        {
+            _log.LogError("Evidence store check failed: {Error}", ex.Message);
+            return false;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_writeLock)
+        {
+            // Fold the WAL back into the main file so a copied evidence.db is complete on its own.
+            try { Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);"); }
+            catch (SqliteException ex) { _log.LogWarning("WAL checkpoint at shutdown failed: {Error}", ex.Message); }
+            _writer.Dispose();
+        }
+        SqliteConnection.ClearAllPools();
+    }
+
+    private void WriteSession(string sessionId, string sql, Action<SqliteCommand> bind)
+    {
+        lock (_writeLock)
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.CommandText = sql;
+            cmd.Parameters.AddWithValue("$id", sessionId);
+            bind(cmd);
+            if (cmd.ExecuteScalar() is long revision) _revisions[sessionId] = revision;
+        }
+        SessionChanged?.Invoke(sessionId);
+    }
+
+    private void BumpRevision(SqliteTransaction tx, string sessionId)
+    {
+        using var cmd = _writer.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "UPDATE sessions SET revision = revision + 1 WHERE session_id = $id RETURNING revision";
+        cmd.Parameters.AddWithValue("$id", sessionId);
+        if (cmd.ExecuteScalar() is long revision) _revisions[sessionId] = revision;
+    }
+
+    private EvidenceRecord? QuerySingleEvidence(string predicate, string value)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE {predicate}";
+        cmd.Parameters.AddWithValue("$v", value);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? ReadEvidence(r) : null;
+    }
+
+    private SqliteConnection OpenReader()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        return c;
+    }
+
+    private static void Execute(SqliteConnection c, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object Ms(DateTimeOffset? value) => value is { } v ? v.ToUnixTimeMilliseconds() : DBNull.Value;
+
+    private static DateTimeOffset? Time(SqliteDataReader r, int i) =>
+        r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
+
+    private static string? Text(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static int? Int(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
+
+    private const string SessionColumns =
+        "session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, completed_ms, before_missing_reason, chain_head, revision, " +
+        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'BEFORE_OPEN' AND e.status = 'captured'), " +
+        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured')";
+
+    private static SessionRecord ReadSession(SqliteDataReader r) => new()
+    {
+        SessionId = r.GetString(0),
+        ContainerId = r.GetString(1),
+        Phase = SessionRecord.ParsePhase(r.GetString(2)),
+        StartedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
+        OpenedAt = Time(r, 4),
+        ClosedAt = Time(r, 5),
+        AfterCloseDueAt = Time(r, 6),
+        CompletedAt = Time(r, 7),
+        BeforeMissingReason = Text(r, 8),
+        ChainHead = Text(r, 9),
+        Revision = r.GetInt64(10),
+        HasBefore = r.GetInt64(11) != 0,
+        HasAfter = r.GetInt64(12) != 0,
+    };
+
+    private const string EvidenceColumns =
+        "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +
+        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held";
+
+    private static EvidenceRecord ReadEvidence(SqliteDataReader r) => new()
+    {
+        EvidenceId = Guid.Parse(r.GetString(0)),
+        SessionId = r.GetString(1),
+        ContainerId = r.GetString(2),
+        DeviceId = r.GetString(3),
+        Tag = EvidenceNames.ParseTag(r.GetString(4)),
+        Status = EvidenceNames.ParseStatus(r.GetString(5)),
+        FailureReason = Text(r, 6),
+        CapturedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)),
+        CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(8)),
+        ContentType = r.GetString(9),
+        ImageSizeBytes = r.IsDBNull(10) ? null : r.GetInt64(10),
+        Sha256 = Text(r, 11),
+        ObjectKey = Text(r, 12),
+        UploadStatus = EvidenceNames.ParseUpload(r.GetString(13)),
+        Width = Int(r, 14),
+        Height = Int(r, 15),
+        LatencyMs = Int(r, 16),
+        BytesHeld = r.GetInt64(17) != 0,
+    };
+}

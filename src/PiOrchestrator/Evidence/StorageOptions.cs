@@ -1,0 +1,30 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PiOrchestrator.Evidence;
+
+public sealed class StorageOptions
+{
+    /// <summary>Empty means systemd's $STATE_DIRECTORY, else ~/.local/share/piorchestrator.</summary>
+    public string DataDirectory { get; set; } = "";
+
+    [Range(0, 4096)]
+    public int MemoryCacheMegabytes { get; set; } = 64;
+
+    [Range(1, 24 * 365)]
+    public int ImageTtlHours { get; set; } = 24;
+
+    [Range(1, 3650)]
+    public int MetadataRetentionDays { get; set; } = 90;
+
+    /// <summary>The largest frame accepted from a camera (the contract allows 5 MB).</summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxImageBytes { get; set; } = 5 * 1024 * 1024;
+
+    public string ResolveDataDirectory()
+    {
+        if (!string.IsNullOrWhiteSpace(DataDirectory)) return Path.GetFullPath(DataDirectory);
+        var state = Environment.GetEnvironmentVariable("STATE_DIRECTORY");
+        if (!string.IsNullOrWhiteSpace(state)) return state.Split(':')[0];
+        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "piorchestrator");
+    }
+}

@@ -1,0 +1,35 @@
+using PiOrchestrator.Api;
+using PiOrchestrator.Capture;
+using PiOrchestrator.Demo;
+using PiOrchestrator.Doors;
+using PiOrchestrator.Evidence;
+using PiOrchestrator.Mqtt;
+using PiOrchestrator.Sessions;
+using PiOrchestrator.Site;
+using PiOrchestrator.Systemd;
+
+var (agentArgs, demo) = DemoMode.Split(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = agentArgs, ContentRootPath = AppContext.BaseDirectory });
+builder.AddAgentConfiguration(agentArgs);
+builder.AddAgentLogging();
+
+builder.Services
+    .AddSite()
+    .AddEvidence()
+    .AddCapture()
+    .AddSessions()
+    .AddMqtt()
+    .AddDoors()
+    .AddApi();
+if (demo) builder.AddDemo();
+
+var app = builder.Build();
+app.UseApi();
+app.MapSessionsApi();
+app.MapEvidenceApi();
+app.MapStatusApi();
+if (demo) app.MapDemoCamera();
+
+return await app.RunAgentAsync();
+
+public partial class Program;

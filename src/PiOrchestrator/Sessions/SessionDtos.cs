@@ -1,0 +1,20 @@
+using System.Text.Json.Serialization;
+
+namespace PiOrchestrator.Sessions;
+
+public sealed record SessionDto
+{
+    public required string Id { get; init; }
+    public required string ContainerId { get; init; }
+    /// <summary>in_progress or complete.</summary>
+    public required string Status { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? OpenedAt { get; init; }
+    public DateTimeOffset? ClosedAt { get; init; }
+    public DateTimeOffset? CompletedAt { get; init; }
+    public required string PairStatus { get; init; }
+    public string? ChainHead { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? BeforeMissingReason { get; init; }
+}
+
+public sealed record SessionListDto(IReadOnlyList<SessionDto> Sessions, bool HasMore, string? NextCursor);

@@ -1,0 +1,415 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Capture;
+using PiOrchestrator.Doors;
+using PiOrchestrator.Evidence;
+using PiOrchestrator.Site;
+
+namespace PiOrchestrator.Sessions;
+
+public enum DoorState { Unknown, Open, Closed }
+
+/// <summary>What the status page shows of a container right now.</summary>
+public sealed record ContainerSnapshot(string ContainerId, DoorState Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId);
+
+/// <summary>
+/// The session state machine. One loop owns all state: door events, finished captures and close timers
+/// arrive as inputs, so no two of them ever race. The camera request for BEFORE_OPEN is started before any
+/// disk write, so nothing sits between the door event and the picture.
+/// </summary>
+public sealed class SessionEngine : BackgroundService, IDoorEventSink
+{
+    private abstract record Input;
+    private sealed record DoorInput(DoorEvent Event) : Input;
+    private sealed record CaptureDone(string SessionId, CaptureTag Tag) : Input;
+    private sealed record AfterCloseDue(string SessionId, int Generation) : Input;
+    private sealed record Tick : Input;
+
+    private enum Phase { Open, Closing, Finishing }
+
+    private sealed class ActiveSession(string id, ContainerOptions container)
+    {
+        public string Id { get; } = id;
+        public ContainerOptions Container { get; } = container;
+        public Phase Phase { get; set; }
+        public ITimer? AfterCloseTimer { get; set; }
+        public int Generation { get; set; }
+        public int CapturesInFlight { get; set; }
+        public bool AfterCloseDone { get; set; }
+    }
+
+    private sealed class ContainerState(ContainerOptions config)
+    {
+        public ContainerOptions Config { get; } = config;
+        public ActiveSession? Current { get; set; }
+        public DoorState Door { get; set; }
+        public DateTimeOffset? DoorSince { get; set; }
+        public string? LastSessionId { get; set; }
+    }
+
+    private readonly Channel<Input> _inputs = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, ContainerState> _containers;
+    private readonly Dictionary<string, ActiveSession> _sessions = new(StringComparer.Ordinal);
+    private readonly HashSet<(string ContainerId, string EventId)> _seenEventIds = [];
+    private readonly List<Task> _captures = [];
+    private readonly ConcurrentDictionary<string, ContainerSnapshot> _snapshots = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _captureAbort = new();
+    private readonly CaptureService _capture;
+    private readonly EvidenceStore _store;
+    private readonly CaptureOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<SessionEngine> _log;
+    private readonly LogThrottle _throttle;
+    private ITimer? _tick;
+
+    public SessionEngine(CaptureService capture, EvidenceStore store, IOptions<SiteOptions> site, IOptions<CaptureOptions> options,
+        TimeProvider time, ILogger<SessionEngine> log)
+    {
+        _capture = capture;
+        _store = store;
+        _options = options.Value;
+        _time = time;
+        _log = log;
+        _throttle = new LogThrottle(time, TimeSpan.FromMinutes(1));
+        _containers = site.Value.Containers.ToDictionary(c => c.Id, c => new ContainerState(c), StringComparer.Ordinal);
+        foreach (var c in _containers.Values) Publish(c);
+    }
+
+    /// <summary>Heartbeat for the watchdog: the loop turns at least every few seconds while healthy.</summary>
+    public DateTimeOffset LastTurn { get; private set; }
+
+    public ContainerSnapshot? Snapshot(string containerId) => _snapshots.GetValueOrDefault(containerId);
+
+    public bool Post(DoorEvent doorEvent) => _inputs.Writer.TryWrite(new DoorInput(doorEvent));
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        LastTurn = _time.GetUtcNow();
+        Recover();
+        _tick = _time.CreateTimer(_ => _inputs.Writer.TryWrite(new Tick()), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        try
+        {
+            await foreach (var input in _inputs.Reader.ReadAllAsync(stoppingToken))
+            {
+                LastTurn = _time.GetUtcNow();
+                try
+                {
+                    Handle(input);
+                }
+                catch (Exception ex)
+                {
+                    _log.LogError(ex, "Session engine failed to handle {Input}", input.GetType().Name);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        _tick?.Dispose();
+        foreach (var s in _sessions.Values) s.AfterCloseTimer?.Dispose();
+        // Captures in flight finish (each has its own deadline) so their rows are written; sessions resume at next start.
+        var pending = _captures.Where(t => !t.IsCompleted).ToArray();
+        if (pending.Length > 0)
+        {
+            _log.LogInformation("Waiting for {Count} capture(s) in flight before stopping", pending.Length);
+            try
+            {
+                await Task.WhenAll(pending).WaitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                _captureAbort.Cancel();
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _tick?.Dispose();
+        _captureAbort.Dispose();
+        base.Dispose();
+    }
+
+    private void Handle(Input input)
+    {
+        switch (input)
+        {
+            case DoorInput door:
+                OnDoorEvent(door.Event);
+                break;
+            case AfterCloseDue due:
+                OnAfterCloseDue(due);
+                break;
+            case CaptureDone done:
+                OnCaptureDone(done);
+                break;
+            case Tick:
+                _captures.RemoveAll(t => t.IsCompleted);
+                break;
+        }
+    }
+
+    private void OnDoorEvent(DoorEvent e)
+    {
+        if (!_containers.TryGetValue(e.ContainerId, out var container))
+        {
+            if (_throttle.ShouldLog("unknown:" + e.ContainerId, out _))
+                _log.LogWarning("Door event for unknown container {ContainerId} from {Source} dropped", DoorEventParser.Printable(e.ContainerId), e.Source);
+            return;
+        }
+        if (e.EventId is { } eventId && !_seenEventIds.Add((e.ContainerId, eventId)))
+        {
+            _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
+            return;
+        }
+
+        if (e.IsOpening)
+            OnOpening(container, e);
+        else
+            OnClosed(container, e);
+
+        if (e.EventId is not null)
+            _store.RecordDoorEvent(e.ContainerId, e.EventId, e.ReceivedAt);
+        Publish(container);
+    }
+
+    private void OnOpening(ContainerState container, DoorEvent e)
+    {
+        if (e.Kind == DoorEventKind.Opened || container.Door == DoorState.Unknown)
+            SetDoor(container, DoorState.Open, e.ReceivedAt);
+        var current = container.Current;
+        if (current is null)
+        {
+            if (!TryNewSessionId(container, e, out var sessionId)) return;
+            var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Open });
+            container.Current = session;
+            container.LastSessionId = sessionId;
+            StartCapture(session, CaptureTag.BeforeOpen);
+            _store.InsertSession(new SessionRecord
+            {
+                SessionId = sessionId,
+                ContainerId = container.Config.Id,
+                Phase = SessionPhase.Open,
+                StartedAt = e.ReceivedAt,
+                OpenedAt = e.ReceivedAt,
+            });
+            _log.LogInformation("Session {SessionId} started for {ContainerId} by {Event} ({Source}); capturing BEFORE_OPEN",
+                sessionId, container.Config.Id, DoorEvent.Word(e.Kind), e.Source);
+        }
+        else if (current.Phase == Phase.Closing)
+        {
+            // Opened again while the door was settling: the cycle is not over, so the same session goes on.
+            current.AfterCloseTimer?.Dispose();
+            current.AfterCloseTimer = null;
+            current.Generation++;
+            current.Phase = Phase.Open;
+            _store.UpdateSessionPhase(current.Id, SessionPhase.Open, null, null);
+            _log.LogInformation("Door of {ContainerId} reopened before AFTER_CLOSE; session {SessionId} continues", container.Config.Id, current.Id);
+        }
+        else
+        {
+            _log.LogDebug("{Event} for {ContainerId} while session {SessionId} is open: nothing to capture", DoorEvent.Word(e.Kind), container.Config.Id, current.Id);
+        }
+    }
+
+    private void OnClosed(ContainerState container, DoorEvent e)
+    {
+        SetDoor(container, DoorState.Closed, e.ReceivedAt);
+        var current = container.Current;
+        var due = e.ReceivedAt + TimeSpan.FromMilliseconds(_options.AfterCloseDelayMs);
+        if (current is null)
+        {
+            if (!TryNewSessionId(container, e, out var sessionId)) return;
+            var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Closing });
+            container.Current = session;
+            container.LastSessionId = sessionId;
+            _store.InsertSession(new SessionRecord
+            {
+                SessionId = sessionId,
+                ContainerId = container.Config.Id,
+                Phase = SessionPhase.Closing,
+                StartedAt = e.ReceivedAt,
+                ClosedAt = e.ReceivedAt,
+                AfterCloseDueAt = due,
+                BeforeMissingReason = MissingReason.NoOpenEvent,
+            });
+            ScheduleAfterClose(session, due);
+            _log.LogWarning("Door of {ContainerId} closed with no session in progress: session {SessionId} has no BEFORE_OPEN (NO_OPEN_EVENT)",
+                container.Config.Id, sessionId);
+        }
+        else if (current.Phase == Phase.Open)
+        {
+            current.Phase = Phase.Closing;
+            _store.UpdateSessionPhase(current.Id, SessionPhase.Closing, e.ReceivedAt, due);
+            ScheduleAfterClose(current, due);
+            _log.LogInformation("Door of {ContainerId} closed; AFTER_CLOSE for session {SessionId} in {DelayMs} ms", container.Config.Id, current.Id, _options.AfterCloseDelayMs);
+        }
+        else
+        {
+            _log.LogDebug("closed for {ContainerId} while session {SessionId} is already closing: ignored", container.Config.Id, current.Id);
+        }
+    }
+
+    private void OnAfterCloseDue(AfterCloseDue due)
+    {
+        if (!_sessions.TryGetValue(due.SessionId, out var session) || session.Phase != Phase.Closing || session.Generation != due.Generation)
+            return;
+        session.AfterCloseTimer?.Dispose();
+        session.AfterCloseTimer = null;
+        session.Phase = Phase.Finishing;
+        // From here a new opening of the door is a new session.
+        if (_containers.TryGetValue(session.Container.Id, out var container) && container.Current == session)
+        {
+            container.Current = null;
+            Publish(container);
+        }
+        StartCapture(session, CaptureTag.AfterClose);
+    }
+
+    private void OnCaptureDone(CaptureDone done)
+    {
+        if (!_sessions.TryGetValue(done.SessionId, out var session)) return;
+        session.CapturesInFlight--;
+        if (done.Tag == CaptureTag.AfterClose) session.AfterCloseDone = true;
+        if (session.Phase == Phase.Finishing && session.AfterCloseDone && session.CapturesInFlight == 0)
+            Complete(session);
+    }
+
+    private void Complete(ActiveSession session)
+    {
+        var evidence = _store.GetEvidenceForSession(session.Id);
+        var head = HashChain.Head(session.Id, evidence);
+        _store.CompleteSession(session.Id, _time.GetUtcNow(), head);
+        _sessions.Remove(session.Id);
+        _log.LogInformation("Session {SessionId} of {ContainerId} complete: BEFORE_OPEN {Before}, AFTER_CLOSE {After}, chain {ChainHead}",
+            session.Id, session.Container.Id, Outcome(evidence, CaptureTag.BeforeOpen), Outcome(evidence, CaptureTag.AfterClose), head[..16]);
+    }
+
+    private static string Outcome(List<EvidenceRecord> evidence, CaptureTag tag) =>
+        evidence.LastOrDefault(e => e.Tag == tag && e.IsCaptured) is not null ? "captured"
+        : evidence.LastOrDefault(e => e.Tag == tag) is { } failed ? $"failed ({failed.FailureReason})"
+        : "missing";
+
+    private void StartCapture(ActiveSession session, CaptureTag tag)
+    {
+        session.CapturesInFlight++;
+        _captures.Add(RunCaptureAsync(session.Container, session.Id, tag));
+    }
+
+    private async Task RunCaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag)
+    {
+        try
+        {
+            await _capture.CaptureAsync(container, sessionId, tag, _captureAbort.Token);
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "Capture {Tag} for session {SessionId} could not be stored", EvidenceNames.Of(tag), sessionId);
+        }
+        finally
+        {
+            _inputs.Writer.TryWrite(new CaptureDone(sessionId, tag));
+        }
+    }
+
+    private void ScheduleAfterClose(ActiveSession session, DateTimeOffset due)
+    {
+        session.AfterCloseTimer?.Dispose();
+        var generation = ++session.Generation;
+        var wait = due - _time.GetUtcNow();
+        if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
+        session.AfterCloseTimer = _time.CreateTimer(
+            _ => _inputs.Writer.TryWrite(new AfterCloseDue(session.Id, generation)), null, wait, Timeout.InfiniteTimeSpan);
+    }
+
+    private bool TryNewSessionId(ContainerState container, DoorEvent e, out string sessionId)
+    {
+        sessionId = e.SessionId ?? "sess-" + Guid.CreateVersion7(e.ReceivedAt).ToString("N");
+        if (e.SessionId is null) return true;
+        if (_sessions.ContainsKey(sessionId) || _store.GetSession(sessionId) is not null)
+        {
+            _log.LogWarning("{Event} for {ContainerId} names session {SessionId}, which already exists: ignored as a late duplicate",
+                DoorEvent.Word(e.Kind), container.Config.Id, sessionId);
+            return false;
+        }
+        return true;
+    }
+
+    private ActiveSession Track(ActiveSession session)
+    {
+        _sessions[session.Id] = session;
+        return session;
+    }
+
+    private static void SetDoor(ContainerState container, DoorState door, DateTimeOffset at)
+    {
+        if (container.Door == door) return;
+        container.Door = door;
+        container.DoorSince = at;
+    }
+
+    private void Publish(ContainerState c) =>
+        _snapshots[c.Config.Id] = new ContainerSnapshot(c.Config.Id, c.Door, c.DoorSince, c.Current?.Id, c.LastSessionId);
+
+    /// <summary>Resumes sessions a stop or crash left unfinished, and remembers recent event ids.</summary>
+    private void Recover()
+    {
+        foreach (var (containerId, eventId) in _store.RecentDoorEvents(_time.GetUtcNow().AddDays(-7)))
+            _seenEventIds.Add((containerId, eventId));
+
+        var unfinished = _store.UnfinishedSessions();
+        foreach (var record in unfinished)
+        {
+            var evidence = _store.GetEvidenceForSession(record.SessionId);
+            if (!_containers.TryGetValue(record.ContainerId, out var container))
+            {
+                _log.LogWarning("Session {SessionId} belongs to {ContainerId}, which is no longer configured: completed as it is", record.SessionId, record.ContainerId);
+                _store.CompleteSession(record.SessionId, _time.GetUtcNow(), HashChain.Head(record.SessionId, evidence));
+                continue;
+            }
+            if (record.BeforeMissingReason is null && !evidence.Any(e => e.Tag == CaptureTag.BeforeOpen))
+                _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.BeforeOpen, CaptureFailure.Interrupted);
+
+            var newer = unfinished.Any(o => o.ContainerId == record.ContainerId && o.StartedAt > record.StartedAt);
+            var session = Track(new ActiveSession(record.SessionId, container.Config));
+            container.LastSessionId = record.SessionId;
+            if (evidence.Any(e => e.Tag == CaptureTag.AfterClose))
+            {
+                session.Phase = Phase.Finishing;
+                session.AfterCloseDone = true;
+                Complete(session);
+            }
+            else if (newer)
+            {
+                // The door opened again after this cycle: an AFTER_CLOSE taken now would show the wrong moment.
+                _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.AfterClose, CaptureFailure.Interrupted);
+                session.Phase = Phase.Finishing;
+                session.AfterCloseDone = true;
+                Complete(session);
+            }
+            else if (record.Phase == SessionPhase.Closing)
+            {
+                session.Phase = Phase.Closing;
+                container.Current = session;
+                SetDoor(container, DoorState.Closed, record.ClosedAt ?? record.StartedAt);
+                ScheduleAfterClose(session, record.AfterCloseDueAt ?? _time.GetUtcNow());
+                _log.LogInformation("Resuming session {SessionId} of {ContainerId}: AFTER_CLOSE pending", record.SessionId, record.ContainerId);
+            }
+            else
+            {
+                session.Phase = Phase.Open;
+                container.Current = session;
+                SetDoor(container, DoorState.Open, record.OpenedAt ?? record.StartedAt);
+                _log.LogInformation("Resuming session {SessionId} of {ContainerId}: door open, waiting for closed", record.SessionId, record.ContainerId);
+            }
+            Publish(container);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+using PiOrchestrator.Doors;
+
+namespace PiOrchestrator.Sessions;
+
+public static class SessionsExtensions
+{
+    public static IServiceCollection AddSessions(this IServiceCollection services)
+    {
+        services.AddSingleton<SessionEngine>();
+        services.AddSingleton<IDoorEventSink>(sp => sp.GetRequiredService<SessionEngine>());
+        services.AddHostedService(sp => sp.GetRequiredService<SessionEngine>());
+        return services;
+    }
+}

@@ -1,0 +1,31 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace PiOrchestrator.Site;
+
+public static class SiteExtensions
+{
+    /// <summary>Default path of the site's configuration file; PIORCH_CONFIG_FILE points elsewhere.</summary>
+    public const string EtcConfigFile = "/etc/piorchestrator/appsettings.json";
+
+    public static string ConfigFile => Environment.GetEnvironmentVariable("PIORCH_CONFIG_FILE") is { Length: > 0 } file ? file : EtcConfigFile;
+
+    /// <summary>appsettings.json, then the site file under /etc, then PIORCH_ variables, then the command line.</summary>
+    public static WebApplicationBuilder AddAgentConfiguration(this WebApplicationBuilder builder, string[] args)
+    {
+        builder.Configuration.AddJsonFile(ConfigFile, optional: true, reloadOnChange: false);
+        builder.Configuration.AddEnvironmentVariables("PIORCH_");
+        builder.Configuration.AddCommandLine(args);
+        return builder;
+    }
+
+    public static IServiceCollection AddSite(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<SiteOptions>()
+            .Configure<IConfiguration>((site, configuration) => configuration.GetSection("Containers").Bind(site.Containers))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SiteOptions>, SiteOptionsValidator>();
+        return services;
+    }
+}
