@@ -39,10 +39,7 @@ public sealed class CaptureService(
     public async Task<EvidenceRecord> CaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, CancellationToken cancellationToken)
     {
         var requestedAt = time.GetUtcNow();
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.TimeoutMs);
-
-        var grab = await GrabUnderCameraLockAsync(container, deadline.Token);
+        var grab = await GrabUnderCameraLockAsync(container, cancellationToken);
         var capturedAt = time.GetUtcNow();
         var id = Guid.CreateVersion7(capturedAt);
         EvidenceRecord record;
@@ -94,40 +91,59 @@ public sealed class CaptureService(
         return Persist(FailedRecord(container, sessionId, tag, Guid.CreateVersion7(now), now, reason), []);
     }
 
-    private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CancellationToken deadline)
+    /// <summary>
+    /// One camera, one capture at a time. The deadline starts once the camera is ours: waiting for the capture
+    /// before (itself bounded by its deadline) must not eat this one's attempts.
+    /// </summary>
+    private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CancellationToken cancellationToken)
     {
         var cameraLock = _cameraLocks.GetOrAdd(container.CameraUrl, _ => new SemaphoreSlim(1, 1));
         try
         {
-            await cameraLock.WaitAsync(deadline);
+            await cameraLock.WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            return new GrabResult(null, CaptureFailure.Timeout, "camera busy with another capture until the deadline", TimeSpan.Zero);
+            return new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", TimeSpan.Zero);
         }
+        using var deadlineSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadlineSource.CancelAfter(_options.TimeoutMs);
+        var deadline = deadlineSource.Token;
         try
         {
             var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
             var maxBytes = storageOptions.Value.MaxImageBytes;
             var flush = container.FlushFrames ?? _options.FlushFrames;
             var perAttempt = TimeSpan.FromMilliseconds(Math.Max(250, _options.TimeoutMs / Math.Max(1, _options.Attempts)));
-            return await _retry.ExecuteAsync(async token =>
+            GrabResult? lastFailure = null;
+            try
             {
-                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
-                attempt.CancelAfter(perAttempt);
-                // The first frame after idle is the one taken at the previous grab: throw it away.
-                for (var i = 0; i < flush; i++)
+                var result = await _retry.ExecuteAsync(async token =>
                 {
-                    var stale = await camera.GrabAsync(url, maxBytes, attempt.Token);
-                    if (stale.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout) return stale;
-                }
-                var grab = await camera.GrabAsync(url, maxBytes, attempt.Token);
-                return grab.Ok ? Decode(grab) : grab;
-            }, deadline);
-        }
-        catch (OperationCanceledException)
-        {
-            return new GrabResult(null, CaptureFailure.Timeout, "capture deadline passed", TimeSpan.Zero);
+                    using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
+                    attempt.CancelAfter(perAttempt);
+                    // The first frame after idle is the one taken at the previous grab: throw it away.
+                    for (var i = 0; i < flush; i++)
+                    {
+                        var stale = await camera.GrabAsync(url, maxBytes, attempt.Token);
+                        if (stale.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout)
+                        {
+                            if (!(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = stale;
+                            return stale;
+                        }
+                    }
+                    var grab = await camera.GrabAsync(url, maxBytes, attempt.Token);
+                    var checkedGrab = grab.Ok ? Decode(grab) : grab;
+                    if (!checkedGrab.Ok && !(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = checkedGrab;
+                    return checkedGrab;
+                }, deadline);
+                return result.Ok ? result : lastFailure ?? result;
+            }
+            catch (OperationCanceledException)
+            {
+                // The deadline fell during a retry pause: the last real failure says more than "timeout".
+                return lastFailure ?? new GrabResult(null, CaptureFailure.Timeout, "capture deadline passed", TimeSpan.Zero);
+            }
         }
         finally
         {

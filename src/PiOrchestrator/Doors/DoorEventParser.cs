@@ -46,7 +46,7 @@ public static class DoorEventParser
         }
         if (text.Length == 0)
             return Fail("empty", "empty payload");
-        return text[0] == '{'
+        return text[0] is '{' or '[' or '"'
             ? ParseJson(containerId, text, source, receivedAt)
             : ParseWord(text) is { } kind
                 ? new Result(new DoorEvent(containerId, kind, source, receivedAt), null, "")

@@ -85,9 +85,6 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await Task.Yield();
-        LastTurn = _time.GetUtcNow();
-        Recover();
         _tick = _time.CreateTimer(_ => _inputs.Writer.TryWrite(new Tick()), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
         try
         {
@@ -107,6 +104,14 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>Unfinished sessions are resumed before the host goes on to serve.</summary>
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        LastTurn = _time.GetUtcNow();
+        Recover();
+        return base.StartAsync(cancellationToken);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace PiOrchestrator.Tests.Fixtures;
+
+/// <summary>The built agent started as a process, configured the way a site would: PIORCH_ variables.</summary>
+public sealed class AgentProcess : IAsyncDisposable
+{
+    private readonly StringBuilder _output = new();
+    private readonly Process _process;
+
+    private AgentProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+    }
+
+    public int Port { get; }
+    public HttpClient Http { get; }
+    public string Output { get { lock (_output) return _output.ToString(); } }
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>The agent's own build output, next to this test build (same configuration).</summary>
+    public static string AgentDll
+    {
+        get
+        {
+            var testDir = AppContext.BaseDirectory;
+            var configuration = new DirectoryInfo(testDir).Parent!.Name; // bin/<Configuration>/net10.0/
+            var root = new DirectoryInfo(testDir);
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Nexbasira.Edge.sln"))) root = root.Parent;
+            if (root is null) throw new InvalidOperationException("repository root not found above " + testDir);
+            var dll = Path.Combine(root.FullName, "src", "PiOrchestrator", "bin", configuration, "net10.0", "PiOrchestrator.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException("build the agent first", dll);
+        }
+    }
+
+    public static AgentProcess Start(IDictionary<string, string> environment, int? port = null, params string[] args)
+    {
+        var listen = port ?? TestPorts.Free();
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(AgentDll);
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{listen}");
+        foreach (var a in args) start.ArgumentList.Add(a);
+        // No site file from the machine running the tests.
+        start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent/piorchestrator.json";
+        start.Environment.Remove("INVOCATION_ID");
+        start.Environment.Remove("JOURNAL_STREAM");
+        foreach (var (key, value) in environment) start.Environment[key] = value;
+        var process = Process.Start(start) ?? throw new InvalidOperationException("agent did not start");
+        var agent = new AgentProcess(process, listen);
+        process.OutputDataReceived += (_, e) => agent.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => agent.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return agent;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_output) _output.AppendLine(line);
+    }
+
+    public async Task WaitReadyAsync()
+    {
+        await Eventually.UntilAsync(async () =>
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"agent exited with {_process.ExitCode}:\n{Output}");
+            using var response = await Http.GetAsync("/readyz");
+            return response.IsSuccessStatusCode;
+        }, TimeSpan.FromSeconds(30), "the agent to be ready");
+    }
+
+    public Task WaitForOutputAsync(string text, TimeSpan? timeout = null) =>
+        Eventually.UntilAsync(() => Output.Contains(text, StringComparison.Ordinal), timeout ?? TimeSpan.FromSeconds(20), $"agent output '{text}'");
+
+    public async Task<JsonElement> GetDataAsync(string path)
+    {
+        using var response = await Http.GetAsync(path);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        if (!response.IsSuccessStatusCode) throw new HttpRequestException($"{path} answered {(int)response.StatusCode}: {body}");
+        return body.GetProperty("data");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, as with a power cut of the process.</summary>
+    public async Task KillAsync()
+    {
+        if (_process.HasExited) return;
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as systemd stops a service.</summary>
+    public async Task<int> StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        return _process.ExitCode;
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process.Dispose();
+        Http.Dispose();
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace PiOrchestrator.Tests.Fixtures;
+
+/// <summary>
+/// A real Debian mosquitto on a free loopback port, with persistence so a client's session (and its queued
+/// QoS 1 messages) survives a broker restart. Publishing goes through the real mosquitto_pub client.
+/// </summary>
+public sealed class MosquittoBroker : IAsyncDisposable
+{
+    public const string Executable = "/usr/sbin/mosquitto";
+
+    private readonly TempDirectory _dir = new();
+    private readonly StringBuilder _log = new();
+    private Process? _process;
+
+    public int Port { get; } = TestPorts.Free();
+    public string Log { get { lock (_log) return _log.ToString(); } }
+
+    public static async Task<MosquittoBroker> StartAsync()
+    {
+        var broker = new MosquittoBroker();
+        await broker.LaunchAsync();
+        return broker;
+    }
+
+    /// <summary>A broker with its port chosen but not running yet (for "broker down at start").</summary>
+    public static MosquittoBroker NotStarted() => new();
+
+    public async Task LaunchAsync()
+    {
+        var config = Path.Combine(_dir.Path, "mosquitto.conf");
+        await File.WriteAllTextAsync(config, $"""
+            listener {Port} 127.0.0.1
+            allow_anonymous true
+            persistence true
+            persistence_location {_dir.Path}/
+            autosave_interval 1
+            log_dest stderr
+            log_type error
+            log_type warning
+            log_type notice
+            """);
+        var start = new ProcessStartInfo(Executable, ["-c", config])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        _process = Process.Start(start) ?? throw new InvalidOperationException("mosquitto did not start");
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
+        _process.BeginErrorReadLine();
+        _process.BeginOutputReadLine();
+        await Eventually.UntilAsync(async () =>
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"mosquitto exited: {Log}");
+            using var tcp = new TcpClient();
+            try { await tcp.ConnectAsync("127.0.0.1", Port); return true; }
+            catch (SocketException) { return false; }
+        }, TimeSpan.FromSeconds(15), "mosquitto to listen");
+    }
+
+    /// <summary>Stops the broker (SIGTERM: it saves its persistence file).</summary>
+    public async Task StopAsync()
+    {
+        if (_process is null || _process.HasExited) return;
+        Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    public async Task RestartAsync()
+    {
+        await StopAsync();
+        await LaunchAsync();
+    }
+
+    /// <summary>Publishes with the real mosquitto_pub client; throws if the broker refused it.</summary>
+    public async Task PublishAsync(string topic, string payload, int qos = 1, bool retain = false)
+    {
+        var args = new List<string> { "-h", "127.0.0.1", "-p", Port.ToString(), "-q", qos.ToString(), "-t", topic, "-m", payload };
+        if (retain) args.Add("-r");
+        await RunClientAsync("mosquitto_pub", args);
+    }
+
+    /// <summary>Publishes raw bytes from a file (for payloads that are not text).</summary>
+    public async Task PublishBytesAsync(string topic, byte[] payload, int qos = 1)
+    {
+        var file = Path.Combine(_dir.Path, $"payload-{Guid.NewGuid():N}.bin");
+        await File.WriteAllBytesAsync(file, payload);
+        await RunClientAsync("mosquitto_pub", ["-h", "127.0.0.1", "-p", Port.ToString(), "-q", qos.ToString(), "-t", topic, "-f", file]);
+    }
+
+    private static async Task RunClientAsync(string tool, IEnumerable<string> args)
+    {
+        var start = new ProcessStartInfo(tool, args) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
+        if (process.ExitCode != 0) throw new InvalidOperationException($"{tool} failed ({process.ExitCode}): {await stderr}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process?.Dispose();
+        _dir.Dispose();
+    }
+}
