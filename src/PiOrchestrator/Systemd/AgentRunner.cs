@@ -16,14 +16,19 @@ public static class AgentRunner
     {
         try
         {
+            // Every ValidateOnStart check at once, before any service is built, so all problems show together.
+            app.Services.GetRequiredService<IStartupValidator>().Validate();
             app.Lifetime.ApplicationStarted.Register(() => LogStart(app));
             await app.RunAsync();
             return 0;
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex) when (ex is OptionsValidationException or AggregateException { InnerExceptions: [OptionsValidationException, ..] })
         {
-            foreach (var failure in ex.Failures)
-                Console.Error.WriteLine($"piorchestrator: configuration error: {failure}");
+            var failures = ex is AggregateException all
+                ? all.InnerExceptions.OfType<OptionsValidationException>().SelectMany(e => e.Failures)
+                : ((OptionsValidationException)ex).Failures;
+            foreach (var failure in failures)
+                Console.Error.WriteLine($"piorchestrator: configuration error: {Readable(failure)}");
             return ConfigurationError;
         }
         catch (IOException ex) when (ex.InnerException is SocketException or null && ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
@@ -31,6 +36,14 @@ public static class AgentRunner
             Console.Error.WriteLine($"piorchestrator: cannot listen: {ex.Message} (another process has the port; choose one with --urls)");
             return 1;
         }
+    }
+
+    /// <summary>"DataAnnotation validation failed for 'CaptureOptions' members: 'Attempts' with the error: '…'." → "Capture:Attempts: …"</summary>
+    private static string Readable(string failure)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(failure,
+            "^DataAnnotation validation failed for '(?<type>\\w+?)(Options)?' members: '(?<member>[^']+)' with the error: '(?<message>.*)'\\.?$");
+        return match.Success ? $"{match.Groups["type"].Value}:{match.Groups["member"].Value}: {match.Groups["message"].Value}" : failure;
     }
 
     private static void LogStart(WebApplication app)
