@@ -190,7 +190,8 @@ public class SessionEngineTests
         await using var camera = await FakeCamera.StartAsync();
         camera.Mode = mode;
         var settings = EngineHarness.Container("ctr-001", camera.Url);
-        settings["Capture:TimeoutMs"] = "1500";
+        settings["Capture:TimeoutMs"] = "3000";
+        settings["Capture:AttemptTimeoutMs"] = "1000";
         await using var h = await EngineHarness.StartAsync(dir.Path, settings);
 
         h.Post("ctr-001", DoorEventKind.Opened);
@@ -199,10 +200,11 @@ public class SessionEngineTests
 
         var evidence = h.Store.GetEvidenceForSession(session.SessionId);
         Assert.Equal(2, evidence.Count);
+        var warnings = string.Join("\n", h.Logs.Entries.Select(e => $"{e.Level} {e.Message}"));
         Assert.All(evidence, e =>
         {
             Assert.Equal(CaptureStatus.Failed, e.Status);
-            Assert.Equal(reason, e.FailureReason);
+            Assert.True(reason == e.FailureReason, $"expected {reason}, got {e.FailureReason}; log:\n{warnings}");
             Assert.Null(e.Sha256);
             Assert.Null(h.Store.ReadImage(e.EvidenceId));
         });

@@ -12,6 +12,10 @@ public sealed class CaptureOptions
     [Range(100, 120_000)]
     public int TimeoutMs { get; set; } = 5000;
 
+    /// <summary>Limit for one HTTP grab (a flush grab or the real one), inside the overall deadline.</summary>
+    [Range(50, 60_000)]
+    public int AttemptTimeoutMs { get; set; } = 2000;
+
     [Range(1, 10)]
     public int Attempts { get; set; } = 3;
 

@@ -114,25 +114,23 @@ public sealed class CaptureService(
             var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
             var maxBytes = storageOptions.Value.MaxImageBytes;
             var flush = container.FlushFrames ?? _options.FlushFrames;
-            var perAttempt = TimeSpan.FromMilliseconds(Math.Max(250, _options.TimeoutMs / Math.Max(1, _options.Attempts)));
+            var perGrab = TimeSpan.FromMilliseconds(_options.AttemptTimeoutMs);
             GrabResult? lastFailure = null;
             try
             {
                 var result = await _retry.ExecuteAsync(async token =>
                 {
-                    using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
-                    attempt.CancelAfter(perAttempt);
                     // The first frame after idle is the one taken at the previous grab: throw it away.
                     for (var i = 0; i < flush; i++)
                     {
-                        var stale = await camera.GrabAsync(url, maxBytes, attempt.Token);
+                        var stale = await GrabOnceAsync(url, maxBytes, perGrab, token);
                         if (stale.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout)
                         {
                             if (!(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = stale;
                             return stale;
                         }
                     }
-                    var grab = await camera.GrabAsync(url, maxBytes, attempt.Token);
+                    var grab = await GrabOnceAsync(url, maxBytes, perGrab, token);
                     var checkedGrab = grab.Ok ? Decode(grab) : grab;
                     if (!checkedGrab.Ok && !(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = checkedGrab;
                     return checkedGrab;
@@ -149,6 +147,13 @@ public sealed class CaptureService(
         {
             cameraLock.Release();
         }
+    }
+
+    private async Task<GrabResult> GrabOnceAsync(Uri url, int maxBytes, TimeSpan limit, CancellationToken deadline)
+    {
+        using var grabDeadline = CancellationTokenSource.CreateLinkedTokenSource(deadline);
+        grabDeadline.CancelAfter(limit);
+        return await camera.GrabAsync(url, maxBytes, grabDeadline.Token);
     }
 
     /// <summary>A frame counts only if it decodes without a single warning.</summary>

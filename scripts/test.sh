@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine, builds, runs every test, and ends with
+#   tests: N passed, N failed[, N skipped]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+# mosquitto + clients: the real broker and mosquitto_pub the tests drive the agent with.
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients
+ensure_dotnet_sdk
+
+results="$(pwd)/TestResults"
+rm -rf "$results"
+dotnet build Nexbasira.Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+
+set +e
+dotnet test Nexbasira.Edge.sln -c Release --no-build --nologo \
+  --results-directory "$results" --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
+  -- RunConfiguration.TestSessionTimeout=3000000
+status=$?
+set -e
+
+trx="$results/results.trx"
+if [ ! -f "$trx" ]; then
+  echo "tests: 0 passed, 1 failed"
+  exit 1
+fi
+counter() { grep -o "<Counters [^>]*>" "$trx" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+passed=$(counter passed); failed=$(counter failed); total=$(counter total); executed=$(counter executed)
+skipped=$(( total - executed ))
+failed=$(( failed + $(counter error) + $(counter timeout) + $(counter aborted) ))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+[ "$failed" -eq 0 ]
