@@ -9,6 +9,13 @@ source scripts/lib.sh
 ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients
 ensure_dotnet_sdk
 
+# s3rver (the S3 server the upload tests talk to), pinned in test-tools/package.json.
+command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
+if [ ! -d test-tools/node_modules/@20minutes/s3rver ] || [ ! -d test-tools/node_modules/s3rver ]; then
+  (cd test-tools && npm install --no-audit --no-fund --loglevel=error)
+fi
+node test-tools/patch-s3rver.js
+
 results="$(pwd)/TestResults"
 rm -rf "$results"
 dotnet build Nexbasira.Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly

@@ -7,6 +7,7 @@ using PiOrchestrator.Mqtt;
 using PiOrchestrator.Sessions;
 using PiOrchestrator.Site;
 using PiOrchestrator.Systemd;
+using PiOrchestrator.Upload;
 
 var (agentArgs, demo) = DemoMode.Split(args);
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = agentArgs, ContentRootPath = AppContext.BaseDirectory });
@@ -18,6 +19,7 @@ builder.Services
     .AddEvidence()
     .AddCapture()
     .AddSessions()
+    .AddUpload()
     .AddMqtt()
     .AddDoors()
     .AddApi();

@@ -7,6 +7,7 @@ using PiOrchestrator.Evidence;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Sessions;
 using PiOrchestrator.Site;
+using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Api;
 
@@ -27,7 +28,8 @@ public static class StatusApi
 
     public static JsonHttpResult<ApiEnvelope<StatusDto>> GetStatus(
         AgentClock clock, MqttConnection mqtt, IOptions<MqttOptions> mqttOptions, MqttDoorEventSource doors, EvidenceStore store,
-        ImageCache cache, CameraHealth cameras, SessionEngine engine, IOptions<SiteOptions> site, TimeProvider time)
+        ImageCache cache, CameraHealth cameras, SessionEngine engine, IOptions<SiteOptions> site, S3ObjectStore s3, UploadState uploads,
+        TimeProvider time)
     {
         var now = time.GetUtcNow();
         var (depth, oldest) = store.PendingUploads();
@@ -47,7 +49,8 @@ public static class StatusApi
             new MqttStatusDto(mqtt.State.ToString().ToLowerInvariant(), mqtt.State == MqttState.Connected, $"{o.Host}:{o.Port}",
                 mqtt.StateSince, mqtt.LastError, mqtt.MessagesReceived, doors.Rejected),
             new StoreStatusDto(store.IsHealthy(), store.DataDirectory),
-            new UploadQueueDto(depth, oldest, S3Configured: false),
+            new UploadQueueDto(depth, oldest, oldest is { } o1 ? (long)(now - o1).TotalSeconds : null, s3.Configured, s3.Configured ? uploads.Reachable : null,
+                s3.Configured ? s3.Bucket : null, uploads.Uploaded, uploads.LastSuccessAt, uploads.LastError, uploads.LastErrorAt),
             new CacheStatusDto(cache.Bytes, cache.LimitBytes),
             containers);
         return Envelope.Ok(status, AppJsonContext.Default.ApiEnvelopeStatusDto, time);

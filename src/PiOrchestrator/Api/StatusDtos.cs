@@ -14,7 +14,17 @@ public sealed record MqttStatusDto(string State, bool Connected, string Broker, 
 
 public sealed record StoreStatusDto(bool Ok, string DataDirectory);
 
-public sealed record UploadQueueDto(long QueueDepth, DateTimeOffset? OldestPendingAt, bool S3Configured);
+public sealed record UploadQueueDto(
+    long QueueDepth,
+    DateTimeOffset? OldestPendingAt,
+    long? OldestPendingAgeSeconds,
+    bool S3Configured,
+    bool? S3Reachable,
+    string? Bucket,
+    long UploadedSinceStart,
+    DateTimeOffset? LastSuccessAt,
+    string? LastError,
+    DateTimeOffset? LastErrorAt);
 
 public sealed record CacheStatusDto(long Bytes, long LimitBytes);
 

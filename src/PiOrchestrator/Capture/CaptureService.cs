@@ -184,6 +184,7 @@ public sealed class CaptureService(
                 ImageSizeBytes = null,
                 Sha256 = null,
                 ObjectKey = null,
+                UploadStatus = UploadStatus.None,
                 BytesHeld = false,
             };
             if (record.IsCaptured)
@@ -203,6 +204,7 @@ public sealed class CaptureService(
         FailureReason = reason,
         CapturedAt = at,
         CreatedAt = at,
+        UploadStatus = UploadStatus.None,
         BytesHeld = false,
     };
 }

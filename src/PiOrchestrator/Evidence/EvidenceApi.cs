@@ -1,5 +1,7 @@
+using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.HttpResults;
 using PiOrchestrator.Api;
+using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Evidence;
 
@@ -12,7 +14,10 @@ public static class EvidenceApi
         var api = app.MapGroup("/api/v1").WithTags("Evidence");
         api.MapGet("/sessions/{sessionId}/evidence", GetSessionEvidence).WithName("GetSessionEvidence");
         api.MapGet("/sessions/{sessionId}/evidence/pair", GetEvidencePair).WithName("GetEvidencePair");
+        api.MapGet("/sessions/{sessionId}/verify", VerifySession).WithName("VerifySession");
         api.MapGet("/evidence/image", GetImage).WithName("GetEvidenceImage");
+        api.MapGet("/evidence/{evidenceId}", GetEvidence).WithName("GetEvidence");
+        api.MapGet("/evidence/{evidenceId}/download", GetDownload).WithName("GetEvidenceDownload");
         return app;
     }
 
@@ -43,45 +48,111 @@ public static class EvidenceApi
         return Envelope.Ok(views.Pair(session, withImages), AppJsonContext.Default.ApiEnvelopeEvidencePairDto, time);
     }
 
-    public static Results<FileContentHttpResult, ApiErrorResult> GetImage(
-        string? key, string? size, HttpContext context, EvidenceStore store, ImageCache cache)
+    public static async Task<Results<FileContentHttpResult, ApiErrorResult>> GetImage(
+        string? key, string? size, HttpContext context, EvidenceStore store, ImageSource images, ImageCache cache)
     {
         if (Validation.CheckKey(key, "key") is { } invalid) return invalid;
-        var thumbnail = size switch
+        bool thumbnail;
+        switch (size)
         {
-            null or "full" => false,
-            "thumb" => true,
-            _ => (bool?)null,
-        };
-        if (thumbnail is null) return ApiErrors.InvalidRequest("size", "size must be full or thumb");
+            case null or "full": thumbnail = false; break;
+            case "thumb": thumbnail = true; break;
+            default: return ApiErrors.InvalidRequest("size", "size must be full or thumb");
+        }
+        // Only keys of known captures: nothing else ever reaches the store's bytes or S3.
         if (store.GetEvidenceByKey(key!) is not { } evidence || !evidence.IsCaptured)
             return ApiErrors.NotFound("no evidence has this key");
 
-        var bytes = LocalBytes(evidence, store, cache);
+        var thumbKey = ImageCache.ThumbnailKey(evidence.ObjectKey!);
+        byte[]? bytes = null;
+        if (thumbnail && cache.TryGet(thumbKey, out var cachedThumb)) bytes = cachedThumb;
         if (bytes is null)
-            return ApiErrors.ServiceUnavailable("the image is no longer held on this agent and object storage is not reachable", TimeSpan.FromSeconds(30));
-        if (thumbnail == true)
         {
-            var thumbKey = ImageCache.ThumbnailKey(evidence.ObjectKey!);
-            if (!cache.TryGet(thumbKey, out var thumb))
+            var found = await images.GetAsync(evidence, context.RequestAborted);
+            switch (found.Outcome)
+            {
+                case ImageOutcome.Purged:
+                    return ApiErrors.RetentionExpired($"the image was purged from object storage on {evidence.PurgedAt:yyyy-MM-dd} by retention");
+                case ImageOutcome.IntegrityMismatch:
+                    return ApiErrors.IntegrityMismatch(found.Detail!);
+                case ImageOutcome.Unavailable:
+                    return ApiErrors.ServiceUnavailable(found.Detail!, TimeSpan.FromSeconds(30));
+                case ImageOutcome.NotFound:
+                    return ApiErrors.NotFound("no evidence has this key");
+            }
+            bytes = found.Bytes!;
+            if (thumbnail)
             {
                 if (!Capture.JpegCodec.Check(bytes, out var made).Ok || made is null)
-                    return ApiErrors.Internal("stored image does not decode");
+                    return ApiErrors.Internal("the stored image does not decode");
                 cache.Set(thumbKey, made);
-                thumb = made;
+                bytes = made;
             }
-            bytes = thumb;
         }
         context.Response.Headers.CacheControl = ImageCacheControl;
-        var etag = new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{evidence.Sha256}{(thumbnail == true ? "-thumb" : "")}\"");
+        var etag = new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{evidence.Sha256}{(thumbnail ? "-thumb" : "")}\"");
         return TypedResults.Bytes(bytes, evidence.ContentType, entityTag: etag);
     }
 
-    private static byte[]? LocalBytes(EvidenceRecord evidence, EvidenceStore store, ImageCache cache)
+    public static Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult> GetEvidence(string evidenceId, EvidenceStore store, TimeProvider time)
     {
-        if (cache.TryGet(evidence.ObjectKey!, out var hot)) return hot;
-        if (!evidence.BytesHeld || store.ReadImage(evidence.EvidenceId) is not { } bytes) return null;
-        cache.Set(evidence.ObjectKey!, bytes);
-        return bytes;
+        if (!Guid.TryParse(evidenceId, out var id)) return ApiErrors.InvalidRequest("evidence_id", "evidence_id must be a UUID");
+        if (store.GetEvidence(id) is not { } evidence) return ApiErrors.NotFound($"evidence {evidenceId} not found");
+        return Envelope.Ok(CaptureDto.From(evidence, null), AppJsonContext.Default.ApiEnvelopeCaptureDto, time);
     }
+
+    public static Results<JsonHttpResult<ApiEnvelope<EvidenceDownloadDto>>, ApiErrorResult> GetDownload(
+        string evidenceId, EvidenceStore store, S3ObjectStore s3, Microsoft.Extensions.Options.IOptions<S3Options> options, TimeProvider time)
+    {
+        if (!Guid.TryParse(evidenceId, out var id)) return ApiErrors.InvalidRequest("evidence_id", "evidence_id must be a UUID");
+        if (store.GetEvidence(id) is not { } e) return ApiErrors.NotFound($"evidence {evidenceId} not found");
+        if (!e.IsCaptured) return ApiErrors.EvidenceNotReady($"the capture failed ({e.FailureReason}); there are no bytes to download");
+        if (e.PurgedAt is not null) return ApiErrors.RetentionExpired("the bytes were purged from object storage by retention");
+        if (!s3.Configured) return ApiErrors.ServiceUnavailable("object storage is not configured on this agent");
+        if (e.UploadStatus != UploadStatus.Uploaded)
+            return ApiErrors.EvidenceNotReady($"the capture is not uploaded yet (upload_status {EvidenceNames.Of(e.UploadStatus)})");
+        var url = s3.PresignGet(e.ObjectKey!, time.GetUtcNow());
+        return Envelope.Ok(new EvidenceDownloadDto(url, options.Value.PresignSeconds, e.Sha256!, e.ImageSizeBytes ?? 0, e.ContentType, "snapshot"),
+            AppJsonContext.Default.ApiEnvelopeEvidenceDownloadDto, time);
+    }
+
+    public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionVerificationDto>>, ApiErrorResult>> VerifySession(
+        string sessionId, EvidenceStore store, S3ObjectStore s3, TimeProvider time, CancellationToken ct)
+    {
+        if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
+        if (store.GetSession(sessionId) is not { } session) return ApiErrors.NotFound($"session {sessionId} not found");
+        var evidence = store.GetEvidenceForSession(sessionId);
+        var recomputed = HashChain.Head(sessionId, evidence);
+        var chainOk = session.ChainHead is null || session.ChainHead == recomputed;
+        var captures = new List<CaptureVerificationDto>();
+        foreach (var e in evidence.Where(e => e.IsCaptured))
+        {
+            var local = "absent";
+            if (e.BytesHeld && store.ReadImage(e.EvidenceId) is { } bytes)
+                local = Sha(bytes) == e.Sha256 ? "ok" : "mismatch";
+            var remote = e.PurgedAt is not null ? "purged"
+                : e.UploadStatus != UploadStatus.Uploaded ? "not_uploaded"
+                : !s3.Configured ? "not_configured"
+                : await ReadBackAsync(s3, e, ct);
+            captures.Add(new CaptureVerificationDto(e.EvidenceId.ToString("D"), EvidenceNames.Of(e.Tag), e.Sha256!, local, remote));
+        }
+        var ok = chainOk && captures.All(c => c.Local is "ok" or "absent" && c.Object is "ok" or "not_uploaded" or "purged" or "not_configured");
+        return Envelope.Ok(new SessionVerificationDto(sessionId, session.ChainHead, recomputed, chainOk, captures, ok),
+            AppJsonContext.Default.ApiEnvelopeSessionVerificationDto, time);
+    }
+
+    private static async Task<string> ReadBackAsync(S3ObjectStore s3, EvidenceRecord e, CancellationToken ct)
+    {
+        try
+        {
+            var bytes = await s3.GetAsync(e.ObjectKey!, e.ImageSizeBytes ?? 0, ct);
+            return bytes is null ? "missing" : Sha(bytes) == e.Sha256 ? "ok" : "mismatch";
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            return "unreachable";
+        }
+    }
+
+    private static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 }

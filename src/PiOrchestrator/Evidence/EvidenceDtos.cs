@@ -26,6 +26,9 @@ public sealed record CaptureDto
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Sha256 { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Width { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Height { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? UploadedAt { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? UploadError { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? PurgedAt { get; init; }
 
     public static CaptureDto From(EvidenceRecord e, string? imageData) => new()
     {
@@ -42,10 +45,13 @@ public sealed record CaptureDto
         ContentType = e.ContentType,
         ImageSizeBytes = e.ImageSizeBytes,
         ObjectKey = e.ObjectKey,
-        UploadStatus = EvidenceNames.Of(e.UploadStatus),
+        UploadStatus = e.UploadStatus == Evidence.UploadStatus.None ? null : EvidenceNames.Of(e.UploadStatus),
         Sha256 = e.Sha256,
         Width = e.Width,
         Height = e.Height,
+        UploadedAt = e.UploadedAt,
+        UploadError = e.UploadError,
+        PurgedAt = e.PurgedAt,
     };
 }
 
@@ -65,3 +71,12 @@ public sealed record EvidencePairDto
     public required DateTimeOffset QueriedAt { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? RetryAfterSeconds { get; init; }
 }
+
+/// <summary>A presigned download, as the Evidence API (seed 000) returns it.</summary>
+public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, string Sha256, long ByteSize, string Mime, string Kind);
+
+public sealed record CaptureVerificationDto(string EvidenceId, string CaptureTag, string Sha256, string Local, string Object);
+
+/// <summary>The session's chain recomputed from the stored sha256 values, and each object re-read from S3.</summary>
+public sealed record SessionVerificationDto(
+    string SessionId, string? ChainHead, string RecomputedChainHead, bool ChainOk, IReadOnlyList<CaptureVerificationDto> Captures, bool Ok);

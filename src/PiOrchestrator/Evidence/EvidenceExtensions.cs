@@ -8,6 +8,9 @@ public static class EvidenceExtensions
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ImageCache>();
         services.AddSingleton<EvidenceViews>();
+        services.AddSingleton<ImageSource>();
+        services.AddSingleton<RetentionService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         return services;
     }
 }

@@ -4,7 +4,8 @@ public enum CaptureTag { BeforeOpen, AfterClose, Manual }
 
 public enum CaptureStatus { Captured, Failed }
 
-public enum UploadStatus { Pending, Uploading, Uploaded, Failed }
+/// <summary>None: a failed capture has no bytes to upload.</summary>
+public enum UploadStatus { None, Pending, Uploading, Uploaded, Failed }
 
 public static class EvidenceNames
 {
@@ -29,6 +30,7 @@ public static class EvidenceNames
 
     public static string Of(UploadStatus status) => status switch
     {
+        UploadStatus.None => "none",
         UploadStatus.Pending => "pending",
         UploadStatus.Uploading => "uploading",
         UploadStatus.Uploaded => "uploaded",
@@ -37,6 +39,7 @@ public static class EvidenceNames
 
     public static UploadStatus ParseUpload(string text) => text switch
     {
+        "none" => UploadStatus.None,
         "pending" => UploadStatus.Pending,
         "uploading" => UploadStatus.Uploading,
         "uploaded" => UploadStatus.Uploaded,
@@ -65,6 +68,10 @@ public sealed record EvidenceRecord
     public int? Height { get; init; }
     public int? LatencyMs { get; init; }
     public bool BytesHeld { get; init; }
+    public DateTimeOffset? UploadedAt { get; init; }
+    public string? UploadError { get; init; }
+    /// <summary>When retention deleted the object from S3; the row stays, the image answers 410.</summary>
+    public DateTimeOffset? PurgedAt { get; init; }
 
     public bool IsCaptured => Status == CaptureStatus.Captured;
 

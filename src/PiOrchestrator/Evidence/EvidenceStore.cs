@@ -44,6 +44,9 @@ public sealed class EvidenceStore : IDisposable
     /// <summary>Raised after any write that changes what a session's API answers look like.</summary>
     public event Action<string>? SessionChanged;
 
+    /// <summary>Raised after a capture row is committed (the uploader wakes on it).</summary>
+    public event Action<EvidenceRecord>? EvidenceStored;
+
     private void Migrate()
     {
         Execute(_writer, """
@@ -80,9 +83,14 @@ public sealed class EvidenceStore : IDisposable
               width INTEGER,
               height INTEGER,
               latency_ms INTEGER,
-              bytes_held INTEGER NOT NULL DEFAULT 0);
+              bytes_held INTEGER NOT NULL DEFAULT 0,
+              uploaded_ms INTEGER,
+              upload_error TEXT,
+              purged_ms INTEGER);
             CREATE INDEX IF NOT EXISTS evidence_by_session ON evidence(session_id, captured_ms);
             CREATE INDEX IF NOT EXISTS evidence_by_upload ON evidence(upload_status, captured_ms) WHERE upload_status IN ('pending','uploading');
+            CREATE INDEX IF NOT EXISTS evidence_held ON evidence(captured_ms) WHERE bytes_held = 1;
+            CREATE INDEX IF NOT EXISTS evidence_by_time ON evidence(captured_ms);
             CREATE TABLE IF NOT EXISTS evidence_bytes(
               evidence_id TEXT PRIMARY KEY,
               data BLOB NOT NULL);
@@ -196,6 +204,7 @@ public sealed class EvidenceStore : IDisposable
             tx.Commit();
         }
         SessionChanged?.Invoke(e.SessionId);
+        EvidenceStored?.Invoke(e);
     }
 
     /// <summary>Remembers a door event id; false when it was already seen for that container.</summary>
@@ -321,6 +330,158 @@ public sealed class EvidenceStore : IDisposable
         return _revisions.GetOrAdd(sessionId, revision);
     }
 
+    /// <summary>Captured rows waiting for upload, oldest first.</summary>
+    public List<EvidenceRecord> NextPendingUploads(int limit)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE upload_status = 'pending' ORDER BY captured_ms, evidence_id LIMIT $limit";
+        cmd.Parameters.AddWithValue("$limit", limit);
+        using var r = cmd.ExecuteReader();
+        var list = new List<EvidenceRecord>();
+        while (r.Read()) list.Add(ReadEvidence(r));
+        return list;
+    }
+
+    /// <summary>Moves a row along pending → uploading → uploaded (or failed), with the last error seen.</summary>
+    public void SetUploadStatus(EvidenceRecord e, UploadStatus status, string? error, DateTimeOffset? uploadedAt = null)
+    {
+        lock (_writeLock)
+        {
+            using var tx = _writer.BeginTransaction();
+            using (var cmd = _writer.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "UPDATE evidence SET upload_status = $status, upload_error = $error, uploaded_ms = COALESCE($uploaded, uploaded_ms) WHERE evidence_id = $id";
+                cmd.Parameters.AddWithValue("$status", EvidenceNames.Of(status));
+                cmd.Parameters.AddWithValue("$error", (object?)error ?? DBNull.Value);
+                cmd.Parameters.AddWithValue("$uploaded", Ms(uploadedAt));
+                cmd.Parameters.AddWithValue("$id", e.EvidenceId.ToString("D"));
+                cmd.ExecuteNonQuery();
+            }
+            BumpRevision(tx, e.SessionId);
+            tx.Commit();
+        }
+        SessionChanged?.Invoke(e.SessionId);
+    }
+
+    /// <summary>At start: uploads a crash interrupted, and failed ones (their cause may be fixed now), go back to pending.</summary>
+    public (int Interrupted, int Failed) ResetUploadsForRetry()
+    {
+        lock (_writeLock)
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.CommandText = """
+                SELECT (SELECT count(*) FROM evidence WHERE upload_status = 'uploading'), (SELECT count(*) FROM evidence WHERE upload_status = 'failed');
+                UPDATE evidence SET upload_status = 'pending' WHERE upload_status IN ('uploading', 'failed');
+                """;
+            using var r = cmd.ExecuteReader();
+            r.Read();
+            return (r.GetInt32(0), r.GetInt32(1));
+        }
+    }
+
+    /// <summary>
+    /// Drops local JPEG bytes captured before <paramref name="cutoff"/> that are safely uploaded; bytes not uploaded
+    /// are never dropped. Returns what was dropped and how many old rows are still waiting for upload.
+    /// </summary>
+    public (List<EvidenceRecord> Dropped, int HeldNotUploaded) DropUploadedBytes(DateTimeOffset cutoff)
+    {
+        var dropped = new List<EvidenceRecord>();
+        lock (_writeLock)
+        {
+            using var tx = _writer.BeginTransaction();
+            using (var select = _writer.CreateCommand())
+            {
+                select.Transaction = tx;
+                select.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE bytes_held = 1 AND upload_status = 'uploaded' AND captured_ms < $cutoff";
+                select.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
+                using var r = select.ExecuteReader();
+                while (r.Read()) dropped.Add(ReadEvidence(r));
+            }
+            foreach (var e in dropped)
+            {
+                using var cmd = _writer.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = "DELETE FROM evidence_bytes WHERE evidence_id = $id; UPDATE evidence SET bytes_held = 0 WHERE evidence_id = $id;";
+                cmd.Parameters.AddWithValue("$id", e.EvidenceId.ToString("D"));
+                cmd.ExecuteNonQuery();
+            }
+            foreach (var sessionId in dropped.Select(e => e.SessionId).Distinct()) BumpRevision(tx, sessionId);
+            int held;
+            using (var count = _writer.CreateCommand())
+            {
+                count.Transaction = tx;
+                count.CommandText = "SELECT count(*) FROM evidence WHERE bytes_held = 1 AND upload_status <> 'uploaded' AND captured_ms < $cutoff";
+                count.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
+                held = Convert.ToInt32(count.ExecuteScalar());
+            }
+            tx.Commit();
+            foreach (var sessionId in dropped.Select(e => e.SessionId).Distinct()) SessionChanged?.Invoke(sessionId);
+            return (dropped, held);
+        }
+    }
+
+    /// <summary>Uploaded objects captured before the cutoff and not yet purged (for S3 retention).</summary>
+    public List<EvidenceRecord> UploadedBefore(DateTimeOffset cutoff, int limit)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE upload_status = 'uploaded' AND purged_ms IS NULL AND captured_ms < $cutoff ORDER BY captured_ms LIMIT $limit";
+        cmd.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$limit", limit);
+        using var r = cmd.ExecuteReader();
+        var list = new List<EvidenceRecord>();
+        while (r.Read()) list.Add(ReadEvidence(r));
+        return list;
+    }
+
+    public void MarkPurged(EvidenceRecord e, DateTimeOffset at)
+    {
+        lock (_writeLock)
+        {
+            using var tx = _writer.BeginTransaction();
+            using (var cmd = _writer.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "UPDATE evidence SET purged_ms = $at, bytes_held = 0 WHERE evidence_id = $id; DELETE FROM evidence_bytes WHERE evidence_id = $id;";
+                cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
+                cmd.Parameters.AddWithValue("$id", e.EvidenceId.ToString("D"));
+                cmd.ExecuteNonQuery();
+            }
+            BumpRevision(tx, e.SessionId);
+            tx.Commit();
+        }
+        SessionChanged?.Invoke(e.SessionId);
+    }
+
+    /// <summary>
+    /// Removes complete sessions (and their rows) that started before the cutoff, keeping any row whose bytes
+    /// exist only here: a photo that never reached S3 is not deleted by age.
+    /// </summary>
+    public int DeleteSessionsBefore(DateTimeOffset cutoff)
+    {
+        lock (_writeLock)
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.CommandText = """
+                CREATE TEMP TABLE IF NOT EXISTS expired(session_id TEXT PRIMARY KEY);
+                DELETE FROM expired;
+                INSERT INTO expired SELECT session_id FROM sessions s WHERE phase = 'complete' AND started_ms < $cutoff
+                  AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.bytes_held = 1 AND e.upload_status <> 'uploaded');
+                DELETE FROM evidence_bytes WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
+                DELETE FROM evidence WHERE session_id IN (SELECT session_id FROM expired);
+                DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM expired);
+                DELETE FROM door_events WHERE received_ms < $cutoff;
+                SELECT count(*) FROM expired;
+                """;
+            cmd.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
+            var removed = Convert.ToInt32(cmd.ExecuteScalar());
+            if (removed > 0) _revisions.Clear();
+            return removed;
+        }
+    }
+
     public (long Count, DateTimeOffset? Oldest) PendingUploads()
     {
         using var c = OpenReader();
@@ -438,7 +599,7 @@ public sealed class EvidenceStore : IDisposable
 
     private const string EvidenceColumns =
         "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +
-        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held";
+        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms";
 
     private static EvidenceRecord ReadEvidence(SqliteDataReader r) => new()
     {
@@ -460,5 +621,8 @@ public sealed class EvidenceStore : IDisposable
         Height = Int(r, 15),
         LatencyMs = Int(r, 16),
         BytesHeld = r.GetInt64(17) != 0,
+        UploadedAt = Time(r, 18),
+        UploadError = Text(r, 19),
+        PurgedAt = Time(r, 20),
     };
 }

@@ -1,0 +1,81 @@
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Upload;
+
+namespace PiOrchestrator.Evidence;
+
+/// <summary>
+/// Ages data out: local JPEG bytes after <c>Storage:ImageTtlHours</c> once uploaded (never before), S3 objects after
+/// <c>S3:RetentionDays</c> (the row stays, marked purged), and rows after <c>Storage:MetadataRetentionDays</c>.
+/// </summary>
+public sealed class RetentionService(
+    EvidenceStore store,
+    ImageCache cache,
+    S3ObjectStore s3,
+    IOptions<StorageOptions> storage,
+    IOptions<S3Options> s3Options,
+    TimeProvider time,
+    ILogger<RetentionService> log) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(10);
+    private DateTimeOffset _lastHeldWarning = DateTimeOffset.MinValue;
+
+    public DateTimeOffset LastTurn { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        do
+        {
+            LastTurn = time.GetUtcNow();
+            try
+            {
+                await RunOnceAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                log.LogError(ex, "Retention pass failed; it runs again in {Minutes} minutes", Interval.TotalMinutes);
+            }
+        } while (await WaitAsync(timer, stoppingToken));
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try { return await timer.WaitForNextTickAsync(ct); }
+        catch (OperationCanceledException) { return false; }
+    }
+
+    public async Task RunOnceAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var (dropped, heldNotUploaded) = store.DropUploadedBytes(now.AddHours(-storage.Value.ImageTtlHours));
+        foreach (var e in dropped)
+        {
+            cache.Remove(e.ObjectKey!);
+            cache.Remove(ImageCache.ThumbnailKey(e.ObjectKey!));
+        }
+        if (dropped.Count > 0)
+            log.LogInformation("Dropped the local bytes of {Count} uploaded capture(s) older than {Hours} h", dropped.Count, storage.Value.ImageTtlHours);
+        if (heldNotUploaded > 0 && now - _lastHeldWarning > TimeSpan.FromHours(1))
+        {
+            _lastHeldWarning = now;
+            log.LogWarning("{Count} capture(s) older than {Hours} h are still not uploaded; their bytes are kept until they are", heldNotUploaded, storage.Value.ImageTtlHours);
+        }
+
+        if (s3.Configured && s3Options.Value.RetentionDays is { } days)
+        {
+            var purged = 0;
+            foreach (var e in store.UploadedBefore(now.AddDays(-days), 500))
+            {
+                await s3.DeleteAsync(e.ObjectKey!, ct);
+                store.MarkPurged(e, time.GetUtcNow());
+                purged++;
+            }
+            if (purged > 0)
+                log.LogInformation("Retention: deleted {Count} object(s) older than {Days} days from S3; their rows stay, marked purged", purged, days);
+        }
+
+        var removed = store.DeleteSessionsBefore(now.AddDays(-storage.Value.MetadataRetentionDays));
+        if (removed > 0)
+            log.LogInformation("Retention: removed {Count} session(s) older than {Days} days", removed, storage.Value.MetadataRetentionDays);
+    }
+}

@@ -1,0 +1,151 @@
+using System.Net;
+using System.Security.Cryptography;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Evidence;
+
+namespace PiOrchestrator.Upload;
+
+/// <summary>What a read of an object found.</summary>
+public enum ObjectCheck { Ok, Mismatch, Missing }
+
+/// <summary>
+/// The bucket, through AWSSDK.S3 with the settings MinIO and s3rver need: path-style addressing, no chunked
+/// payload signing (s3rver 3 stores the chunk framing as data), our own sha256 checksum instead of the SDK's.
+/// </summary>
+public sealed class S3ObjectStore : IDisposable
+{
+    private readonly S3Options _options;
+    private readonly AmazonS3Client? _client;
+
+    public S3ObjectStore(IOptions<S3Options> options)
+    {
+        _options = options.Value;
+        if (!_options.Configured) return;
+        var config = new AmazonS3Config
+        {
+            ServiceURL = _options.Endpoint,
+            ForcePathStyle = true,
+            AuthenticationRegion = _options.Region,
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+            Timeout = TimeSpan.FromSeconds(_options.RequestTimeoutSeconds),
+            // Retries are the uploader's, with its own backoff and circuit breaker.
+            MaxErrorRetry = 0,
+        };
+        _client = new AmazonS3Client(new BasicAWSCredentials(_options.AccessKey, _options.SecretKey), config);
+    }
+
+    public bool Configured => _client is not null;
+
+    public string Bucket => _options.Bucket;
+
+    private AmazonS3Client Client => _client ?? throw new InvalidOperationException("S3:Endpoint is not configured");
+
+    /// <summary>HeadBucket, then PutBucket if it is missing and creation is allowed.</summary>
+    public async Task EnsureBucketAsync(CancellationToken ct)
+    {
+        try
+        {
+            await Client.HeadBucketAsync(new HeadBucketRequest { BucketName = _options.Bucket }, ct);
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound && _options.CreateBucket)
+        {
+            await Client.PutBucketAsync(new PutBucketRequest { BucketName = _options.Bucket, UseClientRegion = true }, ct);
+        }
+    }
+
+    /// <summary>
+    /// Puts the bytes at the row's key with their sha256 (checksum and metadata), then reads the object's head back:
+    /// the stored length and, for this single-part upload, the ETag (its MD5) must match what was sent.
+    /// </summary>
+    public async Task<ObjectCheck> PutAndVerifyAsync(EvidenceRecord e, byte[] jpeg, CancellationToken ct)
+    {
+        var md5 = MD5.HashData(jpeg);
+        var put = new PutObjectRequest
+        {
+            BucketName = _options.Bucket,
+            Key = e.ObjectKey,
+            InputStream = new MemoryStream(jpeg, writable: false),
+            AutoCloseStream = true,
+            ContentType = e.ContentType,
+            UseChunkEncoding = false,
+            ChecksumSHA256 = Convert.ToBase64String(Convert.FromHexString(e.Sha256!)),
+            MD5Digest = Convert.ToBase64String(md5),
+        };
+        put.Metadata["sha256"] = e.Sha256;
+        put.Metadata["evidence_id"] = e.EvidenceId.ToString("D");
+        put.Metadata["session_id"] = e.SessionId;
+        put.Metadata["container_id"] = e.ContainerId;
+        put.Metadata["capture_tag"] = EvidenceNames.Of(e.Tag);
+        put.Metadata["captured_at"] = e.CapturedAt.UtcDateTime.ToString(Api.UtcDateTimeConverter.Format);
+        await Client.PutObjectAsync(put, ct);
+        return await HeadMatchesAsync(e.ObjectKey!, jpeg.Length, Convert.ToHexStringLower(md5), ct);
+    }
+
+    public async Task<ObjectCheck> HeadMatchesAsync(string key, long length, string md5Hex, CancellationToken ct)
+    {
+        try
+        {
+            var head = await Client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _options.Bucket, Key = key }, ct);
+            var etag = head.ETag?.Trim('"') ?? "";
+            return head.ContentLength == length && string.Equals(etag, md5Hex, StringComparison.OrdinalIgnoreCase) ? ObjectCheck.Ok : ObjectCheck.Mismatch;
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return ObjectCheck.Missing;
+        }
+    }
+
+    /// <summary>The object's bytes, or null when it does not exist.</summary>
+    public async Task<byte[]?> GetAsync(string key, long expectedLength, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await Client.GetObjectAsync(new GetObjectRequest { BucketName = _options.Bucket, Key = key }, ct);
+            // Evidence JPEGs are at most a few MB: buffer them whole, because nothing may be sent before the sha256 is checked.
+            var buffer = new MemoryStream(expectedLength > 0 && expectedLength < int.MaxValue ? (int)expectedLength : 0);
+            await response.ResponseStream.CopyToAsync(buffer, ct);
+            return buffer.ToArray();
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public Task DeleteAsync(string key, CancellationToken ct) =>
+        Client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _options.Bucket, Key = key }, ct);
+
+    /// <summary>A presigned GET valid for <see cref="S3Options.PresignSeconds"/>, with the endpoint's own scheme.</summary>
+    public string PresignGet(string key, DateTimeOffset now) =>
+        Client.GetPreSignedURL(new GetPreSignedUrlRequest
+        {
+            BucketName = _options.Bucket,
+            Key = key,
+            Verb = HttpVerb.GET,
+            Expires = now.AddSeconds(_options.PresignSeconds).UtcDateTime,
+            Protocol = _options.Endpoint.StartsWith("https:", StringComparison.OrdinalIgnoreCase) ? Protocol.HTTPS : Protocol.HTTP,
+        });
+
+    /// <summary>Errors that no retry will fix for this object (the row becomes failed, with the reason).</summary>
+    public static bool IsPermanent(Exception ex) =>
+        ex is AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "AccessDenied" }
+            or AmazonS3Exception { StatusCode: HttpStatusCode.BadRequest, ErrorCode: "InvalidArgument" or "EntityTooLarge" or "KeyTooLongError" };
+
+    /// <summary>Credentials the server refuses: a configuration problem for the technician, rows stay pending.</summary>
+    public static bool IsCredentialProblem(Exception ex) =>
+        ex is AmazonS3Exception { ErrorCode: "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "InvalidToken" or "ExpiredToken" };
+
+    public static string Describe(Exception ex) => ex switch
+    {
+        AmazonS3Exception s3 => $"{(int)s3.StatusCode} {s3.ErrorCode}: {s3.Message}",
+        AmazonServiceException service when service.InnerException is HttpRequestException http => http.Message,
+        HttpRequestException http => http.Message,
+        _ => ex.Message,
+    };
+
+    public void Dispose() => _client?.Dispose();
+}

@@ -1,0 +1,36 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PiOrchestrator.Upload;
+
+public sealed class S3Options
+{
+    /// <summary>MinIO / S3 endpoint (http://minio.lan:9000). Empty: nothing is uploaded and bytes stay local.</summary>
+    public string Endpoint { get; set; } = "";
+
+    [RegularExpression("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", ErrorMessage = "must be a valid S3 bucket name (3-63 of a-z 0-9 . -)")]
+    public string Bucket { get; set; } = "evidence";
+
+    public string AccessKey { get; set; } = "";
+
+    public string SecretKey { get; set; } = "";
+
+    public string Region { get; set; } = "us-east-1";
+
+    /// <summary>Create the bucket when HeadBucket says it does not exist.</summary>
+    public bool CreateBucket { get; set; } = true;
+
+    /// <summary>Objects older than this are deleted and their rows marked purged. Empty: never.</summary>
+    [Range(1, 36500)]
+    public int? RetentionDays { get; set; }
+
+    [Range(1, 16)]
+    public int ParallelUploads { get; set; } = 2;
+
+    [Range(1, 600)]
+    public int RequestTimeoutSeconds { get; set; } = 30;
+
+    [Range(60, 604800)]
+    public int PresignSeconds { get; set; } = 900;
+
+    public bool Configured => !string.IsNullOrWhiteSpace(Endpoint);
+}

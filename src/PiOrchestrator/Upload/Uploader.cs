@@ -1,0 +1,168 @@
+using Amazon.Runtime;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using PiOrchestrator.Evidence;
+
+namespace PiOrchestrator.Upload;
+
+/// <summary>
+/// Store and forward: drains pending captures to S3 oldest first. Each object is verified after the put (length
+/// and MD5 ETag) before its row is marked uploaded. Retries have no limit (jittered, capped at 5 minutes), and a
+/// circuit breaker keeps a dead S3 from costing anything between attempts.
+/// </summary>
+public sealed class Uploader : BackgroundService
+{
+    private readonly EvidenceStore _store;
+    private readonly S3ObjectStore _s3;
+    private readonly UploadState _state;
+    private readonly S3Options _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<Uploader> _log;
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    private readonly ResiliencePipeline _pipeline;
+
+    public Uploader(EvidenceStore store, S3ObjectStore s3, UploadState state, IOptions<S3Options> options, TimeProvider time, ILogger<Uploader> log)
+    {
+        _store = store;
+        _s3 = s3;
+        _state = state;
+        _options = options.Value;
+        _time = time;
+        _log = log;
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = int.MaxValue,
+                Delay = TimeSpan.FromSeconds(1),
+                MaxDelay = MaxBackoff,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && !S3ObjectStore.IsPermanent(ex)
+                                                            && !(ex is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
+                OnRetry = args =>
+                {
+                    var ex = args.Outcome.Exception!;
+                    if (ex is not BrokenCircuitException)
+                        _state.RecordFailure(S3ObjectStore.Describe(ex), S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
+                    if (args.Context.Properties.TryGetValue(RowKey, out var row))
+                        _store.SetUploadStatus(row, UploadStatus.Pending, S3ObjectStore.Describe(ex));
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = 1.0,
+                MinimumThroughput = 3,
+                SamplingDuration = TimeSpan.FromMinutes(1),
+                BreakDuration = TimeSpan.FromSeconds(30),
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && !S3ObjectStore.IsPermanent(ex)),
+            })
+            .Build();
+        store.EvidenceStored += e =>
+        {
+            if (e.UploadStatus == UploadStatus.Pending) _wake.Release();
+        };
+    }
+
+    public static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(5);
+    private static readonly ResiliencePropertyKey<EvidenceRecord> RowKey = new("evidence");
+
+    /// <summary>Heartbeat for the watchdog.</summary>
+    public DateTimeOffset LastTurn { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        LastTurn = _time.GetUtcNow();
+        if (!_s3.Configured)
+        {
+            _log.LogInformation("S3:Endpoint is not set: captures are kept on this agent and not uploaded");
+            return;
+        }
+        var (interrupted, failed) = _store.ResetUploadsForRetry();
+        if (interrupted + failed > 0)
+            _log.LogInformation("Uploads to retry after restart: {Interrupted} interrupted, {Failed} previously failed", interrupted, failed);
+
+        try
+        {
+            await _pipeline.ExecuteAsync(async ct =>
+            {
+                LastTurn = _time.GetUtcNow();
+                await _s3.EnsureBucketAsync(ct);
+            }, stoppingToken);
+            _state.RecordReachable(true);
+            _log.LogInformation("Uploading to bucket {Bucket} at {Endpoint}", _s3.Bucket, _options.Endpoint);
+
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                LastTurn = _time.GetUtcNow();
+                var batch = _store.NextPendingUploads(32);
+                if (batch.Count == 0)
+                {
+                    await _wake.WaitAsync(TimeSpan.FromSeconds(10), stoppingToken);
+                    continue;
+                }
+                await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelUploads, CancellationToken = stoppingToken },
+                    async (row, ct) => await UploadAsync(row, ct));
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task UploadAsync(EvidenceRecord row, CancellationToken ct)
+    {
+        var bytes = _store.ReadImage(row.EvidenceId);
+        if (bytes is null)
+        {
+            _log.LogError("Capture {EvidenceId} ({Key}) is pending upload but its bytes are not in the store", row.EvidenceId, row.ObjectKey);
+            _store.SetUploadStatus(row, UploadStatus.Failed, "local bytes missing");
+            return;
+        }
+        var context = ResilienceContextPool.Shared.Get(ct);
+        context.Properties.Set(RowKey, row);
+        try
+        {
+            await _pipeline.ExecuteAsync(async (ctx, state) =>
+            {
+                LastTurn = _time.GetUtcNow();
+                _store.SetUploadStatus(state, UploadStatus.Uploading, null);
+                var check = await _s3.PutAndVerifyAsync(state, bytes, ctx.CancellationToken);
+                if (check != ObjectCheck.Ok)
+                    throw new UploadVerificationException($"object at {state.ObjectKey} does not match what was sent ({check.ToString().ToLowerInvariant()})");
+            }, context, row);
+            _store.SetUploadStatus(row, UploadStatus.Uploaded, null, _time.GetUtcNow());
+            _state.RecordSuccess();
+        }
+        catch (Exception ex) when (S3ObjectStore.IsPermanent(ex))
+        {
+            var reason = S3ObjectStore.Describe(ex);
+            _log.LogError("Upload of {Key} refused for good: {Reason}; the capture stays on this agent (retried at next start)", row.ObjectKey, reason);
+            _store.SetUploadStatus(row, UploadStatus.Failed, reason);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Shutting down: the row goes back to pending, to be finished at next start.
+            _store.SetUploadStatus(row, UploadStatus.Pending, "interrupted by shutdown");
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private static bool IsUnreachable(Exception ex) =>
+        ex is HttpRequestException or TimeoutException or TaskCanceledException
+        || ex is AmazonServiceException { InnerException: HttpRequestException or IOException or TimeoutException or TaskCanceledException };
+
+    public override void Dispose()
+    {
+        _wake.Dispose();
+        base.Dispose();
+    }
+}
+
+/// <summary>The server accepted the put but what it stored is not what was sent.</summary>
+public sealed class UploadVerificationException(string message) : Exception(message);
