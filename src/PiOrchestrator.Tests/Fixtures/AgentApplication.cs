@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Sessions;
@@ -36,8 +38,16 @@ public sealed class AgentApplication : WebApplicationFactory<Program>
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) _settings[k] = v;
     }
 
-    protected override void ConfigureWebHost(IWebHostBuilder builder) =>
+    public OffsetTimeProvider Time { get; } = new();
+
+    public CapturingLoggerProvider Logs { get; } = new();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
+        builder.ConfigureLogging(logging => logging.AddProvider(Logs));
+        builder.ConfigureServices(services => services.Replace(ServiceDescriptor.Singleton<TimeProvider>(Time)));
+    }
 
     public EvidenceStore Store => Services.GetRequiredService<EvidenceStore>();
 

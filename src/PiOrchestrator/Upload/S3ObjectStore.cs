@@ -137,10 +137,14 @@ public sealed class S3ObjectStore : IDisposable
 
     /// <summary>Credentials the server refuses: a configuration problem for the technician, rows stay pending.</summary>
     public static bool IsCredentialProblem(Exception ex) =>
-        ex is AmazonS3Exception { ErrorCode: "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "InvalidToken" or "ExpiredToken" };
+        ex is AmazonS3Exception { ErrorCode: "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "InvalidToken" or "ExpiredToken" }
+            // A HEAD answer has no body, so a refused HeadBucket is a bare 403.
+            or AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "Forbidden" };
 
     public static string Describe(Exception ex) => ex switch
     {
+        AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "Forbidden" } =>
+            "403 Forbidden: the server refused the request (wrong S3:AccessKey/S3:SecretKey, or no access to the bucket)",
         AmazonS3Exception s3 => $"{(int)s3.StatusCode} {s3.ErrorCode}: {s3.Message}",
         AmazonServiceException service when service.InnerException is HttpRequestException http => http.Message,
         HttpRequestException http => http.Message,

@@ -32,5 +32,13 @@ public sealed class S3Options
     [Range(60, 604800)]
     public int PresignSeconds { get; set; } = 900;
 
+    /// <summary>First retry pause; it doubles (with jitter) up to 5 minutes.</summary>
+    [Range(10, 60_000)]
+    public int RetryBaseDelayMs { get; set; } = 1000;
+
+    /// <summary>How long the circuit stays open after S3 failed three times running.</summary>
+    [Range(1, 3600)]
+    public int BreakSeconds { get; set; } = 30;
+
     public bool Configured => !string.IsNullOrWhiteSpace(Endpoint);
 }

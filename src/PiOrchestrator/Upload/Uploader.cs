@@ -35,7 +35,7 @@ public sealed class Uploader : BackgroundService
             .AddRetry(new RetryStrategyOptions
             {
                 MaxRetryAttempts = int.MaxValue,
-                Delay = TimeSpan.FromSeconds(1),
+                Delay = TimeSpan.FromMilliseconds(_options.RetryBaseDelayMs),
                 MaxDelay = MaxBackoff,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
@@ -56,7 +56,7 @@ public sealed class Uploader : BackgroundService
                 FailureRatio = 1.0,
                 MinimumThroughput = 3,
                 SamplingDuration = TimeSpan.FromMinutes(1),
-                BreakDuration = TimeSpan.FromSeconds(30),
+                BreakDuration = TimeSpan.FromSeconds(_options.BreakSeconds),
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && !S3ObjectStore.IsPermanent(ex)),
             })
             .Build();
