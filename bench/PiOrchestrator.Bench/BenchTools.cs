@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using PiOrchestrator.Capture;
+
+namespace PiOrchestrator.Bench;
+
+internal static class BenchTools
+{
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Nexbasira.Edge.sln"))) dir = dir.Parent;
+            return dir?.FullName ?? throw new InvalidOperationException("run from the repository");
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    /// <summary>s3rver 5.0.0 from test-tools (scripts/test.sh installs it).</summary>
+    public static async Task<Process> StartS3rverAsync(string directory, int port)
+    {
+        var script = Path.Combine(RepoRoot, "test-tools", "s3rver5.js");
+        var p = Process.Start(new ProcessStartInfo("node", [script, "-d", directory, "-a", "127.0.0.1", "-p", port.ToString(), "--silent"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        })!;
+        for (var i = 0; i < 200; i++)
+        {
+            try
+            {
+                using var tcp = new TcpClient();
+                await tcp.ConnectAsync(IPAddress.Loopback, port);
+                return p;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new InvalidOperationException("s3rver did not start");
+    }
+
+    /// <summary>A real JPEG of about the given size (noise keeps it from compressing away).</summary>
+    public static byte[] Jpeg(int targetKilobytes, int seed = 1)
+    {
+        var width = 800;
+        var height = 600;
+        while (true)
+        {
+            var rgb = new byte[width * height * 3];
+            new Random(seed).NextBytes(rgb);
+            var jpeg = JpegCodec.Encode(rgb, width, height, quality: 70);
+            if (jpeg.Length >= targetKilobytes * 1024 * 9 / 10 || width > 4000) return jpeg;
+            width += 200;
+            height += 150;
+        }
+    }
+
+    public static double Percentile(List<double> sorted, double p) =>
+        sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Count) - 1, 0, sorted.Count - 1)];
+}

@@ -1,0 +1,14 @@
+using PiOrchestrator.Bench;
+
+return args.FirstOrDefault() switch
+{
+    "upload" => await UploadThroughput.RunAsync(args[1..]),
+    "jpeg" => JpegTimings.Run(args[1..]),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] | jpeg");
+    return 2;
+}
