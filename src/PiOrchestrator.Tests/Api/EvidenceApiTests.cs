@@ -160,6 +160,26 @@ public class EvidenceApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_offline_camera_is_CAMERA_OFFLINE_in_the_pair_and_offline_in_status()
+    {
+        await using var app = new AgentApplication($"http://127.0.0.1:{TestPorts.Free()}");
+        using var http = app.CreateClient();
+        var sessionId = await app.DoorCycleAsync();
+
+        var pair = (await AgentApplication.Json(await http.GetAsync($"/api/v1/sessions/{sessionId}/evidence/pair"))).GetProperty("data");
+        foreach (var side in new[] { "before", "after" })
+        {
+            Assert.Equal("failed", pair.GetProperty(side).GetProperty("status").GetString());
+            Assert.Equal("CAMERA_OFFLINE", pair.GetProperty(side).GetProperty("missing_reason").GetString());
+            Assert.Equal("camera_offline", pair.GetProperty(side).GetProperty("failure_reason").GetString());
+        }
+        var camera = (await AgentApplication.Json(await http.GetAsync("/api/v1/status"))).GetProperty("data").GetProperty("containers")[0].GetProperty("camera");
+        Assert.False(camera.GetProperty("online").GetBoolean());
+        Assert.Equal("camera_offline", camera.GetProperty("last_error").GetString());
+        Assert.EndsWith("Z", camera.GetProperty("since").GetString());
+    }
+
+    [Fact]
     public async Task Image_proxy_serves_the_stored_bytes_with_the_sha256_as_etag()
     {
         var sessionId = await _app.DoorCycleAsync();

@@ -25,6 +25,7 @@ public sealed class EngineHarness : IAsyncDisposable
     }
 
     public string DataDirectory { get; }
+    public IServiceProvider Services => _services;
     public SessionEngine Engine => _services.GetRequiredService<SessionEngine>();
     public EvidenceStore Store => _services.GetRequiredService<EvidenceStore>();
     public CapturingLoggerProvider Logs { get; }

@@ -64,6 +64,24 @@ public sealed class CameraClient(HttpClient http)
         GrabResult Failed(string reason, string detail) => new(null, reason, detail, Stopwatch.GetElapsedTime(started));
     }
 
+    /// <summary><c>GET /status</c>: null when the camera answered with its settings, else why not.</summary>
+    public async Task<(string Reason, bool Unreachable)?> ProbeAsync(Uri cameraUrl, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await http.GetAsync(new Uri(cameraUrl, "status"), cancellationToken);
+            return response.IsSuccessStatusCode ? null : (CaptureFailure.Http((int)response.StatusCode), false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return (CaptureFailure.Timeout, true);
+        }
+        catch (HttpRequestException ex)
+        {
+            return (IsUnreachable(ex) ? CaptureFailure.CameraOffline : ex.Message, IsUnreachable(ex));
+        }
+    }
+
     private static async Task<byte[]?> ReadBoundedAsync(Stream body, long? announced, int maxBytes, CancellationToken ct)
     {
         if (announced is { } exact)

@@ -5,11 +5,17 @@ namespace PiOrchestrator.Capture;
 /// <summary>What the agent last learned about each camera, for status and the technician's page.</summary>
 public sealed class CameraHealth(TimeProvider time, ILogger<CameraHealth> log)
 {
-    public sealed record Snapshot(string CameraId, bool? Online, DateTimeOffset? LastSeen, DateTimeOffset? Since, int? LastCaptureLatencyMs, string? LastError);
+    public sealed record Snapshot(string CameraId, bool? Online, DateTimeOffset? LastSeen, DateTimeOffset? Since, int? LastCaptureLatencyMs, string? LastError)
+    {
+        public int UnreachableInARow { get; init; }
+    }
 
     private readonly ConcurrentDictionary<string, Snapshot> _cameras = new(StringComparer.Ordinal);
 
     public Snapshot Get(string cameraId) => _cameras.GetValueOrDefault(cameraId) ?? new Snapshot(cameraId, null, null, null, null, null);
+
+    /// <summary>The camera has been unreachable this many times running (captures and polls alike).</summary>
+    public bool IsDown(string cameraId, int failures) => Get(cameraId) is { Online: false } s && s.UnreachableInARow >= failures;
 
     public void RecordSuccess(string cameraId, int? captureLatencyMs)
     {
@@ -24,6 +30,7 @@ public sealed class CameraHealth(TimeProvider time, ILogger<CameraHealth> log)
             Since = before.Online == true ? before.Since : now,
             LastCaptureLatencyMs = captureLatencyMs ?? before.LastCaptureLatencyMs,
             LastError = null,
+            UnreachableInARow = 0,
         };
     }
 
@@ -41,6 +48,7 @@ public sealed class CameraHealth(TimeProvider time, ILogger<CameraHealth> log)
             LastSeen = online ? now : before.LastSeen,
             Since = before.Online == online ? before.Since : now,
             LastError = reason,
+            UnreachableInARow = unreachable ? before.UnreachableInARow + 1 : 0,
         };
     }
 }

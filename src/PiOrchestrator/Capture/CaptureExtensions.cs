@@ -20,6 +20,8 @@ public static class CaptureExtensions
         }));
         services.AddSingleton<CameraHealth>();
         services.AddSingleton<CaptureService>();
+        services.AddSingleton<CameraHealthMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<CameraHealthMonitor>());
         return services;
     }
 

@@ -19,6 +19,14 @@ public sealed class CaptureOptions
     [Range(1, 10)]
     public int Attempts { get; set; } = 3;
 
+    /// <summary>How often each camera's <c>/status</c> is polled; 0 turns polling off.</summary>
+    [Range(0, 3600)]
+    public int HealthIntervalSeconds { get; set; } = 30;
+
+    /// <summary>Unreachable captures in a row after which a camera gets one attempt per capture instead of <see cref="Attempts"/>.</summary>
+    [Range(1, 100)]
+    public int BreakAfterFailures { get; set; } = 3;
+
     /// <summary>Grabs thrown away before the real one: with one frame buffer the first frame after idle is old.</summary>
     [Range(0, 10)]
     public int FlushFrames { get; set; } = 1;

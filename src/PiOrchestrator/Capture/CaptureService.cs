@@ -36,6 +36,9 @@ public sealed class CaptureService(
         })
         .Build();
 
+    /// <summary>True while a capture holds the camera (status polls leave it alone then).</summary>
+    public bool IsBusy(string cameraUrl) => _cameraLocks.TryGetValue(cameraUrl, out var l) && l.CurrentCount == 0;
+
     public async Task<EvidenceRecord> CaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, CancellationToken cancellationToken)
     {
         var requestedAt = time.GetUtcNow();
@@ -65,12 +68,12 @@ public sealed class CaptureService(
                 BytesHeld = true,
             };
             health.RecordSuccess(container.CameraId, record.LatencyMs);
-            record = Persist(record, frame);
+            record = Persist(record, frame, grab.Thumbnail);
             if (record.IsCaptured && grab.Thumbnail is not null) cache.Set(ImageCache.ThumbnailKey(record.ObjectKey!), grab.Thumbnail);
         }
         else
         {
-            health.RecordFailure(container.CameraId, grab.FailureReason!, grab.FailureReason == CaptureFailure.CameraOffline);
+            health.RecordFailure(container.CameraId, grab.FailureReason!, grab.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout);
             record = Persist(FailedRecord(container, sessionId, tag, id, capturedAt, grab.FailureReason!), []);
         }
 
@@ -116,9 +119,12 @@ public sealed class CaptureService(
             var flush = container.FlushFrames ?? _options.FlushFrames;
             var perGrab = TimeSpan.FromMilliseconds(_options.AttemptTimeoutMs);
             GrabResult? lastFailure = null;
+            // Circuit open: a camera unreachable several times running gets one attempt per capture, not a full
+            // retry budget, until a capture or a status poll finds it again. Never zero: a skipped capture is a lost photo.
+            var pipeline = health.IsDown(container.CameraId, _options.BreakAfterFailures) ? ResiliencePipeline<GrabResult>.Empty : _retry;
             try
             {
-                var result = await _retry.ExecuteAsync(async token =>
+                var result = await pipeline.ExecuteAsync(async token =>
                 {
                     // The first frame after idle is the one taken at the previous grab: throw it away.
                     for (var i = 0; i < flush; i++)
@@ -165,11 +171,11 @@ public sealed class CaptureService(
             : new GrabResult(null, check.FailureReason, $"{grab.Frame!.Length}-byte frame does not decode: {check.Detail}", grab.Latency);
     }
 
-    private EvidenceRecord Persist(EvidenceRecord record, byte[] frame)
+    private EvidenceRecord Persist(EvidenceRecord record, byte[] frame, byte[]? thumbnail = null)
     {
         try
         {
-            store.SaveEvidence(record, frame);
+            store.SaveEvidence(record, frame, thumbnail);
             if (record.IsCaptured) cache.Set(record.ObjectKey!, frame);
             return record;
         }

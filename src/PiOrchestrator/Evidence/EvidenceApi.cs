@@ -65,7 +65,11 @@ public static class EvidenceApi
 
         var thumbKey = ImageCache.ThumbnailKey(evidence.ObjectKey!);
         byte[]? bytes = null;
-        if (thumbnail && cache.TryGet(thumbKey, out var cachedThumb)) bytes = cachedThumb;
+        if (thumbnail && evidence.PurgedAt is null)
+        {
+            if (cache.TryGet(thumbKey, out var cachedThumb)) bytes = cachedThumb;
+            else if (store.ReadThumbnail(evidence.EvidenceId) is { } storedThumb) cache.Set(thumbKey, bytes = storedThumb);
+        }
         if (bytes is null)
         {
             var found = await images.GetAsync(evidence, context.RequestAborted);
@@ -85,6 +89,7 @@ public static class EvidenceApi
             {
                 if (!Capture.JpegCodec.Check(bytes, out var made).Ok || made is null)
                     return ApiErrors.Internal("the stored image does not decode");
+                store.SaveThumbnail(evidence.EvidenceId, made);
                 cache.Set(thumbKey, made);
                 bytes = made;
             }

@@ -94,6 +94,9 @@ public sealed class EvidenceStore : IDisposable
             CREATE TABLE IF NOT EXISTS evidence_bytes(
               evidence_id TEXT PRIMARY KEY,
               data BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS thumbnails(
+              evidence_id TEXT PRIMARY KEY,
+              data BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS door_events(
               event_id TEXT NOT NULL,
               container_id TEXT NOT NULL,
@@ -155,7 +158,7 @@ public sealed class EvidenceStore : IDisposable
     }
 
     /// <summary>The row and its JPEG in one transaction: once this returns, the capture exists.</summary>
-    public void SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg)
+    public void SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg, byte[]? thumbnail = null)
     {
         lock (_writeLock)
         {
@@ -200,6 +203,7 @@ public sealed class EvidenceStore : IDisposable
                 cmd.Parameters.Add("$data", SqliteType.Blob).Value = jpeg.ToArray();
                 cmd.ExecuteNonQuery();
             }
+            if (thumbnail is not null) InsertThumbnail(tx, e.EvidenceId, thumbnail);
             BumpRevision(tx, e.SessionId);
             tx.Commit();
         }
@@ -241,6 +245,17 @@ public sealed class EvidenceStore : IDisposable
         cmd.Parameters.AddWithValue("$id", sessionId);
         using var r = cmd.ExecuteReader();
         return r.Read() ? ReadSession(r) : null;
+    }
+
+    public List<string> AllSessionIds()
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT session_id FROM sessions";
+        using var r = cmd.ExecuteReader();
+        var list = new List<string>();
+        while (r.Read()) list.Add(r.GetString(0));
+        return list;
     }
 
     public List<SessionRecord> UnfinishedSessions()
@@ -307,6 +322,36 @@ public sealed class EvidenceStore : IDisposable
 
     public EvidenceRecord? GetEvidenceByKey(string objectKey) =>
         QuerySingleEvidence("object_key = $v", objectKey);
+
+    /// <summary>Keeps a thumbnail made later (for a capture stored before thumbnails were made at capture time).</summary>
+    public void SaveThumbnail(Guid evidenceId, byte[] thumbnail)
+    {
+        lock (_writeLock)
+        {
+            using var tx = _writer.BeginTransaction();
+            InsertThumbnail(tx, evidenceId, thumbnail);
+            tx.Commit();
+        }
+    }
+
+    private void InsertThumbnail(SqliteTransaction tx, Guid evidenceId, byte[] thumbnail)
+    {
+        using var cmd = _writer.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "INSERT OR REPLACE INTO thumbnails(evidence_id, data) VALUES($id, $data)";
+        cmd.Parameters.AddWithValue("$id", evidenceId.ToString("D"));
+        cmd.Parameters.Add("$data", SqliteType.Blob).Value = thumbnail;
+        cmd.ExecuteNonQuery();
+    }
+
+    public byte[]? ReadThumbnail(Guid evidenceId)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT data FROM thumbnails WHERE evidence_id = $id";
+        cmd.Parameters.AddWithValue("$id", evidenceId.ToString("D"));
+        return cmd.ExecuteScalar() as byte[];
+    }
 
     public byte[]? ReadImage(Guid evidenceId)
     {
@@ -444,7 +489,11 @@ public sealed class EvidenceStore : IDisposable
             using (var cmd = _writer.CreateCommand())
             {
                 cmd.Transaction = tx;
-                cmd.CommandText = "UPDATE evidence SET purged_ms = $at, bytes_held = 0 WHERE evidence_id = $id; DELETE FROM evidence_bytes WHERE evidence_id = $id;";
+                cmd.CommandText = """
+                    UPDATE evidence SET purged_ms = $at, bytes_held = 0 WHERE evidence_id = $id;
+                    DELETE FROM evidence_bytes WHERE evidence_id = $id;
+                    DELETE FROM thumbnails WHERE evidence_id = $id;
+                    """;
                 cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
                 cmd.Parameters.AddWithValue("$id", e.EvidenceId.ToString("D"));
                 cmd.ExecuteNonQuery();
@@ -470,6 +519,7 @@ public sealed class EvidenceStore : IDisposable
                 INSERT INTO expired SELECT session_id FROM sessions s WHERE phase = 'complete' AND started_ms < $cutoff
                   AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.bytes_held = 1 AND e.upload_status <> 'uploaded');
                 DELETE FROM evidence_bytes WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
+                DELETE FROM thumbnails WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM evidence WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM door_events WHERE received_ms < $cutoff;

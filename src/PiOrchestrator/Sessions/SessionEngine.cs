@@ -52,6 +52,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private readonly Dictionary<string, ContainerState> _containers;
     private readonly Dictionary<string, ActiveSession> _sessions = new(StringComparer.Ordinal);
     private readonly HashSet<(string ContainerId, string EventId)> _seenEventIds = [];
+    // Every session id in the store, so a supplied id is checked without a disk read before BEFORE_OPEN.
+    private readonly HashSet<string> _knownSessionIds = new(StringComparer.Ordinal);
     private readonly List<Task> _captures = [];
     private readonly ConcurrentDictionary<string, ContainerSnapshot> _snapshots = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _captureAbort = new();
@@ -337,8 +339,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private bool TryNewSessionId(ContainerState container, DoorEvent e, out string sessionId)
     {
         sessionId = e.SessionId ?? "sess-" + Guid.CreateVersion7(e.ReceivedAt).ToString("N");
-        if (e.SessionId is null) return true;
-        if (_sessions.ContainsKey(sessionId) || _store.GetSession(sessionId) is not null)
+        if (e.SessionId is null) return _knownSessionIds.Add(sessionId);
+        if (!_knownSessionIds.Add(sessionId))
         {
             _log.LogWarning("{Event} for {ContainerId} names session {SessionId}, which already exists: ignored as a late duplicate",
                 DoorEvent.Word(e.Kind), container.Config.Id, sessionId);
@@ -368,6 +370,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     {
         foreach (var (containerId, eventId) in _store.RecentDoorEvents(_time.GetUtcNow().AddDays(-7)))
             _seenEventIds.Add((containerId, eventId));
+        _knownSessionIds.UnionWith(_store.AllSessionIds());
 
         var unfinished = _store.UnfinishedSessions();
         foreach (var record in unfinished)

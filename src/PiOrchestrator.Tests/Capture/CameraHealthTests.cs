@@ -1,0 +1,94 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Capture;
+using PiOrchestrator.Doors;
+using PiOrchestrator.Evidence;
+using PiOrchestrator.Site;
+using PiOrchestrator.Tests.Fixtures;
+
+namespace PiOrchestrator.Tests.Capture;
+
+public class CameraHealthTests
+{
+    [Fact]
+    public async Task A_slow_camera_within_its_limits_is_captured()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        camera.Mode = CameraMode.Slow;
+        camera.SlowDelay = TimeSpan.FromMilliseconds(400);
+        await using var h = await EngineHarness.StartAsync(dir.Path, EngineHarness.Container("ctr-001", camera.Url));
+
+        h.Post("ctr-001", DoorEventKind.Closed);
+        var session = await h.WaitForCompleteAsync("ctr-001");
+
+        var evidence = Assert.Single(h.Store.GetEvidenceForSession(session.SessionId));
+        Assert.True(evidence.IsCaptured);
+        Assert.True(evidence.LatencyMs >= 400, $"latency {evidence.LatencyMs} ms");
+    }
+
+    [Fact]
+    public async Task A_flapping_camera_is_one_log_line_per_change_not_one_per_poll()
+    {
+        using var dir = new TempDirectory();
+        var port = TestPorts.Free();
+        var camera = await FakeCamera.StartAsync(port: port);
+        await using var h = await EngineHarness.StartAsync(dir.Path, EngineHarness.Container("ctr-001", camera.Url));
+        var monitor = h.Services.GetRequiredService<CameraHealthMonitor>();
+        var health = h.Services.GetRequiredService<CameraHealth>();
+        var container = h.Services.GetRequiredService<IOptions<SiteOptions>>().Value.Containers[0];
+
+        await monitor.PollAsync(container, CancellationToken.None);
+        Assert.True(health.Get(container.CameraId).Online);
+        for (var flap = 0; flap < 2; flap++)
+        {
+            await camera.DisposeAsync();
+            for (var i = 0; i < 3; i++) await monitor.PollAsync(container, CancellationToken.None);
+            Assert.False(health.Get(container.CameraId).Online);
+            Assert.Equal(CaptureFailure.CameraOffline, health.Get(container.CameraId).LastError);
+            camera = await FakeCamera.StartAsync(port: port);
+            for (var i = 0; i < 3; i++) await monitor.PollAsync(container, CancellationToken.None);
+            Assert.True(health.Get(container.CameraId).Online);
+        }
+        await camera.DisposeAsync();
+
+        Assert.Equal(2, h.Logs.At(LogLevel.Warning).Count(m => m.Contains("Camera espcam-ctr-001 is offline")));
+        Assert.Equal(2, h.Logs.At(LogLevel.Information).Count(m => m.Contains("Camera espcam-ctr-001 is back online")));
+    }
+
+    [Fact]
+    public async Task A_camera_down_several_times_running_gets_one_attempt_per_capture_until_it_answers()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        camera.Mode = CameraMode.Hang;
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Capture:Attempts"] = "3";
+        settings["Capture:AttemptTimeoutMs"] = "150";
+        settings["Capture:TimeoutMs"] = "3000";
+        settings["Capture:BreakAfterFailures"] = "2";
+        await using var h = await EngineHarness.StartAsync(dir.Path, settings);
+
+        async Task CaptureOnceAsync(int sessions)
+        {
+            h.Post("ctr-001", DoorEventKind.Closed);
+            await Eventually.UntilAsync(() => h.Store.ListSessions("ctr-001", SessionPhase.Complete, false, null, 100).Sessions.Count == sessions,
+                TimeSpan.FromSeconds(20), $"session {sessions}");
+        }
+
+        await CaptureOnceAsync(1);
+        await CaptureOnceAsync(2);
+        Assert.Equal(6, camera.CaptureRequests);
+        await CaptureOnceAsync(3);
+        Assert.Equal(7, camera.CaptureRequests);
+
+        camera.Mode = CameraMode.Healthy;
+        await CaptureOnceAsync(4);
+        var latest = h.Store.ListSessions("ctr-001", null, false, null, 1).Sessions[0];
+        Assert.True(Assert.Single(h.Store.GetEvidenceForSession(latest.SessionId)).IsCaptured);
+        camera.Mode = CameraMode.Http500;
+        await CaptureOnceAsync(5);
+        Assert.Equal(8 + 3, camera.CaptureRequests);
+    }
+}

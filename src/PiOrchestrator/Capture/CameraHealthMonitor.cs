@@ -1,0 +1,60 @@
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Site;
+
+namespace PiOrchestrator.Capture;
+
+/// <summary>
+/// Polls each camera's <c>/status</c> every <c>Capture:HealthIntervalSeconds</c>, skipping a camera that is busy
+/// with a capture. Going offline and coming back are one log line each (CameraHealth), not one per poll.
+/// </summary>
+public sealed class CameraHealthMonitor(
+    CameraClient camera,
+    CaptureService captures,
+    CameraHealth health,
+    IOptions<SiteOptions> site,
+    IOptions<CaptureOptions> options,
+    TimeProvider time,
+    ILogger<CameraHealthMonitor> log) : BackgroundService
+{
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
+
+    public DateTimeOffset LastTurn { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        LastTurn = time.GetUtcNow();
+        var interval = options.Value.HealthIntervalSeconds;
+        if (interval == 0 || site.Value.Containers.Count == 0)
+        {
+            log.LogDebug("Camera health polling is off");
+            return;
+        }
+        var cameras = site.Value.Containers.DistinctBy(c => c.CameraUrl).ToList();
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(interval), time);
+        try
+        {
+            do
+            {
+                LastTurn = time.GetUtcNow();
+                await Task.WhenAll(cameras.Select(c => PollAsync(c, stoppingToken)));
+            } while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public async Task PollAsync(ContainerOptions container, CancellationToken ct)
+    {
+        if (captures.IsBusy(container.CameraUrl)) return;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ProbeTimeout);
+        var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
+        var problem = await camera.ProbeAsync(url, timeout.Token);
+        if (ct.IsCancellationRequested) return;
+        if (problem is null)
+            health.RecordSuccess(container.CameraId, null);
+        else
+            health.RecordFailure(container.CameraId, problem.Value.Reason, problem.Value.Unreachable);
+    }
+}
