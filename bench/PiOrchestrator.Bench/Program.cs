@@ -4,11 +4,12 @@ return args.FirstOrDefault() switch
 {
     "upload" => await UploadThroughput.RunAsync(args[1..]),
     "jpeg" => JpegTimings.Run(args[1..]),
+    "latency" => await DoorLatency.RunAsync(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] | jpeg");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | latency [cycles]");
     return 2;
 }
