@@ -30,13 +30,15 @@ public sealed class EngineHarness : IAsyncDisposable
     public EvidenceStore Store => _services.GetRequiredService<EvidenceStore>();
     public CapturingLoggerProvider Logs { get; }
 
-    public static async Task<EngineHarness> StartAsync(string dataDirectory, IDictionary<string, string?> settings)
+    public static async Task<EngineHarness> StartAsync(string dataDirectory, IDictionary<string, string?> settings, TimeProvider? time = null)
     {
         var all = new Dictionary<string, string?>
         {
             ["Storage:DataDirectory"] = dataDirectory,
             ["Capture:AfterCloseDelayMs"] = "50",
             ["Capture:TimeoutMs"] = "2000",
+            // The state machine's own tests send sequences faster than a site would; merging has its own tests.
+            ["Doors:MergeWindowMs"] = "0",
         };
         foreach (var (k, v) in settings) all[k] = v;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(all).Build();
@@ -48,6 +50,8 @@ public sealed class EngineHarness : IAsyncDisposable
             .AddEvidence()
             .AddCapture()
             .AddSessions()
+            .AddDoors()
+            .AddSingleton(time ?? TimeProvider.System)
             .BuildServiceProvider();
         var harness = new EngineHarness(services, dataDirectory, logs);
         await harness.Engine.StartAsync(CancellationToken.None);

@@ -17,6 +17,7 @@ namespace PiOrchestrator.Api;
 [JsonSerializable(typeof(ApiEnvelope<StatusDto>))]
 [JsonSerializable(typeof(ApiEnvelope<HealthDto>))]
 [JsonSerializable(typeof(CaptureDto))]
+[JsonSerializable(typeof(DoorAlert))]
 [JsonSerializable(typeof(ApiEnvelope<CaptureDto>))]
 [JsonSerializable(typeof(ApiEnvelope<EvidenceDownloadDto>))]
 [JsonSerializable(typeof(ApiEnvelope<SessionVerificationDto>))]

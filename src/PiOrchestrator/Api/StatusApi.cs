@@ -29,7 +29,7 @@ public static class StatusApi
     public static JsonHttpResult<ApiEnvelope<StatusDto>> GetStatus(
         AgentClock clock, MqttConnection mqtt, IOptions<MqttOptions> mqttOptions, MqttDoorEventSource doors, EvidenceStore store,
         ImageCache cache, CameraHealth cameras, SessionEngine engine, IOptions<SiteOptions> site, S3ObjectStore s3, UploadState uploads,
-        TimeProvider time)
+        DoorSensorRegistry sensors, TimeProvider time)
     {
         var now = time.GetUtcNow();
         var (depth, oldest) = store.PendingUploads();
@@ -40,7 +40,12 @@ public static class StatusApi
             var camera = cameras.Get(c.CameraId);
             return new ContainerStatusDto(c.Id, c.CameraId, (snapshot?.Door ?? DoorState.Unknown).ToString().ToLowerInvariant(), snapshot?.DoorSince,
                 snapshot?.CurrentSessionId, snapshot?.LastSessionId,
-                new CameraStatusDto(camera.Online, camera.LastSeen, camera.Since, camera.LastCaptureLatencyMs, camera.LastError));
+                new CameraStatusDto(camera.Online, camera.LastSeen, camera.Since, camera.LastCaptureLatencyMs, camera.LastError),
+                c.Door is { } door
+                    ? sensors.Get(c.Id) is { } sensor
+                        ? new DoorSensorDto(door.Chip, door.Line, sensor.State, sensor.Error, sensor.Since)
+                        : new DoorSensorDto(door.Chip, door.Line, "starting", null, null)
+                    : null);
         }).ToList();
         var status = new StatusDto(
             Version,

@@ -31,6 +31,10 @@ public sealed record CacheStatusDto(long Bytes, long LimitBytes);
 public sealed record CameraStatusDto(bool? Online, DateTimeOffset? LastSeen, DateTimeOffset? Since, int? LastCaptureLatencyMs, string? LastError);
 
 public sealed record ContainerStatusDto(
-    string Id, string CameraId, string Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId, CameraStatusDto Camera);
+    string Id, string CameraId, string Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId, CameraStatusDto Camera,
+    DoorSensorDto? DoorSensor);
+
+/// <summary>A GPIO door sensor's state: ok, or failed with libgpiod's reason.</summary>
+public sealed record DoorSensorDto(string Chip, int Line, string State, string? Error, DateTimeOffset? Since);
 
 public sealed record HealthDto(string Status, IReadOnlyDictionary<string, string> Checks);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using PiOrchestrator.Mqtt;
 
 namespace PiOrchestrator.Doors;
@@ -6,7 +7,11 @@ public static class DoorsExtensions
 {
     public static IServiceCollection AddDoors(this IServiceCollection services)
     {
+        services.AddOptions<DoorsOptions>().BindConfiguration("Doors").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<MqttDoorEventSource>();
+        services.AddSingleton<DoorSensorRegistry>();
+        services.TryAddSingleton<IDoorSensorFactory, GpiodDoorSensorFactory>();
+        services.AddHostedService<GpioDoorSource>();
         services.AddSingleton<IMqttSubscription>(sp => sp.GetRequiredService<MqttDoorEventSource>());
         return services;
     }

@@ -61,6 +61,7 @@ public sealed class EvidenceStore : IDisposable
               completed_ms INTEGER,
               before_missing_reason TEXT,
               chain_head TEXT,
+              door_left_open_ms INTEGER,
               revision INTEGER NOT NULL DEFAULT 1);
             CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions(started_ms DESC, session_id DESC);
             CREATE INDEX IF NOT EXISTS sessions_by_container ON sessions(container_id, started_ms DESC, session_id DESC);
@@ -142,6 +143,12 @@ public sealed class EvidenceStore : IDisposable
             cmd.Parameters.AddWithValue("$closed", Ms(closedAt));
             cmd.Parameters.AddWithValue("$due", Ms(afterCloseDueAt));
         });
+    }
+
+    public void FlagDoorLeftOpen(string sessionId, DateTimeOffset at)
+    {
+        WriteSession(sessionId, "UPDATE sessions SET door_left_open_ms = $at, revision = revision + 1 WHERE session_id = $id RETURNING revision",
+            cmd => cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds()));
     }
 
     public void CompleteSession(string sessionId, DateTimeOffset completedAt, string chainHead)
@@ -626,7 +633,7 @@ public sealed class EvidenceStore : IDisposable
     private static int? Int(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
 
     private const string SessionColumns =
-        "session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, completed_ms, before_missing_reason, chain_head, revision, " +
+        "session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, completed_ms, before_missing_reason, chain_head, revision, door_left_open_ms, " +
         "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'BEFORE_OPEN' AND e.status = 'captured'), " +
         "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured')";
 
@@ -643,8 +650,9 @@ public sealed class EvidenceStore : IDisposable
         BeforeMissingReason = Text(r, 8),
         ChainHead = Text(r, 9),
         Revision = r.GetInt64(10),
-        HasBefore = r.GetInt64(11) != 0,
-        HasAfter = r.GetInt64(12) != 0,
+        DoorLeftOpenAt = Time(r, 11),
+        HasBefore = r.GetInt64(12) != 0,
+        HasAfter = r.GetInt64(13) != 0,
     };
 
     private const string EvidenceColumns =

@@ -89,9 +89,12 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
             };
         if (tag == CaptureTag.BeforeOpen && session.BeforeMissingReason is { } reason)
             return new CaptureDto { CaptureTag = tagName, Status = "missing", MissingReason = reason };
-        return session.Phase == SessionPhase.Complete
-            ? new CaptureDto { CaptureTag = tagName, Status = "missing", MissingReason = MissingReason.CaptureFailed }
-            : new CaptureDto { CaptureTag = tagName, Status = "pending", MissingReason = MissingReason.SessionInProgress };
+        if (session.Phase == SessionPhase.Complete)
+            return new CaptureDto { CaptureTag = tagName, Status = "missing", MissingReason = MissingReason.CaptureFailed };
+        var waiting = tag == CaptureTag.AfterClose && session.Phase == SessionPhase.Open && session.DoorLeftOpenAt is not null
+            ? MissingReason.DoorLeftOpen
+            : MissingReason.SessionInProgress;
+        return new CaptureDto { CaptureTag = tagName, Status = "pending", MissingReason = waiting };
     }
 
     /// <summary>Base64 of the JPEG while the agent still holds its bytes, else null (the dashboard then uses the image proxy).</summary>

@@ -17,6 +17,8 @@ public sealed record SessionRecord
     /// <summary>Why the BEFORE_OPEN side can never exist (NO_OPEN_EVENT), when known at start.</summary>
     public string? BeforeMissingReason { get; init; }
     public string? ChainHead { get; init; }
+    /// <summary>When the door had been open longer than Sessions:MaxOpenMinutes.</summary>
+    public DateTimeOffset? DoorLeftOpenAt { get; init; }
     public long Revision { get; init; }
     /// <summary>Whether a good BEFORE_OPEN / AFTER_CLOSE exists (computed when read).</summary>
     public bool HasBefore { get; init; }

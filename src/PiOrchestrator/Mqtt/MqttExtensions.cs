@@ -10,6 +10,7 @@ public static class MqttExtensions
         services.AddSingleton<IValidateOptions<MqttOptions>, MosquittoLibraryCheck>();
         services.AddSingleton<MqttConnection>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttConnection>());
+        services.AddHostedService<MqttPublisher>();
         return services;
     }
 

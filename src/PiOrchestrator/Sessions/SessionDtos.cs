@@ -15,6 +15,7 @@ public sealed record SessionDto
     public required string PairStatus { get; init; }
     public string? ChainHead { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? BeforeMissingReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? DoorLeftOpenAt { get; init; }
 }
 
 public sealed record SessionListDto(IReadOnlyList<SessionDto> Sessions, bool HasMore, string? NextCursor);

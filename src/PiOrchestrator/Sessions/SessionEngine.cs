@@ -37,6 +37,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         public int Generation { get; set; }
         public int CapturesInFlight { get; set; }
         public bool AfterCloseDone { get; set; }
+        public DateTimeOffset OpenedAt { get; set; }
+        public bool LeftOpenFlagged { get; set; }
     }
 
     private sealed class ContainerState(ContainerOptions config)
@@ -46,6 +48,11 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         public DoorState Door { get; set; }
         public DateTimeOffset? DoorSince { get; set; }
         public string? LastSessionId { get; set; }
+        /// <summary>The last door state a source reported and when (for the merge window).</summary>
+        public DoorState LastReported { get; set; }
+        public DateTimeOffset LastReportedAt { get; set; }
+        /// <summary>The newest event timestamp each source supplied (to spot late, out-of-order events).</summary>
+        public Dictionary<DoorEventSource, DateTimeOffset> LastTimestamps { get; } = [];
     }
 
     private readonly Channel<Input> _inputs = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
@@ -60,14 +67,18 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private readonly CaptureService _capture;
     private readonly EvidenceStore _store;
     private readonly CaptureOptions _options;
+    private readonly TimeSpan _mergeWindow;
+    private readonly TimeSpan _maxOpen;
     private readonly TimeProvider _time;
     private readonly ILogger<SessionEngine> _log;
     private readonly LogThrottle _throttle;
     private ITimer? _tick;
 
     public SessionEngine(CaptureService capture, EvidenceStore store, IOptions<SiteOptions> site, IOptions<CaptureOptions> options,
-        TimeProvider time, ILogger<SessionEngine> log)
+        IOptions<DoorsOptions> doors, IOptions<SessionsOptions> sessions, TimeProvider time, ILogger<SessionEngine> log)
     {
+        _mergeWindow = TimeSpan.FromMilliseconds(doors.Value.MergeWindowMs);
+        _maxOpen = TimeSpan.FromMinutes(sessions.Value.MaxOpenMinutes);
         _capture = capture;
         _store = store;
         _options = options.Value;
@@ -84,6 +95,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     public ContainerSnapshot? Snapshot(string containerId) => _snapshots.GetValueOrDefault(containerId);
 
     public bool Post(DoorEvent doorEvent) => _inputs.Writer.TryWrite(new DoorInput(doorEvent));
+
+    /// <summary>Raised on the engine's loop when a door has been open too long (once per session).</summary>
+    public event Action<DoorAlert>? Alert;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -159,6 +173,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 break;
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);
+                CheckDoorsLeftOpen();
                 break;
         }
     }
@@ -176,15 +191,64 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
             return;
         }
-
-        if (e.IsOpening)
-            OnOpening(container, e);
-        else
-            OnClosed(container, e);
-
+        if (Accept(container, e))
+        {
+            if (e.IsOpening)
+                OnOpening(container, e);
+            else
+                OnClosed(container, e);
+            Publish(container);
+        }
+        // Remembered after the capture has started: nothing on disk comes before the camera request.
         if (e.EventId is not null)
             _store.RecordDoorEvent(e.ContainerId, e.EventId, e.ReceivedAt);
-        Publish(container);
+    }
+
+    /// <summary>
+    /// Drops what a real site sends twice: an event older than one its source already sent (late or out of order),
+    /// and the same door state reported again within the merge window (MQTT and GPIO seeing one door).
+    /// </summary>
+    private bool Accept(ContainerState container, DoorEvent e)
+    {
+        if (e.Timestamp is { } stamp && container.LastTimestamps.TryGetValue(e.Source, out var newest) && stamp < newest)
+        {
+            _log.LogWarning("Late {Event} for {ContainerId} from {Source} dropped: stamped {Stamp:O}, after a newer event stamped {Newest:O}",
+                DoorEvent.Word(e.Kind), container.Config.Id, e.Source, stamp, newest);
+            return false;
+        }
+        if (e.Timestamp is { } accepted) container.LastTimestamps[e.Source] = accepted;
+
+        var reported = e.IsOpening ? DoorState.Open : DoorState.Closed;
+        if (container.LastReported == reported && e.ReceivedAt - container.LastReportedAt < _mergeWindow)
+        {
+            _log.LogDebug("{Event} for {ContainerId} from {Source} merged with the same report {Ms:F0} ms earlier",
+                DoorEvent.Word(e.Kind), container.Config.Id, e.Source, (e.ReceivedAt - container.LastReportedAt).TotalMilliseconds);
+            return false;
+        }
+        container.LastReported = reported;
+        container.LastReportedAt = e.ReceivedAt;
+        return true;
+    }
+
+    private void CheckDoorsLeftOpen()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var session in _sessions.Values)
+        {
+            if (session.Phase != Phase.Open || session.LeftOpenFlagged || now - session.OpenedAt < _maxOpen) continue;
+            session.LeftOpenFlagged = true;
+            _store.FlagDoorLeftOpen(session.Id, now);
+            _log.LogWarning("Door of {ContainerId} open for {Minutes:F0} minutes (session {SessionId}): DOOR_LEFT_OPEN",
+                session.Container.Id, (now - session.OpenedAt).TotalMinutes, session.Id);
+            try
+            {
+                Alert?.Invoke(new DoorAlert("door_left_open", session.Container.Id, session.Id, session.OpenedAt, now));
+            }
+            catch (Exception ex)
+            {
+                _log.LogError(ex, "Publishing the door-left-open alert failed");
+            }
+        }
     }
 
     private void OnOpening(ContainerState container, DoorEvent e)
@@ -195,7 +259,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         if (current is null)
         {
             if (!TryNewSessionId(container, e, out var sessionId)) return;
-            var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Open });
+            var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Open, OpenedAt = e.ReceivedAt });
             container.Current = session;
             container.LastSessionId = sessionId;
             StartCapture(session, CaptureTag.BeforeOpen);
@@ -386,7 +450,11 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.BeforeOpen, CaptureFailure.Interrupted);
 
             var newer = unfinished.Any(o => o.ContainerId == record.ContainerId && o.StartedAt > record.StartedAt);
-            var session = Track(new ActiveSession(record.SessionId, container.Config));
+            var session = Track(new ActiveSession(record.SessionId, container.Config)
+            {
+                OpenedAt = record.OpenedAt ?? record.StartedAt,
+                LeftOpenFlagged = record.DoorLeftOpenAt is not null,
+            });
             container.LastSessionId = record.SessionId;
             if (evidence.Any(e => e.Tag == CaptureTag.AfterClose))
             {

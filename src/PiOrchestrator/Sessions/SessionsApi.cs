@@ -65,6 +65,7 @@ public static class SessionsApi
         PairStatus = s.PairComplete ? "complete" : "incomplete",
         ChainHead = s.ChainHead,
         BeforeMissingReason = s.BeforeMissingReason,
+        DoorLeftOpenAt = s.DoorLeftOpenAt,
     };
 
     public static string EncodeCursor((long StartedMs, string SessionId) position) =>

@@ -6,6 +6,7 @@ public static class SessionsExtensions
 {
     public static IServiceCollection AddSessions(this IServiceCollection services)
     {
+        services.AddOptions<SessionsOptions>().BindConfiguration("Sessions").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<SessionEngine>();
         services.AddSingleton<IDoorEventSink>(sp => sp.GetRequiredService<SessionEngine>());
         services.AddHostedService(sp => sp.GetRequiredService<SessionEngine>());

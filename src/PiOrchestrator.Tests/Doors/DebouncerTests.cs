@@ -1,0 +1,72 @@
+using PiOrchestrator.Doors;
+using PiOrchestrator.Tests.Fixtures;
+
+namespace PiOrchestrator.Tests.Doors;
+
+/// <summary>Debounce logic on a fake clock: exact, no waiting.</summary>
+public class DebouncerTests
+{
+    private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(50);
+
+    private static (Debouncer Debouncer, List<(bool Open, DateTimeOffset At)> Changes, ManualTimeProvider Time) Make(bool initiallyOpen = false)
+    {
+        var time = new ManualTimeProvider();
+        var changes = new List<(bool, DateTimeOffset)>();
+        var debouncer = new Debouncer(Debounce, time, (open, at) => changes.Add((open, at)));
+        debouncer.Initialise(initiallyOpen);
+        return (debouncer, changes, time);
+    }
+
+    [Fact]
+    public void A_level_counts_once_it_has_been_stable_for_the_debounce_time()
+    {
+        var (debouncer, changes, time) = Make();
+        var edgeAt = time.GetUtcNow();
+        debouncer.Feed(true, edgeAt);
+        time.Advance(TimeSpan.FromMilliseconds(49));
+        Assert.Empty(changes);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal([(true, edgeAt)], changes);
+        Assert.True(debouncer.Stable);
+    }
+
+    [Fact]
+    public void A_bounce_back_within_the_window_is_nothing()
+    {
+        var (debouncer, changes, time) = Make();
+        debouncer.Feed(true, time.GetUtcNow());
+        time.Advance(TimeSpan.FromMilliseconds(20));
+        debouncer.Feed(false, time.GetUtcNow());
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Empty(changes);
+        Assert.False(debouncer.Stable);
+    }
+
+    [Fact]
+    public void A_flapping_contact_makes_no_change_until_it_settles_and_then_exactly_one()
+    {
+        var (debouncer, changes, time) = Make();
+        var level = false;
+        for (var i = 0; i < 200; i++)
+        {
+            level = !level;
+            debouncer.Feed(level, time.GetUtcNow());
+            time.Advance(TimeSpan.FromMilliseconds(10));
+        }
+        Assert.Empty(changes);
+        debouncer.Feed(true, time.GetUtcNow());
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Single(changes);
+    }
+
+    [Fact]
+    public void The_level_read_at_start_is_not_reported_but_a_later_change_is()
+    {
+        var (debouncer, changes, time) = Make(initiallyOpen: true);
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Empty(changes);
+        debouncer.Feed(false, time.GetUtcNow());
+        time.Advance(Debounce);
+        Assert.False(Assert.Single(changes).Open);
+    }
+}

@@ -1,0 +1,13 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PiOrchestrator.Doors;
+
+public sealed class DoorsOptions
+{
+    /// <summary>
+    /// The same door state reported again within this window (by MQTT and GPIO both, or twice by one source) is
+    /// one event: one physical opening makes one session.
+    /// </summary>
+    [Range(0, 600_000)]
+    public int MergeWindowMs { get; set; } = 5000;
+}
