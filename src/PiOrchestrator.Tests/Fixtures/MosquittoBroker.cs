@@ -35,6 +35,8 @@ public sealed class MosquittoBroker : IAsyncDisposable
         await File.WriteAllTextAsync(config, $"""
             listener {Port} 127.0.0.1
             allow_anonymous true
+            # Started as root, mosquitto would drop to its own user and could not write persistence here.
+            user root
             persistence true
             persistence_location {_dir.Path}/
             autosave_interval 1
@@ -91,6 +93,35 @@ public sealed class MosquittoBroker : IAsyncDisposable
         var file = Path.Combine(_dir.Path, $"payload-{Guid.NewGuid():N}.bin");
         await File.WriteAllBytesAsync(file, payload);
         await RunClientAsync("mosquitto_pub", ["-h", "127.0.0.1", "-p", Port.ToString(), "-q", qos.ToString(), "-t", topic, "-f", file]);
+    }
+
+    /// <summary>
+    /// Starts a real mosquitto_sub on <paramref name="topic"/> and returns once it is subscribed; the task gives the
+    /// first <paramref name="count"/> messages as "topic payload" lines (retained ones included).
+    /// </summary>
+    public async Task<Task<string[]>> SubscribeAsync(string topic, int count, TimeSpan timeout)
+    {
+        // stdbuf: mosquitto_sub writes through stdio, which holds a pipe's output until exit otherwise.
+        var start = new ProcessStartInfo("stdbuf", ["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", Port.ToString(), "-q", "1", "-v", "-d",
+            "-t", topic, "-C", count.ToString(), "-W", ((int)timeout.TotalSeconds).ToString()])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        var process = Process.Start(start)!;
+        var lines = new List<string>();
+        var subscribed = new TaskCompletionSource();
+        var done = new TaskCompletionSource<string[]>();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) { done.TrySetResult(lines.Where(l => !l.StartsWith("Client ", StringComparison.Ordinal) && !l.StartsWith("Subscribed (", StringComparison.Ordinal)).ToArray()); return; }
+            lock (lines) lines.Add(e.Data);
+            if (e.Data.Contains("SUBACK", StringComparison.Ordinal)) subscribed.TrySetResult();
+        };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await subscribed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return done.Task;
     }
 
     private static async Task RunClientAsync(string tool, IEnumerable<string> args)
