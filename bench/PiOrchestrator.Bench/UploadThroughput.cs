@@ -73,7 +73,7 @@ internal static class UploadThroughput
         using var store = new EvidenceStore(Options.Create(new StorageOptions { DataDirectory = Path.Combine(work, "data") }), NullLogger<EvidenceStore>.Instance);
         using var objects = new S3ObjectStore(s3Options);
         var state = new UploadState(TimeProvider.System, NullLogger<UploadState>.Instance);
-        using var uploader = new Uploader(store, objects, state, s3Options, TimeProvider.System, NullLogger<Uploader>.Instance);
+        using var uploader = new Uploader(store, objects, state, s3Options, new PiOrchestrator.Systemd.LoopHeartbeats(TimeProvider.System), TimeProvider.System, NullLogger<Uploader>.Instance);
         await uploader.StartAsync(CancellationToken.None);
 
         var watch = Stopwatch.StartNew();

@@ -22,7 +22,8 @@ builder.Services
     .AddUpload()
     .AddMqtt()
     .AddDoors()
-    .AddApi();
+    .AddApi()
+    .AddSystemd();
 if (demo) builder.AddDemo();
 
 var app = builder.Build();

@@ -75,7 +75,7 @@ public class GpioDoorSourceTests
         };
         var sink = new CapturingSink();
         var registry = new DoorSensorRegistry();
-        var source = new GpioDoorSource(Options.Create(site), new Factory(sensors), sink, registry, time, NullLogger<GpioDoorSource>.Instance);
+        var source = new GpioDoorSource(Options.Create(site), new Factory(sensors), sink, registry, new PiOrchestrator.Systemd.LoopHeartbeats(time), time, NullLogger<GpioDoorSource>.Instance);
         return (source, sink, registry);
     }
 

@@ -7,6 +7,7 @@ using PiOrchestrator.Evidence;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Sessions;
 using PiOrchestrator.Site;
+using PiOrchestrator.Systemd;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Api;
@@ -15,8 +16,6 @@ public static class StatusApi
 {
     public static readonly string Version =
         typeof(StatusApi).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
-
-    private static readonly TimeSpan LoopStallLimit = TimeSpan.FromSeconds(30);
 
     public static IEndpointRouteBuilder MapStatusApi(this IEndpointRouteBuilder app)
     {
@@ -61,13 +60,13 @@ public static class StatusApi
         return Envelope.Ok(status, AppJsonContext.Default.ApiEnvelopeStatusDto, time);
     }
 
-    /// <summary>Liveness: the session engine's loop still turns.</summary>
-    public static JsonHttpResult<ApiEnvelope<HealthDto>> Healthz(SessionEngine engine, TimeProvider time)
+    /// <summary>Liveness: every loop keeps its heartbeat (the same test the systemd watchdog uses).</summary>
+    public static JsonHttpResult<ApiEnvelope<HealthDto>> Healthz(LoopHeartbeats heartbeats, TimeProvider time)
     {
-        var stalled = time.GetUtcNow() - engine.LastTurn > LoopStallLimit;
-        var checks = new Dictionary<string, string> { ["session_engine"] = stalled ? "stalled" : "ok" };
-        return TypedResults.Json(new ApiEnvelope<HealthDto>(new HealthDto(stalled ? "unhealthy" : "ok", checks), time.GetUtcNow()),
-            AppJsonContext.Default.ApiEnvelopeHealthDto, statusCode: stalled ? 503 : 200);
+        var stalled = heartbeats.Stalled();
+        var checks = heartbeats.Loops.ToDictionary(loop => loop, loop => stalled.Contains(loop) ? "stalled" : "ok");
+        return TypedResults.Json(new ApiEnvelope<HealthDto>(new HealthDto(stalled.Count > 0 ? "unhealthy" : "ok", checks), time.GetUtcNow()),
+            AppJsonContext.Default.ApiEnvelopeHealthDto, statusCode: stalled.Count > 0 ? 503 : 200);
     }
 
     /// <summary>Readiness: evidence can be served. MQTT is reported, not required: the API works without a broker.</summary>

@@ -13,16 +13,14 @@ public sealed class CameraHealthMonitor(
     CameraHealth health,
     IOptions<SiteOptions> site,
     IOptions<CaptureOptions> options,
+    Systemd.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<CameraHealthMonitor> log) : BackgroundService
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(3);
 
-    public DateTimeOffset LastTurn { get; private set; }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        LastTurn = time.GetUtcNow();
         var interval = options.Value.HealthIntervalSeconds;
         if (interval == 0 || site.Value.Containers.Count == 0)
         {
@@ -35,7 +33,7 @@ public sealed class CameraHealthMonitor(
         {
             do
             {
-                LastTurn = time.GetUtcNow();
+                heartbeats.Beat("camera-health", TimeSpan.FromSeconds(interval) + ProbeTimeout);
                 await Task.WhenAll(cameras.Select(c => PollAsync(c, stoppingToken)));
             } while (await timer.WaitForNextTickAsync(stoppingToken));
         }

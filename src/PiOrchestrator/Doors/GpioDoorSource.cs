@@ -14,13 +14,12 @@ public sealed class GpioDoorSource(
     IDoorSensorFactory sensors,
     IDoorEventSink sink,
     DoorSensorRegistry registry,
+    Systemd.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<GpioDoorSource> log) : BackgroundService
 {
     private static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan ReopenEvery = TimeSpan.FromMinutes(1);
-
-    public DateTimeOffset LastTurn { get; private set; } = time.GetUtcNow();
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -45,6 +44,7 @@ public sealed class GpioDoorSource(
             if (!sensor.TryOpen(out var error))
             {
                 registry.Set(container.Id, new DoorSensorStatus("failed", error, time.GetUtcNow()));
+                heartbeats.Beat("gpio-" + container.Id, ReopenEvery);
                 if (!failedOnce) log.LogError("Door sensor of {ContainerId} is not working: {Error}; MQTT door events still count", container.Id, error);
                 failedOnce = true;
                 stop.WaitHandle.WaitOne(ReopenEvery);
@@ -77,7 +77,7 @@ public sealed class GpioDoorSource(
         log.LogInformation("Door sensor of {ContainerId} ready; door is {State}", container.Id, initial ? "open" : "closed");
         while (!stop.IsCancellationRequested)
         {
-            LastTurn = time.GetUtcNow();
+            heartbeats.Beat("gpio-" + container.Id, WaitSlice);
             if (sensor.WaitForEdge(WaitSlice) is { } edge)
                 debouncer.Feed(edge.IsOpen, edge.At);
         }

@@ -13,20 +13,20 @@ public sealed class RetentionService(
     S3ObjectStore s3,
     IOptions<StorageOptions> storage,
     IOptions<S3Options> s3Options,
+    Systemd.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<RetentionService> log) : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(10);
     private DateTimeOffset _lastHeldWarning = DateTimeOffset.MinValue;
 
-    public DateTimeOffset LastTurn { get; private set; }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(Interval, time);
         do
         {
-            LastTurn = time.GetUtcNow();
+            // A pass may delete many objects from S3; each request has its own timeout.
+            heartbeats.Beat("retention", Interval + TimeSpan.FromMinutes(10));
             try
             {
                 await RunOnceAsync(stoppingToken);

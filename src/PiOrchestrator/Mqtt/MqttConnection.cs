@@ -11,6 +11,7 @@ public enum MqttState { Disabled, Unavailable, Connecting, Connected, Disconnect
 public sealed class MqttConnection(
     IOptions<MqttOptions> options,
     IEnumerable<IMqttSubscription> subscriptions,
+    Systemd.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<MqttConnection> log) : BackgroundService
 {
@@ -31,8 +32,6 @@ public sealed class MqttConnection(
     public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
     private long _messagesReceived;
 
-    /// <summary>Heartbeat for the watchdog: the last time this loop did something or idled on purpose.</summary>
-    public DateTimeOffset LastTurn { get; private set; }
 
     /// <summary>Publishes with QoS 1; libmosquitto queues it while disconnected.</summary>
     public bool TryPublish(string topic, ReadOnlySpan<byte> payload, bool retain = false)
@@ -48,12 +47,14 @@ public sealed class MqttConnection(
         if (!_options.Enabled)
         {
             SetState(MqttState.Disabled, null);
+            heartbeats.Retire("mqtt");
             log.LogInformation("MQTT is disabled (Mqtt:Enabled=false); door events come only from other sources");
             return;
         }
         if (!MosquittoClient.TryLoadLibrary(out var loadError))
         {
             SetState(MqttState.Unavailable, loadError);
+            heartbeats.Retire("mqtt");
             log.LogError("MQTT door events are off: {Error}", loadError);
             return;
         }
@@ -87,7 +88,7 @@ public sealed class MqttConnection(
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
-            LastTurn = time.GetUtcNow();
+            heartbeats.Beat("mqtt", delay + TimeSpan.FromSeconds(5));
             if (client.TryConnect(_options.Host, _options.Port, _options.KeepAliveSeconds, out var error))
                 return true;
             failures++;
@@ -116,7 +117,7 @@ public sealed class MqttConnection(
         {
             while (true)
             {
-                LastTurn = time.GetUtcNow();
+                heartbeats.Beat("mqtt", TimeSpan.FromSeconds(5));
                 // Wake at least every few seconds so the heartbeat proves the loop is alive while idle.
                 using var idle = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 idle.CancelAfter(TimeSpan.FromSeconds(5));

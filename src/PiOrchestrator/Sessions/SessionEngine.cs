@@ -5,6 +5,7 @@ using PiOrchestrator.Capture;
 using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Site;
+using PiOrchestrator.Systemd;
 
 namespace PiOrchestrator.Sessions;
 
@@ -67,6 +68,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private readonly CaptureService _capture;
     private readonly EvidenceStore _store;
     private readonly CaptureOptions _options;
+    private readonly LoopHeartbeats _heartbeats;
+    private static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(5);
     private readonly TimeSpan _mergeWindow;
     private readonly TimeSpan _maxOpen;
     private readonly TimeProvider _time;
@@ -75,8 +78,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private ITimer? _tick;
 
     public SessionEngine(CaptureService capture, EvidenceStore store, IOptions<SiteOptions> site, IOptions<CaptureOptions> options,
-        IOptions<DoorsOptions> doors, IOptions<SessionsOptions> sessions, TimeProvider time, ILogger<SessionEngine> log)
+        IOptions<DoorsOptions> doors, IOptions<SessionsOptions> sessions, LoopHeartbeats heartbeats, TimeProvider time, ILogger<SessionEngine> log)
     {
+        _heartbeats = heartbeats;
         _mergeWindow = TimeSpan.FromMilliseconds(doors.Value.MergeWindowMs);
         _maxOpen = TimeSpan.FromMinutes(sessions.Value.MaxOpenMinutes);
         _capture = capture;
@@ -89,7 +93,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         foreach (var c in _containers.Values) Publish(c);
     }
 
-    /// <summary>Heartbeat for the watchdog: the loop turns at least every few seconds while healthy.</summary>
+    public const string HeartbeatName = "session-engine";
+
+    /// <summary>When the loop last handled an input (a tick comes every 5 s).</summary>
     public DateTimeOffset LastTurn { get; private set; }
 
     public ContainerSnapshot? Snapshot(string containerId) => _snapshots.GetValueOrDefault(containerId);
@@ -101,12 +107,14 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        _tick = _time.CreateTimer(_ => _inputs.Writer.TryWrite(new Tick()), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        _tick = _time.CreateTimer(_ => _inputs.Writer.TryWrite(new Tick()), null, TickEvery, TickEvery);
+        _heartbeats.Beat(HeartbeatName, TickEvery);
         try
         {
             await foreach (var input in _inputs.Reader.ReadAllAsync(stoppingToken))
             {
                 LastTurn = _time.GetUtcNow();
+                _heartbeats.Beat(HeartbeatName, TickEvery);
                 try
                 {
                     Handle(input);

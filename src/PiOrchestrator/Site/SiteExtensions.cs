@@ -22,6 +22,7 @@ public static class SiteExtensions
     public static IServiceCollection AddSite(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<Systemd.LoopHeartbeats>();
         services.AddOptions<SiteOptions>()
             .Configure<IConfiguration>((site, configuration) => configuration.GetSection("Containers").Bind(site.Containers))
             .ValidateOnStart();

@@ -22,9 +22,17 @@ public sealed class Uploader : BackgroundService
     private readonly ILogger<Uploader> _log;
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private readonly ResiliencePipeline _pipeline;
+    private readonly Systemd.LoopHeartbeats _heartbeats;
+    private const string HeartbeatName = "uploader";
+    private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(10);
 
-    public Uploader(EvidenceStore store, S3ObjectStore s3, UploadState state, IOptions<S3Options> options, TimeProvider time, ILogger<Uploader> log)
+    /// <summary>One put + head, each bounded by the request timeout.</summary>
+    private TimeSpan AttemptBudget => TimeSpan.FromSeconds(_options.RequestTimeoutSeconds * 2);
+
+    public Uploader(EvidenceStore store, S3ObjectStore s3, UploadState state, IOptions<S3Options> options, Systemd.LoopHeartbeats heartbeats,
+        TimeProvider time, ILogger<Uploader> log)
     {
+        _heartbeats = heartbeats;
         _store = store;
         _s3 = s3;
         _state = state;
@@ -43,6 +51,8 @@ public sealed class Uploader : BackgroundService
                                                             && !(ex is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
                 OnRetry = args =>
                 {
+                    // Waiting out a backoff on purpose is not a hang.
+                    _heartbeats.Beat(HeartbeatName, args.RetryDelay + AttemptBudget);
                     var ex = args.Outcome.Exception!;
                     if (ex is not BrokenCircuitException)
                         _state.RecordFailure(S3ObjectStore.Describe(ex), S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
@@ -69,12 +79,9 @@ public sealed class Uploader : BackgroundService
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(5);
     private static readonly ResiliencePropertyKey<EvidenceRecord> RowKey = new("evidence");
 
-    /// <summary>Heartbeat for the watchdog.</summary>
-    public DateTimeOffset LastTurn { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        LastTurn = _time.GetUtcNow();
         if (!_s3.Configured)
         {
             _log.LogInformation("S3:Endpoint is not set: captures are kept on this agent and not uploaded");
@@ -88,7 +95,7 @@ public sealed class Uploader : BackgroundService
         {
             await _pipeline.ExecuteAsync(async ct =>
             {
-                LastTurn = _time.GetUtcNow();
+                _heartbeats.Beat(HeartbeatName, AttemptBudget);
                 await _s3.EnsureBucketAsync(ct);
             }, stoppingToken);
             _state.RecordReachable(true);
@@ -96,11 +103,11 @@ public sealed class Uploader : BackgroundService
 
             while (!stoppingToken.IsCancellationRequested)
             {
-                LastTurn = _time.GetUtcNow();
+                _heartbeats.Beat(HeartbeatName, IdleWait + AttemptBudget);
                 var batch = _store.NextPendingUploads(32);
                 if (batch.Count == 0)
                 {
-                    await _wake.WaitAsync(TimeSpan.FromSeconds(10), stoppingToken);
+                    await _wake.WaitAsync(IdleWait, stoppingToken);
                     continue;
                 }
                 await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelUploads, CancellationToken = stoppingToken },
@@ -109,6 +116,10 @@ public sealed class Uploader : BackgroundService
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            _heartbeats.Retire(HeartbeatName);
         }
     }
 
@@ -127,7 +138,7 @@ public sealed class Uploader : BackgroundService
         {
             await _pipeline.ExecuteAsync(async (ctx, state) =>
             {
-                LastTurn = _time.GetUtcNow();
+                _heartbeats.Beat(HeartbeatName, AttemptBudget);
                 _store.SetUploadStatus(state, UploadStatus.Uploading, null);
                 var check = await _s3.PutAndVerifyAsync(state, bytes, ctx.CancellationToken);
                 if (check != ObjectCheck.Ok)
