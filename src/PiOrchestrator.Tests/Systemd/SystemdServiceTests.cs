@@ -1,0 +1,171 @@
+using Microsoft.Data.Sqlite;
+using PiOrchestrator.Tests.Fixtures;
+
+namespace PiOrchestrator.Tests.Systemd;
+
+/// <summary>The agent under a stand-in systemd: the notify protocol on a socket the test owns, journald output, shutdown.</summary>
+public class SystemdServiceTests
+{
+    private static Dictionary<string, string> Environment(string data, NotifySocket notify, int? brokerPort = null, string? cameraUrl = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["PIORCH_Storage__DataDirectory"] = data,
+            ["NOTIFY_SOCKET"] = notify.Address,
+            ["INVOCATION_ID"] = Guid.NewGuid().ToString("N"),
+            ["PIORCH_Mqtt__Enabled"] = brokerPort is null ? "false" : "true",
+        };
+        if (brokerPort is { } port)
+        {
+            environment["PIORCH_Mqtt__Host"] = "127.0.0.1";
+            environment["PIORCH_Mqtt__Port"] = port.ToString();
+            environment["PIORCH_Mqtt__ClientId"] = "piorch-systemd-" + Guid.NewGuid().ToString("N")[..8];
+        }
+        if (cameraUrl is not null)
+        {
+            environment["PIORCH_Containers__0__Id"] = "ctr-001";
+            environment["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3";
+            environment["PIORCH_Containers__0__CameraUrl"] = cameraUrl;
+        }
+        return environment;
+    }
+
+    [Fact]
+    public async Task Ready_status_watchdog_and_stopping_are_sent_and_a_hung_loop_stops_the_pings()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        var environment = Environment(data.Path, notify, broker.Port, camera.Url);
+        environment["WATCHDOG_USEC"] = "1000000";
+        await using var agent = AgentProcess.Start(environment);
+
+        await Eventually.UntilAsync(() => notify.Count("READY=1") == 1, TimeSpan.FromSeconds(30), "READY=1");
+        await agent.WaitReadyAsync();
+        Assert.Contains(notify.Lines, l => l.StartsWith("STATUS=mqtt ", StringComparison.Ordinal) && l.Contains("cameras") && l.Contains("upload queue"));
+        await Eventually.UntilAsync(() => notify.Count("WATCHDOG=1") >= 4, TimeSpan.FromSeconds(10), "watchdog pings every half second");
+        await agent.WaitForOutputAsync("MQTT connected");
+
+        // Hang the session engine for real: another process holds the database's write lock while a door opens.
+        await using (var holder = new SqliteConnection($"Data Source={Path.Combine(data.Path, "evidence.db")};Default Timeout=1"))
+        {
+            await holder.OpenAsync();
+            await using (var begin = holder.CreateCommand())
+            {
+                begin.CommandText = "BEGIN EXCLUSIVE;";
+                await begin.ExecuteNonQueryAsync();
+            }
+            await broker.PublishAsync("containers/ctr-001/door", "opened");
+            await agent.WaitForOutputAsync("withholding systemd watchdog pings", TimeSpan.FromSeconds(40));
+            var stalledAt = DateTimeOffset.UtcNow;
+            await Eventually.UntilAsync(() => DateTimeOffset.UtcNow - stalledAt > TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10), "three seconds of silence");
+            Assert.DoesNotContain(notify.Messages, m => m.At > stalledAt.AddMilliseconds(200) && m.Message == "WATCHDOG=1");
+            using var health = await agent.Http.GetAsync("/healthz");
+            Assert.Equal(503, (int)health.StatusCode);
+            await using var rollback = holder.CreateCommand();
+            rollback.CommandText = "ROLLBACK;";
+            await rollback.ExecuteNonQueryAsync();
+        }
+        await agent.WaitForOutputAsync("watchdog pings resumed", TimeSpan.FromSeconds(60));
+
+        Assert.Equal(0, await agent.StopAsync());
+        Assert.Equal(1, notify.Count("STOPPING=1"));
+    }
+
+    [Fact]
+    public async Task An_abstract_notify_socket_works_and_without_one_nothing_is_sent()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket(abstractNamespace: true);
+        await using var agent = AgentProcess.Start(Environment(data.Path, notify));
+        await Eventually.UntilAsync(() => notify.Count("READY=1") == 1, TimeSpan.FromSeconds(30), "READY=1 on the abstract socket");
+        Assert.DoesNotContain("WATCHDOG=1", notify.Lines);
+
+        using var silent = new NotifySocket();
+        var environment = Environment(data.Path + "-2", silent);
+        environment.Remove("NOTIFY_SOCKET");
+        await using var plain = AgentProcess.Start(environment);
+        await plain.WaitReadyAsync();
+        Assert.Empty(silent.Messages);
+    }
+
+    [Fact]
+    public async Task Under_systemd_every_log_entry_is_one_line_with_a_syslog_priority()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        var environment = Environment(data.Path, notify, TestPorts.Free(), $"http://127.0.0.1:{TestPorts.Free()}");
+        await using var agent = AgentProcess.Start(environment);
+        await agent.WaitReadyAsync();
+        await agent.WaitForOutputAsync("unreachable");
+
+        var lines = agent.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(lines, l => Assert.Matches(@"^<[0-7]>", l));
+        Assert.Contains(lines, l => l.StartsWith("<6>") && l.Contains("PiOrchestrator 0."));
+        Assert.Contains(lines, l => l.StartsWith("<4>") && l.Contains("MQTT broker") && l.Contains("unreachable"));
+    }
+
+    [Fact]
+    public async Task No_secret_appears_in_the_log_status_or_openapi()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var s3 = await S3Server.StartAsync();
+        const string s3Secret = "s3-secret-Zq81xPlV";
+        const string mqttPassword = "mqtt-password-Lm42TtRe";
+        var environment = Environment(data.Path, notify, broker.Port, $"http://127.0.0.1:{TestPorts.Free()}");
+        environment["PIORCH_Mqtt__Username"] = "site-7";
+        environment["PIORCH_Mqtt__Password"] = mqttPassword;
+        environment["PIORCH_S3__Endpoint"] = s3.Endpoint;
+        environment["PIORCH_S3__AccessKey"] = "S3RVER";
+        environment["PIORCH_S3__SecretKey"] = s3Secret;
+        environment["PIORCH_Logging__LogLevel__Default"] = "Debug";
+        await using var agent = AgentProcess.Start(environment);
+        await agent.WaitReadyAsync();
+        await broker.PublishAsync("containers/ctr-001/door", "closed");
+        // The wrong secret makes S3 refuse every request: error paths are logged too.
+        await agent.WaitForOutputAsync("refuses this agent's credentials", TimeSpan.FromSeconds(30));
+
+        var status = await agent.Http.GetStringAsync("/api/v1/status");
+        var openApi = await agent.Http.GetStringAsync("/openapi/v1.json");
+        Assert.Equal(0, await agent.StopAsync());
+        foreach (var secret in new[] { s3Secret, mqttPassword })
+        {
+            Assert.DoesNotContain(secret, agent.Output);
+            Assert.DoesNotContain(secret, status);
+            Assert.DoesNotContain(secret, openApi);
+            Assert.DoesNotContain(notify.Messages, m => m.Message.Contains(secret));
+        }
+    }
+
+    [Fact]
+    public async Task Sigterm_lets_a_capture_in_flight_finish_and_closes_the_store_cleanly()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        camera.Mode = CameraMode.Slow;
+        camera.SlowDelay = TimeSpan.FromSeconds(1.5);
+        var environment = Environment(data.Path, notify, broker.Port, camera.Url);
+        environment["PIORCH_Containers__0__FlushFrames"] = "0";
+        await using var agent = AgentProcess.Start(environment);
+        await agent.WaitReadyAsync();
+        await agent.WaitForOutputAsync("MQTT connected");
+
+        await broker.PublishAsync("containers/ctr-001/door", "opened");
+        await Eventually.UntilAsync(() => camera.CaptureRequests == 1, TimeSpan.FromSeconds(10), "the capture to start");
+        Assert.Equal(0, await agent.StopAsync());
+
+        Assert.Contains("Waiting for 1 capture(s) in flight", agent.Output);
+        Assert.Contains("Captured BEFORE_OPEN", agent.Output);
+        Assert.Equal(0, new FileInfo(Path.Combine(data.Path, "evidence.db-wal")) is { Exists: true } wal ? wal.Length : 0);
+        await using var db = new SqliteConnection($"Data Source={Path.Combine(data.Path, "evidence.db")};Mode=ReadOnly");
+        await db.OpenAsync();
+        await using var query = db.CreateCommand();
+        query.CommandText = "SELECT status FROM evidence WHERE capture_tag = 'BEFORE_OPEN'";
+        Assert.Equal("captured", await query.ExecuteScalarAsync());
+    }
+}
