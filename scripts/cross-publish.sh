@@ -2,6 +2,7 @@
 # Builds the Pi package: out/piorchestrator-<version>-<rid>.tar.gz with the app, the SQLite native for that RID,
 # the systemd unit, example configuration and install.sh.
 #   scripts/cross-publish.sh [linux-arm64|linux-arm|all] [--self-contained]
+# Builds under out/build, apart from the developer build in src/*/bin.
 # Default: framework-dependent (the Pi runs it with the .NET 10 ASP.NET Core runtime), because the runtime packs
 # for these RIDs are not in this machine's NuGet registry; --self-contained is for machines whose NuGet has them.
 set -euo pipefail
@@ -25,13 +26,13 @@ for rid in "${rids[@]}"; do
   stage="out/$name"
   rm -rf "$stage" "out/$name.tar.gz"
   if [ "$self_contained" = yes ]; then
-    if ! dotnet publish src/PiOrchestrator/PiOrchestrator.csproj -c Release -r "$rid" --self-contained true -o "$stage/app" -nologo -v quiet -clp:ErrorsOnly; then
+    if ! dotnet publish src/PiOrchestrator/PiOrchestrator.csproj -c Release -r "$rid" --self-contained true --artifacts-path out/build -o "$stage/app" -nologo -v quiet -clp:ErrorsOnly; then
       echo "error: a self-contained $rid build needs the Microsoft.NETCore.App.Runtime.$rid and Microsoft.AspNetCore.App.Runtime.$rid packs," >&2
       echo "       which this machine's NuGet registry does not have. Build framework-dependent (the default) instead." >&2
       exit 1
     fi
   else
-    dotnet publish src/PiOrchestrator/PiOrchestrator.csproj -c Release -p:UseAppHost=false -o "$stage/app" -nologo -v quiet -clp:ErrorsOnly
+    dotnet publish src/PiOrchestrator/PiOrchestrator.csproj -c Release -p:UseAppHost=false --artifacts-path out/build -o "$stage/app" -nologo -v quiet -clp:ErrorsOnly
     # Keep only this RID's natives (SQLite's e_sqlite3): the package is for one kind of Pi.
     find "$stage/app/runtimes" -mindepth 1 -maxdepth 1 -type d ! -name "$rid" -exec rm -rf {} +
     test -f "$stage/app/runtimes/$rid/native/libe_sqlite3.so" || { echo "error: SQLite native for $rid missing" >&2; exit 1; }

@@ -5,11 +5,13 @@ return args.FirstOrDefault() switch
     "upload" => await UploadThroughput.RunAsync(args[1..]),
     "jpeg" => JpegTimings.Run(args[1..]),
     "latency" => await DoorLatency.RunAsync(args[1..]),
+    "startup" => await Startup.RunAsync(args[1..]),
+    "bare-server" => await Startup.BareServerAsync(args[1]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | latency [cycles]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | latency [cycles] | startup [rounds]");
     return 2;
 }

@@ -10,7 +10,7 @@ using PiOrchestrator.Systemd;
 using PiOrchestrator.Upload;
 
 var (agentArgs, demo) = DemoMode.Split(args);
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = agentArgs, ContentRootPath = AppContext.BaseDirectory });
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = agentArgs, ContentRootPath = AppContext.BaseDirectory });
 builder.AddAgentConfiguration(agentArgs);
 builder.AddAgentLogging();
 

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using PiOrchestrator.Tests.Fixtures;
+
+namespace PiOrchestrator.Tests.Systemd;
+
+/// <summary>The unit as systemd judges it, the Pi package as cross-publish builds it, and install.sh in a throwaway root.</summary>
+public class DeploymentTests
+{
+    private static string Unit => Path.Combine(RepoPaths.Root, "deploy", "systemd", "piorchestrator.service");
+
+    private static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args, string? workingDirectory = null)
+    {
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    [Fact]
+    public async Task The_unit_is_hardened_to_an_exposure_of_at_most_2()
+    {
+        var (_, output) = await RunAsync("systemd-analyze", ["security", "--offline=true", "--no-pager", Unit]);
+        var match = Regex.Match(output, @"Overall exposure level for piorchestrator\.service: ([0-9.]+)");
+        Assert.True(match.Success, output);
+        Assert.True(double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) <= 2.0, output[^200..]);
+        var text = await File.ReadAllTextAsync(Unit);
+        foreach (var line in new[] { "Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=on-failure", "SupplementaryGroups=gpio",
+                     "StateDirectory=piorchestrator", "ConfigurationDirectory=piorchestrator", "CacheDirectory=piorchestrator",
+                     "EnvironmentFile=-/etc/piorchestrator/piorchestrator.env", "DevicePolicy=closed", "DeviceAllow=char-gpiochip" })
+            Assert.Contains(line, text);
+        Assert.DoesNotMatch("(?m)^MemoryDenyWriteExecute=", text);
+    }
+
+    [Fact]
+    public async Task Systemd_verifies_the_unit_without_complaint_apart_from_the_binary_path()
+    {
+        var (_, output) = await RunAsync("systemd-analyze", ["verify", Unit]);
+        var complaints = output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => !l.Contains("/usr/bin/dotnet") && !l.Contains("/opt/piorchestrator")).ToList();
+        Assert.Empty(complaints);
+    }
+
+    [Fact]
+    public async Task Cross_publish_packages_each_rid_with_its_natives_and_the_app_runs_here_under_dotnet()
+    {
+        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh")], RepoPaths.Root);
+        Assert.True(exit == 0, output);
+        using var extracted = new TempDirectory();
+        foreach (var rid in new[] { "linux-arm64", "linux-arm" })
+        {
+            var tarball = Directory.GetFiles(Path.Combine(RepoPaths.Root, "out"), $"piorchestrator-*-{rid}.tar.gz").Single();
+            var (tarExit, listing) = await RunAsync("tar", ["tzf", tarball]);
+            Assert.Equal(0, tarExit);
+            var files = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(f => f[(f.IndexOf('/') + 1)..]).ToHashSet();
+            foreach (var expected in new[] { "app/PiOrchestrator.dll", $"app/runtimes/{rid}/native/libe_sqlite3.so", "piorchestrator.service",
+                         "install.sh", "appsettings.example.json", "piorchestrator.env.example" })
+                Assert.Contains(expected, files);
+            Assert.DoesNotContain(files, f => f.StartsWith("app/runtimes/", StringComparison.Ordinal) && !f.StartsWith($"app/runtimes/{rid}", StringComparison.Ordinal) && f.Length > "app/runtimes/".Length);
+            Assert.DoesNotContain("app/PiOrchestrator", files);
+            Assert.Equal(0, (await RunAsync("tar", ["xzf", tarball, "-C", extracted.Path])).Exit);
+        }
+
+        // The package is framework-dependent IL: supply this machine's SQLite native and it runs here under dotnet.
+        var app = Directory.GetDirectories(extracted.Path, "*-linux-arm64").Single() + "/app";
+        var native = Path.Combine(Path.GetDirectoryName(AgentProcess.AgentDll)!, "runtimes", "linux-x64", "native");
+        Directory.CreateDirectory(Path.Combine(app, "runtimes", "linux-x64", "native"));
+        File.Copy(Path.Combine(native, "libe_sqlite3.so"), Path.Combine(app, "runtimes", "linux-x64", "native", "libe_sqlite3.so"));
+        using var data = new TempDirectory();
+        var port = TestPorts.Free();
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(app, "PiOrchestrator.dll"), "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent.json";
+        start.Environment["PIORCH_Storage__DataDirectory"] = data.Path;
+        start.Environment["PIORCH_Mqtt__Enabled"] = "false";
+        using var process = Process.Start(start)!;
+        try
+        {
+            using var http = new HttpClient();
+            await Eventually.UntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{port}/healthz")).IsSuccessStatusCode,
+                TimeSpan.FromSeconds(30), "the packaged agent's /healthz");
+        }
+        finally
+        {
+            process.Kill();
+        }
+    }
+
+    [Fact]
+    public async Task Self_contained_publish_fails_clearly_where_the_runtime_packs_are_missing()
+    {
+        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", "--self-contained"], RepoPaths.Root);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("needs the Microsoft.NETCore.App.Runtime.linux-arm64", output);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Install_sh_twice_in_a_throwaway_root_gives_the_same_result_and_keeps_config_and_data()
+    {
+        using var root = new TempDirectory();
+        Directory.CreateDirectory(Path.Combine(root.Path, "etc"));
+        // A minimal system: the accounts files useradd edits, and a gpio group as on Raspberry Pi OS.
+        File.Copy("/etc/passwd", Path.Combine(root.Path, "etc", "passwd"));
+        File.Copy("/etc/group", Path.Combine(root.Path, "etc", "group"));
+        File.Copy("/etc/shadow", Path.Combine(root.Path, "etc", "shadow"));
+        File.Copy("/etc/gshadow", Path.Combine(root.Path, "etc", "gshadow"));
+        if (!File.ReadAllText("/etc/group").Contains("\ngpio:"))
+            await File.AppendAllTextAsync(Path.Combine(root.Path, "etc", "group"), "gpio:x:997:\n");
+        using var package = new TempDirectory();
+        var deploy = Path.Combine(RepoPaths.Root, "deploy");
+        foreach (var file in new[] { "install.sh", "appsettings.example.json", "piorchestrator.env.example", "systemd/piorchestrator.service" })
+            File.Copy(Path.Combine(deploy, file), Path.Combine(package.Path, Path.GetFileName(file)));
+        Directory.CreateDirectory(Path.Combine(package.Path, "app"));
+        File.Copy(AgentProcess.AgentDll, Path.Combine(package.Path, "app", "PiOrchestrator.dll"));
+        var install = Path.Combine(package.Path, "install.sh");
+
+        var first = await RunAsync("bash", [install, "--root", root.Path]);
+        Assert.True(first.Exit == 0, first.Output);
+        var afterFirst = Snapshot(root.Path);
+        var config = Path.Combine(root.Path, "etc", "piorchestrator", "appsettings.json");
+        Assert.True(File.Exists(config));
+        Assert.True(File.Exists(Path.Combine(root.Path, "etc", "systemd", "system", "piorchestrator.service")));
+        Assert.True(File.Exists(Path.Combine(root.Path, "opt", "piorchestrator", "PiOrchestrator.dll")));
+        Assert.Matches("(?m)^piorchestrator:", await File.ReadAllTextAsync(Path.Combine(root.Path, "etc", "passwd")));
+        Assert.Matches("(?m)^gpio:.*piorchestrator", await File.ReadAllTextAsync(Path.Combine(root.Path, "etc", "group")));
+
+        var second = await RunAsync("bash", [install, "--root", root.Path]);
+        Assert.True(second.Exit == 0, second.Output);
+        Assert.Equal(afterFirst, Snapshot(root.Path));
+
+        await File.WriteAllTextAsync(config, """{"Containers":[]}""");
+        Directory.CreateDirectory(Path.Combine(root.Path, "var", "lib", "piorchestrator"));
+        await File.WriteAllTextAsync(Path.Combine(root.Path, "var", "lib", "piorchestrator", "evidence.db"), "evidence");
+        Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path])).Exit);
+        Assert.Equal("""{"Containers":[]}""", await File.ReadAllTextAsync(config));
+
+        Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path, "--uninstall"])).Exit);
+        Assert.False(Directory.Exists(Path.Combine(root.Path, "opt", "piorchestrator")));
+        Assert.True(File.Exists(Path.Combine(root.Path, "var", "lib", "piorchestrator", "evidence.db")));
+        Assert.True(File.Exists(config));
+        Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path, "--uninstall", "--purge"])).Exit);
+        Assert.False(Directory.Exists(Path.Combine(root.Path, "var", "lib", "piorchestrator")));
+        Assert.False(Directory.Exists(Path.Combine(root.Path, "etc", "piorchestrator")));
+    }
+
+    /// <summary>Every file under the root with its content hash and mode, for "run twice = same result".</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static string Snapshot(string root) => string.Join("\n", Directory.GetFiles(root, "*", SearchOption.AllDirectories).Order()
+        .Select(f => $"{Path.GetRelativePath(root, f)} {File.GetUnixFileMode(f)} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))}"));
+}
