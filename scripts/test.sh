@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-# mosquitto + clients: the real broker and mosquitto_pub the tests drive the agent with.
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients
+# mosquitto + clients: the real broker and mosquitto_pub/_sub the tests use; systemd: systemd-analyze for the unit tests.
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd
 ensure_dotnet_sdk
 
 # s3rver (the S3 server the upload tests talk to), pinned in test-tools/package.json.
