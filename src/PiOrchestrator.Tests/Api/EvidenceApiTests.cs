@@ -107,6 +107,19 @@ public class EvidenceApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Two_containers_on_one_camera_never_have_their_captures_overlap()
+    {
+        _camera.Mode = CameraMode.Slow;
+        _camera.SlowDelay = TimeSpan.FromMilliseconds(200);
+        _app.Post("ctr-001", DoorEventKind.Opened);
+        _app.Post("ctr-002", DoorEventKind.Opened);
+        await Eventually.UntilAsync(() => _app.Store.ListSessions(null, null, false, null, 10).Sessions.Count(s => s.HasBefore) == 2,
+            TimeSpan.FromSeconds(20), "both BEFORE_OPEN captures");
+        Assert.Equal(2, _camera.CaptureRequests);
+        Assert.Equal(1, _camera.MaxConcurrent);
+    }
+
+    [Fact]
     public async Task Pair_of_a_complete_session_has_both_sides()
     {
         var sessionId = await _app.DoorCycleAsync();

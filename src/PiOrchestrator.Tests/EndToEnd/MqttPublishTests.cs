@@ -39,7 +39,9 @@ public class MqttPublishTests
         await broker.PublishAsync("containers/ctr-001/door", "closed");
         var published = await evidence.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(2, published.Length);
-        var captures = published.Select(line => JsonDocument.Parse(line[(line.IndexOf(' ') + 1)..]).RootElement).ToList();
+        // Commits of two captures may reach the broker in either order; captured_at orders them.
+        var captures = published.Select(line => JsonDocument.Parse(line[(line.IndexOf(' ') + 1)..]).RootElement)
+            .OrderBy(c => c.GetProperty("captured_at").GetString()).ToList();
         Assert.Equal(["BEFORE_OPEN", "AFTER_CLOSE"], captures.Select(c => c.GetProperty("capture_tag").GetString()));
         Assert.All(captures, c =>
         {

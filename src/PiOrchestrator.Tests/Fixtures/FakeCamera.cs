@@ -50,6 +50,11 @@ public sealed class FakeCamera : IAsyncDisposable
     public int Port { get; private set; }
     public string Url => $"http://127.0.0.1:{Port}";
     public int CaptureRequests => _requests.Count;
+
+    /// <summary>The most /capture requests this camera was ever serving at once.</summary>
+    public int MaxConcurrent => Volatile.Read(ref _maxConcurrent);
+    private int _concurrent;
+    private int _maxConcurrent;
     public IReadOnlyCollection<DateTimeOffset> RequestTimes => _requests;
 
     /// <summary>sha256 (hex) of every complete frame served, in order.</summary>
@@ -70,6 +75,21 @@ public sealed class FakeCamera : IAsyncDisposable
     }
 
     private async Task CaptureAsync(HttpContext context)
+    {
+        var now = Interlocked.Increment(ref _concurrent);
+        int seen;
+        while (now > (seen = Volatile.Read(ref _maxConcurrent)) && Interlocked.CompareExchange(ref _maxConcurrent, now, seen) != seen) { }
+        try
+        {
+            await ServeAsync(context);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _concurrent);
+        }
+    }
+
+    private async Task ServeAsync(HttpContext context)
     {
         _requests.Enqueue(DateTimeOffset.UtcNow);
         var fresh = TestJpegs.Make(Interlocked.Increment(ref _seed));

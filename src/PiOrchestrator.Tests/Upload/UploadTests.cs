@@ -184,6 +184,26 @@ public class UploadTests
     }
 
     [Fact]
+    public async Task With_no_local_copy_and_S3_unreachable_the_image_is_503_with_retry_after()
+    {
+        await using var s3 = await S3Server.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
+        using var http = app.CreateClient();
+        var sessionId = await app.DoorCycleAsync();
+        await WaitUploadedAsync(app, 2);
+        app.Time.Advance(TimeSpan.FromHours(25));
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        await s3.StopAsync();
+
+        var row = app.Store.GetEvidenceForSession(sessionId)[0];
+        using var response = await http.GetAsync($"/api/v1/evidence/image?key={Uri.EscapeDataString(row.ObjectKey!)}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal("service_unavailable", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task Bytes_not_uploaded_are_never_dropped()
     {
         await using var camera = await FakeCamera.StartAsync();
