@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 # mosquitto + clients: the real broker and mosquitto_pub/_sub the tests use; systemd: systemd-analyze for the unit tests.
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd
+# chromium: the status page's browser tests (driven by playwright-core, never a downloaded browser).
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium
 ensure_dotnet_sdk
 
-# s3rver (the S3 server the upload tests talk to), pinned in test-tools/package.json.
+# s3rver (the S3 server the upload tests talk to) and playwright-core, pinned in test-tools/package.json.
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
-if [ ! -d test-tools/node_modules/@20minutes/s3rver ] || [ ! -d test-tools/node_modules/s3rver ]; then
+if [ ! -d test-tools/node_modules/@20minutes/s3rver ] || [ ! -d test-tools/node_modules/s3rver ] || [ ! -d test-tools/node_modules/playwright-core ]; then
   (cd test-tools && npm install --no-audit --no-fund --loglevel=error)
 fi
 node test-tools/patch-s3rver.js

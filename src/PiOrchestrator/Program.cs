@@ -1,4 +1,5 @@
 using PiOrchestrator.Api;
+using PiOrchestrator.Api.StatusPage;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Demo;
 using PiOrchestrator.Doors;
@@ -31,6 +32,8 @@ app.UseApi();
 app.MapSessionsApi();
 app.MapEvidenceApi();
 app.MapStatusApi();
+app.MapCapturesApi();
+app.MapStatusPage();
 if (demo) app.MapDemoCamera();
 
 return await app.RunAgentAsync();

@@ -19,8 +19,8 @@ public static class SessionsApi
         return app;
     }
 
-    public static Results<JsonHttpResult<ApiEnvelope<SessionListDto>>, ApiErrorResult> ListSessions(
-        string? container_id, string? status, string? limit, string? cursor, EvidenceStore store, TimeProvider time)
+    public static Results<JsonHttpResult<ApiEnvelope<SessionListDto>>, StatusCodeHttpResult, ApiErrorResult> ListSessions(
+        string? container_id, string? status, string? limit, string? cursor, HttpContext context, EvidenceStore store, TimeProvider time)
     {
         if (container_id is not null && Validation.CheckId(container_id, "container_id") is { } invalid) return invalid;
         bool unfinishedOnly = false;
@@ -42,6 +42,12 @@ public static class SessionsApi
             after = decoded;
         }
         var page = store.ListSessions(container_id, phase, unfinishedOnly, after, pageSize);
+        // The page is unchanged while its sessions and their revisions are: pollers get a 304.
+        var etag = $"W/\"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(
+            string.Join(",", page.Sessions.Select(s => s.SessionId + ":" + s.Revision)) + "|" + page.HasMore)))[..20]}\"";
+        if (NotModified.Matches(context, etag)) return NotModified.Result(context, etag);
+        context.Response.Headers.ETag = etag;
+        context.Response.Headers.CacheControl = "no-cache";
         var dto = new SessionListDto(page.Sessions.Select(ToDto).ToList(), page.HasMore, page.Next is { } next ? EncodeCursor(next) : null);
         return Envelope.Ok(dto, AppJsonContext.Default.ApiEnvelopeSessionListDto, time);
     }

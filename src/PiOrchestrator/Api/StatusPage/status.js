@@ -1,0 +1,235 @@
+'use strict';
+// Reads the agent's JSON API only. Every value is inserted as text (textContent), never as HTML.
+
+const REFRESH_MS = 5000;
+const state = { apiKey: null, busy: false, results: {} };
+
+const REASONS = {
+  timeout: 'camera did not answer in time',
+  camera_offline: 'camera offline',
+  truncated_jpeg: 'image cut off (truncated JPEG)',
+  corrupt_jpeg: 'corrupt image',
+  not_a_jpeg: 'camera sent something that is not a JPEG',
+  empty_frame: 'camera sent an empty frame',
+  too_large: 'image too large',
+  interrupted: 'agent restarted during the capture',
+  NO_OPEN_EVENT: 'no open event: the door closed without being seen opening',
+  SESSION_IN_PROGRESS: 'session in progress',
+  DOOR_LEFT_OPEN: 'door left open',
+  CAPTURE_FAILED: 'capture failed',
+  CAMERA_OFFLINE: 'camera offline',
+};
+
+function words(reason) {
+  if (!reason) return '';
+  if (REASONS[reason]) return REASONS[reason];
+  const http = /^http_(\d+)$/.exec(reason);
+  if (http) return 'camera error (HTTP ' + http[1] + ')';
+  if (reason.startsWith('storage_failed')) return 'could not be stored: ' + reason.slice('storage_failed'.length).replace(/^:\s*/, '');
+  return reason;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function since(iso) {
+  if (!iso) return '';
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (seconds < 90) return seconds + ' s ago';
+  if (seconds < 5400) return Math.round(seconds / 60) + ' min ago';
+  if (seconds < 172800) return Math.round(seconds / 3600) + ' h ago';
+  return Math.round(seconds / 86400) + ' days ago';
+}
+
+function time(iso) {
+  return iso ? new Date(iso).toLocaleString() : '';
+}
+
+// The browser revalidates with If-None-Match (no-cache), so an unchanged answer is a 304 with no body.
+async function getData(url) {
+  const response = await fetch(url, { cache: 'no-cache', headers: { Accept: 'application/json' } });
+  if (!response.ok) throw new Error(url + ' answered ' + response.status);
+  return (await response.json()).data;
+}
+
+function fact(list, name, value, className) {
+  list.append(el('dt', null, name), el('dd', className, value));
+}
+
+function renderAgent(status) {
+  document.getElementById('agent-line').textContent =
+    'version ' + status.version + ' · up ' + since(status.started_at).replace(' ago', '');
+  const list = document.getElementById('agent');
+  list.replaceChildren();
+  const mqtt = status.mqtt;
+  fact(list, 'MQTT', mqtt.connected ? 'connected to ' + mqtt.broker
+    : mqtt.state + ' (' + mqtt.broker + ')' + (mqtt.since ? ' since ' + time(mqtt.since) : '') + (mqtt.last_error ? ': ' + mqtt.last_error : ''),
+    mqtt.connected ? 'good' : mqtt.state === 'disabled' ? 'muted' : 'bad');
+  const upload = status.upload;
+  if (!upload.s3_configured) fact(list, 'S3', 'not configured: captures stay on this agent', 'warn');
+  else fact(list, 'S3', upload.s3_reachable === false
+    ? 'unreachable' + (upload.last_error_at ? ' since ' + time(upload.last_error_at) : '') + (upload.last_error ? ': ' + upload.last_error : '')
+    : 'reachable, bucket ' + upload.bucket, upload.s3_reachable === false ? 'bad' : 'good');
+  fact(list, 'Upload queue', upload.queue_depth + (upload.oldest_pending_at ? ', oldest ' + since(upload.oldest_pending_at) : ''),
+    upload.queue_depth > 0 && upload.oldest_pending_age_seconds > 3600 ? 'warn' : null);
+  fact(list, 'Image cache', Math.round(status.cache.bytes / 1048576) + ' of ' + Math.round(status.cache.limit_bytes / 1048576) + ' MB');
+  fact(list, 'Store', status.store.ok ? 'ok' : 'failing', status.store.ok ? 'good' : 'bad');
+}
+
+function renderContainers(status) {
+  const box = document.getElementById('containers');
+  box.replaceChildren();
+  for (const c of status.containers) {
+    const card = el('article', 'card');
+    card.append(el('h3', null, c.id));
+    const list = el('dl', 'facts');
+    fact(list, 'Door', c.door + (c.door_since ? ' since ' + time(c.door_since) : ''), c.door === 'open' ? 'warn' : null);
+    if (c.door_sensor) fact(list, 'Door sensor', c.door_sensor.state + (c.door_sensor.error ? ': ' + c.door_sensor.error : ''),
+      c.door_sensor.state === 'ok' ? 'good' : 'bad');
+    const cam = c.camera;
+    fact(list, 'Camera', c.camera_id + ': ' + (cam.online === true ? 'online' : cam.online === false ? 'offline' : 'not seen yet')
+      + (cam.since ? ' since ' + time(cam.since) : ''), cam.online === true ? 'good' : cam.online === false ? 'bad' : 'muted');
+    if (cam.last_seen) fact(list, 'Last seen', since(cam.last_seen));
+    if (cam.last_capture_latency_ms !== null && cam.last_capture_latency_ms !== undefined) fact(list, 'Last capture', cam.last_capture_latency_ms + ' ms');
+    if (cam.last_error) fact(list, 'Last error', words(cam.last_error), 'bad');
+    if (c.last_session_id) fact(list, 'Last session', c.last_session_id);
+    card.append(list);
+    const button = el('button', 'capture', 'Test capture');
+    button.type = 'button';
+    button.dataset.container = c.id;
+    button.addEventListener('click', () => testCapture(c.id));
+    // The last test capture's outcome survives the periodic re-render.
+    const last = state.results[c.id];
+    card.append(button, el('p', last ? last.className : 'result muted', last ? last.text : ''));
+    box.append(card);
+  }
+}
+
+function imageUrl(key, thumb) {
+  return '/api/v1/evidence/image?key=' + encodeURIComponent(key) + (thumb ? '&size=thumb' : '');
+}
+
+function side(session, captures, tag, label) {
+  const box = el('div', 'side ' + (tag === 'BEFORE_OPEN' ? 'before' : 'after'));
+  box.append(el('span', 'tag', label));
+  const good = captures.filter(c => c.capture_tag === tag && c.status === 'captured').pop();
+  const failed = captures.filter(c => c.capture_tag === tag && c.status === 'failed').pop();
+  if (good) {
+    const link = el('a');
+    link.href = imageUrl(good.object_key, false);
+    link.target = '_blank';
+    link.rel = 'noopener';
+    const img = el('img', 'thumb');
+    img.src = imageUrl(good.object_key, true);
+    img.alt = label + ' photo of ' + session.container_id;
+    img.loading = 'lazy';
+    link.append(img);
+    box.append(link, el('span', 'muted', 'upload ' + good.upload_status));
+  } else if (failed) {
+    box.append(el('p', 'bad reason', 'Capture failed: ' + words(failed.failure_reason)));
+  } else if (tag === 'BEFORE_OPEN' && session.before_missing_reason) {
+    box.append(el('p', 'warn reason', words(session.before_missing_reason)));
+  } else if (session.status !== 'complete') {
+    box.append(el('p', 'muted reason', session.door_left_open_at && tag === 'AFTER_CLOSE' ? words('DOOR_LEFT_OPEN') : words('SESSION_IN_PROGRESS')));
+  } else {
+    box.append(el('p', 'bad reason', words('CAPTURE_FAILED')));
+  }
+  return box;
+}
+
+async function renderSessions() {
+  const list = await getData('/api/v1/sessions?limit=10');
+  const box = document.getElementById('sessions');
+  const cards = [];
+  for (const s of list.sessions) {
+    const evidence = await getData('/api/v1/sessions/' + encodeURIComponent(s.id) + '/evidence?include_image=false');
+    const card = el('article', 'session');
+    card.dataset.session = s.id;
+    const head = el('div', 'head');
+    const manual = s.id.startsWith('manual-');
+    head.append(el('strong', null, s.container_id), el('span', 'muted', s.id), el('span', null, time(s.started_at)),
+      manual ? el('span', 'muted', 'test capture')
+        : el('span', s.pair_status === 'complete' ? 'good' : s.status === 'complete' ? 'bad' : 'muted',
+          s.status === 'complete' ? 'pair ' + s.pair_status : 'in progress'));
+    card.append(head);
+    if (manual) {
+      const pair = el('div', 'pair');
+      pair.append(side(s, evidence.captures, 'MANUAL', 'MANUAL'));
+      card.append(pair);
+    } else {
+      const pair = el('div', 'pair');
+      pair.append(side(s, evidence.captures, 'BEFORE_OPEN', 'BEFORE_OPEN'), side(s, evidence.captures, 'AFTER_CLOSE', 'AFTER_CLOSE'));
+      card.append(pair);
+    }
+    cards.push(card);
+  }
+  if (cards.length === 0) cards.push(el('p', 'muted', 'No sessions yet.'));
+  box.replaceChildren(...cards);
+}
+
+function showResult(containerId, className, text) {
+  state.results[containerId] = { className, text };
+  for (const button of document.querySelectorAll('button.capture')) {
+    if (button.dataset.container === containerId && button.nextElementSibling) {
+      button.nextElementSibling.className = className;
+      button.nextElementSibling.textContent = text;
+    }
+  }
+}
+
+async function testCapture(containerId) {
+  showResult(containerId, 'result muted', 'Capturing…');
+  const headers = { 'Idempotency-Key': crypto.randomUUID() };
+  if (state.apiKey) headers.Authorization = 'Bearer ' + state.apiKey;
+  try {
+    const response = await fetch('/api/v1/containers/' + encodeURIComponent(containerId) + '/captures', { method: 'POST', headers });
+    if (response.status === 401) {
+      document.getElementById('key-form').hidden = false;
+      showResult(containerId, 'result warn', 'This agent needs its API key for test captures: enter it above.');
+      return;
+    }
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : String(response.status));
+    const capture = body.data;
+    showResult(containerId, capture.status === 'captured' ? 'result good' : 'result bad', capture.status === 'captured'
+      ? 'Captured ' + capture.image_size_bytes + ' bytes (' + capture.width + '×' + capture.height + ')'
+      : 'Capture failed: ' + words(capture.failure_reason));
+    refresh();
+  } catch (error) {
+    showResult(containerId, 'result bad', 'Test capture failed: ' + error.message);
+  }
+}
+
+async function refresh() {
+  if (state.busy) return;
+  state.busy = true;
+  const error = document.getElementById('error');
+  try {
+    const status = await getData('/api/v1/status');
+    renderAgent(status);
+    renderContainers(status);
+    await renderSessions();
+    error.textContent = '';
+  } catch (e) {
+    error.textContent = 'Cannot reach the agent: ' + e.message;
+  } finally {
+    state.busy = false;
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  // The key stays in this page's memory: never in the URL, never in storage.
+  document.getElementById('key-form').addEventListener('submit', event => {
+    event.preventDefault();
+    const input = document.getElementById('api-key');
+    state.apiKey = input.value;
+    input.value = '';
+    document.getElementById('key-form').hidden = true;
+  });
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+});

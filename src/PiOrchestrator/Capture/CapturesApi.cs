@@ -1,0 +1,74 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using PiOrchestrator.Api;
+using PiOrchestrator.Evidence;
+using PiOrchestrator.Site;
+
+namespace PiOrchestrator.Capture;
+
+/// <summary>A technician's test capture: MANUAL, in a session of its own (<c>manual-…</c>).</summary>
+public static class CapturesApi
+{
+    private static readonly ConcurrentDictionary<string, Lazy<Task<EvidenceRecord>>> Idempotent = new(StringComparer.Ordinal);
+
+    public static IEndpointRouteBuilder MapCapturesApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/v1/containers/{containerId}/captures", CreateCapture).WithName("CreateManualCapture").WithTags("Capture");
+        return app;
+    }
+
+    public static async Task<Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult>> CreateCapture(
+        string containerId, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api,
+        CaptureService captures, EvidenceStore store, TimeProvider time)
+    {
+        if (!Authorized(context, api.Value.Key)) return ApiErrors.Unauthorized("this endpoint needs Authorization: Bearer <Api:Key>");
+        if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
+        if (site.Value.Find(containerId) is not { } container) return ApiErrors.NotFound($"container {containerId} is not configured");
+        var key = context.Request.Headers["Idempotency-Key"].ToString();
+        if (key.Length > 0 && !Validation.IsValidKey(key)) return ApiErrors.InvalidRequest("Idempotency-Key", "Idempotency-Key must be 1-512 characters of [A-Za-z0-9._:/-]");
+
+        if (key.Length == 0)
+            return Answer(context, await CaptureAsync(container, captures, store, time), created: true, time);
+        if (Idempotent.Count > 1000) Idempotent.Clear();
+        var scoped = containerId + "\n" + key;
+        var created = false;
+        var lazy = Idempotent.GetOrAdd(scoped, _ =>
+        {
+            created = true;
+            return new Lazy<Task<EvidenceRecord>>(() => CaptureAsync(container, captures, store, time));
+        });
+        return Answer(context, await lazy.Value, created, time);
+    }
+
+    /// <summary>201 with Location for a new capture; 200 with the same capture for a repeated Idempotency-Key.</summary>
+    private static JsonHttpResult<ApiEnvelope<CaptureDto>> Answer(HttpContext context, EvidenceRecord record, bool created, TimeProvider time)
+    {
+        if (created) context.Response.Headers.Location = $"/api/v1/evidence/{record.EvidenceId}";
+        return TypedResults.Json(new ApiEnvelope<CaptureDto>(CaptureDto.From(record, null), time.GetUtcNow()),
+            AppJsonContext.Default.ApiEnvelopeCaptureDto, statusCode: created ? 201 : 200);
+    }
+
+    private static async Task<EvidenceRecord> CaptureAsync(ContainerOptions container, CaptureService captures, EvidenceStore store, TimeProvider time)
+    {
+        var now = time.GetUtcNow();
+        var sessionId = "manual-" + Guid.CreateVersion7(now).ToString("N");
+        store.InsertSession(new SessionRecord { SessionId = sessionId, ContainerId = container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now });
+        var record = await captures.CaptureAsync(container, sessionId, CaptureTag.Manual, CancellationToken.None);
+        store.CompleteSession(sessionId, time.GetUtcNow(), HashChain.Head(sessionId, store.GetEvidenceForSession(sessionId)));
+        return record;
+    }
+
+    /// <summary>Constant-time comparison of the bearer token with Api:Key; no key configured means open.</summary>
+    public static bool Authorized(HttpContext context, string? key)
+    {
+        if (string.IsNullOrEmpty(key)) return true;
+        var header = context.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal)) return false;
+        var given = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..]));
+        var expected = SHA256.HashData(Encoding.UTF8.GetBytes(key));
+        return CryptographicOperations.FixedTimeEquals(given, expected);
+    }
+}
