@@ -13,16 +13,8 @@ public readonly record struct JpegCheck(bool Ok, int Width, int Height, string? 
 /// </summary>
 public static unsafe class JpegCodec
 {
-    public static bool TryLoadLibrary(out string error)
-    {
-        if (NativeLibrary.TryLoad(TurboJpeg.Library, typeof(JpegCodec).Assembly, null, out _))
-        {
-            error = "";
-            return true;
-        }
-        error = $"{TurboJpeg.Library} cannot be loaded: install the Debian package {TurboJpeg.DebianPackage} (apt-get install {TurboJpeg.DebianPackage})";
-        return false;
-    }
+    public static bool TryLoadLibrary(out string error) =>
+        NativeLibraries.TryLoad(TurboJpeg.Library, TurboJpeg.DebianPackage, out error);
 
     /// <summary>
     /// Parses the header and decodes the whole entropy-coded stream at 1/8 scale (every Huffman code is still read,

@@ -15,16 +15,8 @@ public sealed class GpiodLine : IDisposable
         _line = line;
     }
 
-    public static bool TryLoadLibrary(out string error)
-    {
-        if (NativeLibrary.TryLoad(LibGpiod.Library, typeof(GpiodLine).Assembly, null, out _))
-        {
-            error = "";
-            return true;
-        }
-        error = $"{LibGpiod.Library} cannot be loaded: install the Debian package {LibGpiod.DebianPackage} (apt-get install {LibGpiod.DebianPackage})";
-        return false;
-    }
+    public static bool TryLoadLibrary(out string error) =>
+        NativeLibraries.TryLoad(LibGpiod.Library, LibGpiod.DebianPackage, out error);
 
     /// <summary>Opens <paramref name="chip"/> (gpiochip0, or a /dev path) and requests the line; false with libgpiod's reason.</summary>
     public static bool TryOpen(string chip, int offset, string consumer, bool activeLow, string bias, out GpiodLine? line, out string error)

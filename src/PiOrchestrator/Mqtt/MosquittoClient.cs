@@ -46,16 +46,8 @@ public sealed unsafe class MosquittoClient : IDisposable
     public ChannelReader<MqttSignal> Signals => _signals.Reader;
 
     /// <summary>Loads libmosquitto.so.1 without touching a client, so a missing package is one clear message.</summary>
-    public static bool TryLoadLibrary(out string error)
-    {
-        if (NativeLibrary.TryLoad(LibMosquitto.Library, typeof(MosquittoClient).Assembly, null, out _))
-        {
-            error = "";
-            return true;
-        }
-        error = $"{LibMosquitto.Library} cannot be loaded: install the Debian package {LibMosquitto.DebianPackage} (apt-get install {LibMosquitto.DebianPackage})";
-        return false;
-    }
+    public static bool TryLoadLibrary(out string error) =>
+        NativeLibraries.TryLoad(LibMosquitto.Library, LibMosquitto.DebianPackage, out error);
 
     public static string LibraryVersion()
     {
