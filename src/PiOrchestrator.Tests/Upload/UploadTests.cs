@@ -25,6 +25,33 @@ public class UploadTests
         ["S3:BreakSeconds"] = "1",
     };
 
+    /// <summary>A real S3 server, a fake camera and the agent in-process, configured to upload there.</summary>
+    private sealed class Rig : IAsyncDisposable
+    {
+        public required S3Server S3 { get; init; }
+        public required FakeCamera Camera { get; init; }
+        public required AgentApplication App { get; init; }
+        public required HttpClient Http { get; init; }
+
+        public static async Task<Rig> StartAsync(Action<Dictionary<string, string?>>? configure = null, string accessKey = S3Server.AccessKey)
+        {
+            var s3 = await S3Server.StartAsync();
+            var camera = await FakeCamera.StartAsync();
+            var settings = S3Settings(s3, accessKey);
+            configure?.Invoke(settings);
+            var app = new AgentApplication(camera.Url, settings);
+            return new Rig { S3 = s3, Camera = camera, App = app, Http = app.CreateClient() };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Http.Dispose();
+            await App.DisposeAsync();
+            await Camera.DisposeAsync();
+            await S3.DisposeAsync();
+        }
+    }
+
     private static Task WaitUploadedAsync(AgentApplication app, int count) =>
         Eventually.UntilAsync(() => Task.FromResult(app.Store.PendingUploads().Count == 0 && UploadedRows(app).Count >= count),
             TimeSpan.FromSeconds(30), $"{count} uploaded capture(s)");
@@ -45,10 +72,8 @@ public class UploadTests
     [Fact]
     public async Task Captures_land_at_their_object_key_with_the_same_sha256_and_metadata()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync();
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
 
@@ -110,10 +135,8 @@ public class UploadTests
     [Fact]
     public async Task S3_down_for_a_while_then_back_drains_the_queue_with_nothing_lost()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync();
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
 
@@ -138,10 +161,8 @@ public class UploadTests
     [Fact]
     public async Task Wrong_credentials_are_a_clear_error_and_rows_stay_pending()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3, accessKey: "NOT-THE-KEY"));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync(accessKey: "NOT-THE-KEY");
+        var (app, http) = (rig.App, rig.Http);
         await app.DoorCycleAsync();
 
         var upload = await Eventually.UntilAsync(async () =>
@@ -158,10 +179,8 @@ public class UploadTests
     [Fact]
     public async Task After_24_hours_uploaded_bytes_go_and_the_image_proxy_serves_them_from_S3()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync();
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
 
@@ -186,10 +205,8 @@ public class UploadTests
     [Fact]
     public async Task With_no_local_copy_and_S3_unreachable_the_image_is_503_with_retry_after()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync();
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
         app.Time.Advance(TimeSpan.FromHours(25));
@@ -223,10 +240,8 @@ public class UploadTests
     [Fact]
     public async Task A_tampered_object_gives_502_and_is_never_served()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync();
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
         app.Time.Advance(TimeSpan.FromHours(25));
@@ -253,10 +268,8 @@ public class UploadTests
     [Fact]
     public async Task Download_gives_a_presigned_url_that_a_plain_client_can_fetch()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync();
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
         var row = app.Store.GetEvidenceForSession(sessionId)[0];
@@ -279,12 +292,8 @@ public class UploadTests
     [Fact]
     public async Task Download_is_409_before_upload_and_410_after_retention_purges_the_object()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        var settings = S3Settings(s3);
-        settings["S3:RetentionDays"] = "1";
-        await using var app = new AgentApplication(camera.Url, settings);
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync(settings => settings["S3:RetentionDays"] = "1");
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         await s3.StopAsync();
         var sessionId = await app.DoorCycleAsync();
         var row = app.Store.GetEvidenceForSession(sessionId)[0];
@@ -311,11 +320,8 @@ public class UploadTests
     [Fact]
     public async Task Old_sessions_are_removed_after_the_metadata_retention_but_not_unuploaded_ones()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        var settings = S3Settings(s3);
-        settings["Storage:MetadataRetentionDays"] = "1";
-        await using var app = new AgentApplication(camera.Url, settings);
+        await using var rig = await Rig.StartAsync(settings => settings["Storage:MetadataRetentionDays"] = "1");
+        var (s3, app) = (rig.S3, rig.App);
         var uploaded = await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
         await s3.StopAsync();
@@ -332,10 +338,8 @@ public class UploadTests
     [Fact]
     public async Task The_verify_endpoint_recomputes_the_chain_and_rereads_objects()
     {
-        await using var s3 = await S3Server.StartAsync();
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, S3Settings(s3));
-        using var http = app.CreateClient();
+        await using var rig = await Rig.StartAsync();
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
         await WaitUploadedAsync(app, 2);
 
