@@ -56,6 +56,14 @@ public class UploadTests
         Eventually.UntilAsync(() => Task.FromResult(app.Store.PendingUploads().Count == 0 && UploadedRows(app).Count >= count),
             TimeSpan.FromSeconds(30), $"{count} uploaded capture(s)");
 
+    /// <summary>Waits for the door cycle's two uploads, then moves past 24 h and runs retention: only S3 holds the bytes now.</summary>
+    private static async Task UploadThenAgePastTheLocalTtlAsync(AgentApplication app)
+    {
+        await WaitUploadedAsync(app, 2);
+        app.Time.Advance(TimeSpan.FromHours(25));
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+    }
+
     private static List<EvidenceRecord> UploadedRows(AgentApplication app) =>
         app.Store.ListSessions(null, null, false, null, 100).Sessions
             .SelectMany(s => app.Store.GetEvidenceForSession(s.SessionId))
@@ -182,10 +190,7 @@ public class UploadTests
         await using var rig = await Rig.StartAsync();
         var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
-        await WaitUploadedAsync(app, 2);
-
-        app.Time.Advance(TimeSpan.FromHours(25));
-        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        await UploadThenAgePastTheLocalTtlAsync(app);
         // A new agent process has no memory cache: clear it so only S3 can answer.
         var cache = app.Services.GetRequiredService<ImageCache>();
         var rows = app.Store.GetEvidenceForSession(sessionId);
@@ -208,9 +213,7 @@ public class UploadTests
         await using var rig = await Rig.StartAsync();
         var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
-        await WaitUploadedAsync(app, 2);
-        app.Time.Advance(TimeSpan.FromHours(25));
-        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        await UploadThenAgePastTheLocalTtlAsync(app);
         await s3.StopAsync();
 
         var row = app.Store.GetEvidenceForSession(sessionId)[0];
@@ -243,9 +246,7 @@ public class UploadTests
         await using var rig = await Rig.StartAsync();
         var (s3, app, http) = (rig.S3, rig.App, rig.Http);
         var sessionId = await app.DoorCycleAsync();
-        await WaitUploadedAsync(app, 2);
-        app.Time.Advance(TimeSpan.FromHours(25));
-        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        await UploadThenAgePastTheLocalTtlAsync(app);
 
         var row = app.Store.GetEvidenceForSession(sessionId)[0];
         using (var client = s3.Client())
