@@ -32,6 +32,7 @@ if [ "$(id -u)" -ne 0 ] && live; then echo "install.sh: run as root (sudo)" >&2;
 if [ "$mode" = uninstall ]; then
   run systemctl disable --now piorchestrator.service || true
   rm -f "$unit"
+  rm -rf "$unit.d"
   rm -rf "$app"
   run systemctl daemon-reload
   if [ "$purge" = yes ]; then
@@ -78,10 +79,24 @@ install -d -m 0750 "$etc"
 [ -f "$etc/appsettings.json" ] || install -m 0640 "$here/appsettings.example.json" "$etc/appsettings.json"
 [ -f "$etc/piorchestrator.env" ] || install -m 0640 "$here/piorchestrator.env.example" "$etc/piorchestrator.env"
 chgrp -R piorchestrator "$etc" 2>/dev/null || true
+# Secrets as systemd credentials: root-only files here, handed to the service alone (LoadCredential=).
+install -d -m 0700 "$etc/credentials"
 
 # 6. The unit, then start.
 install -d "$(dirname "$unit")"
 install -m 0644 "$here/piorchestrator.service" "$unit"
+# One LoadCredential= per secret present in /etc/piorchestrator/credentials (a missing one would stop the unit).
+dropin="$unit.d/credentials.conf"
+creds=""
+for name in s3-access-key s3-secret-key mqtt-password api-key; do
+  [ -f "$etc/credentials/$name" ] && creds="$creds"$'\n'"LoadCredential=$name:/etc/piorchestrator/credentials/$name"
+done
+if [ -n "$creds" ]; then
+  install -d "$unit.d"
+  printf '# Written by install.sh from the files in /etc/piorchestrator/credentials; run it again after adding one.\n[Service]%s\n' "$creds" > "$dropin"
+else
+  rm -f "$dropin"
+fi
 run systemctl daemon-reload
 run systemctl enable piorchestrator.service
 run systemctl restart piorchestrator.service

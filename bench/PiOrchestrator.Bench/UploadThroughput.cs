@@ -71,7 +71,7 @@ internal static class UploadThroughput
             Endpoint = $"http://127.0.0.1:{port}", Bucket = "evidence", AccessKey = "S3RVER", SecretKey = "S3RVER", ParallelUploads = parallel,
         });
         using var store = new EvidenceStore(Options.Create(new StorageOptions { DataDirectory = Path.Combine(work, "data") }), NullLogger<EvidenceStore>.Instance);
-        using var objects = new S3ObjectStore(s3Options);
+        using var objects = new S3ObjectStore(s3Options, TimeProvider.System);
         var state = new UploadState(TimeProvider.System, NullLogger<UploadState>.Instance);
         using var uploader = new Uploader(store, objects, state, s3Options, new PiOrchestrator.Systemd.LoopHeartbeats(TimeProvider.System), TimeProvider.System, NullLogger<Uploader>.Instance);
         await uploader.StartAsync(CancellationToken.None);

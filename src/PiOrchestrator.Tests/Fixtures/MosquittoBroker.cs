@@ -16,12 +16,33 @@ public sealed class MosquittoBroker : IAsyncDisposable
     private readonly StringBuilder _log = new();
     private Process? _process;
 
+    private readonly (TestCertificates Certificates, string ServerCert)? _tls;
+
+    private MosquittoBroker((TestCertificates, string)? tls = null) => _tls = tls;
+
     public int Port { get; } = TestPorts.Free();
+
+    /// <summary>TLS listener (server certificate only) when started with <see cref="StartTlsAsync"/>.</summary>
+    public int TlsPort { get; } = TestPorts.Free();
+
+    /// <summary>TLS listener that requires a client certificate signed by the site CA.</summary>
+    public int MutualTlsPort { get; } = TestPorts.Free();
     public string Log { get { lock (_log) return _log.ToString(); } }
 
     public static async Task<MosquittoBroker> StartAsync()
     {
         var broker = new MosquittoBroker();
+        await broker.LaunchAsync();
+        return broker;
+    }
+
+    /// <summary>
+    /// A broker with, besides its plain listener, two TLS listeners presenting <paramref name="serverCert"/>
+    /// (signed by the test CA unless chosen otherwise): <see cref="TlsPort"/> and <see cref="MutualTlsPort"/>.
+    /// </summary>
+    public static async Task<MosquittoBroker> StartTlsAsync(TestCertificates certificates, string serverCert)
+    {
+        var broker = new MosquittoBroker((certificates, serverCert));
         await broker.LaunchAsync();
         return broker;
     }
@@ -44,6 +65,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
             log_type error
             log_type warning
             log_type notice
+            {TlsListeners()}
             """);
         var start = new ProcessStartInfo(Executable, ["-c", config])
         {
@@ -63,6 +85,14 @@ public sealed class MosquittoBroker : IAsyncDisposable
             try { await tcp.ConnectAsync("127.0.0.1", Port); return true; }
             catch (SocketException) { return false; }
         }, TimeSpan.FromSeconds(15), "mosquitto to listen");
+    }
+
+    private string TlsListeners()
+    {
+        if (_tls is not { } tls) return "";
+        var (certificates, serverCert) = tls;
+        var common = $"cafile {certificates.CaFile}\ncertfile {serverCert}\nkeyfile {certificates.ServerKey}\n";
+        return $"listener {TlsPort} 127.0.0.1\n{common}listener {MutualTlsPort} 127.0.0.1\n{common}require_certificate true\n";
     }
 
     /// <summary>Stops the broker (SIGTERM: it saves its persistence file).</summary>

@@ -142,6 +142,17 @@ public class DeploymentTests
         Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path])).Exit);
         Assert.Equal("""{"Containers":[]}""", await File.ReadAllTextAsync(config));
 
+        // A secret put in the credentials directory reaches the unit as a LoadCredential= drop-in on the next run.
+        var credentials = Path.Combine(root.Path, "etc", "piorchestrator", "credentials");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(credentials));
+        var dropIn = Path.Combine(root.Path, "etc", "systemd", "system", "piorchestrator.service.d", "credentials.conf");
+        Assert.False(File.Exists(dropIn));
+        await File.WriteAllTextAsync(Path.Combine(credentials, "s3-secret-key"), "secret\n");
+        Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path])).Exit);
+        var loaded = await File.ReadAllTextAsync(dropIn);
+        Assert.Contains("[Service]\nLoadCredential=s3-secret-key:/etc/piorchestrator/credentials/s3-secret-key", loaded);
+        Assert.DoesNotContain("mqtt-password", loaded);
+
         Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path, "--uninstall"])).Exit);
         Assert.False(Directory.Exists(Path.Combine(root.Path, "opt", "piorchestrator")));
         Assert.True(File.Exists(Path.Combine(root.Path, "var", "lib", "piorchestrator", "evidence.db")));

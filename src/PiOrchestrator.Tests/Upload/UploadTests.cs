@@ -123,7 +123,7 @@ public class UploadTests
         var store = new PiOrchestrator.Upload.S3ObjectStore(Microsoft.Extensions.Options.Options.Create(new PiOrchestrator.Upload.S3Options
         {
             Endpoint = s3.Endpoint, Bucket = Bucket, AccessKey = S3Server.AccessKey, SecretKey = S3Server.SecretKey,
-        }));
+        }), TimeProvider.System);
 
         // s3rver 3.7.1 keeps the aws-chunked framing as data: the stored object is not the JPEG.
         Assert.NotEqual(jpeg, await s3.ReadAsync(Bucket, "chunked.jpg"));

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Api;
 
@@ -13,15 +14,22 @@ public static class ApiExtensions
         });
         services.AddOpenApi();
         services.AddSingleton<AgentClock>();
-        services.AddOptions<ApiOptions>().BindConfiguration("Api");
-        services.Configure<KestrelServerOptions>(kestrel =>
+        services.AddOptions<ApiOptions>().BindConfiguration("Api").ValidateDataAnnotations().ValidateOnStart();
+        services.AddApiAccess();
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ApiOptions>, ConnectionsPerClient>((kestrel, api, connections) =>
         {
             kestrel.AddServerHeader = false;
             // Nothing this agent accepts has a large body or many headers; refuse early what a Pi cannot afford.
             kestrel.Limits.MaxRequestBodySize = 64 * 1024;
             kestrel.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
             kestrel.Limits.MaxRequestHeaderCount = 50;
-            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+            // Slow clients: headers must arrive in time, bodies and responses must keep moving at 240 B/s.
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(api.Value.RequestHeadersTimeoutSeconds);
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(240, TimeSpan.FromSeconds(5));
+            kestrel.Limits.MinResponseDataRate = new MinDataRate(240, TimeSpan.FromSeconds(5));
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(60);
+            kestrel.Limits.MaxConcurrentConnections = 1024;
+            kestrel.ConfigureEndpointDefaults(listen => ApiAccess.LimitConnectionsPerClient(listen, connections));
         });
         return services;
     }
@@ -34,6 +42,7 @@ public static class ApiExtensions
             context.Response.StatusCode = 500;
             return ApiErrors.Internal("internal error; the agent logged the details").ExecuteAsync(context);
         }));
+        app.UseApiAccess();
         app.UseStatusCodePages(context =>
         {
             var response = context.HttpContext.Response;

@@ -50,7 +50,7 @@ public static class StatusApi
             Version,
             clock.StartedAt,
             (long)(now - clock.StartedAt).TotalSeconds,
-            new MqttStatusDto(mqtt.State.ToString().ToLowerInvariant(), mqtt.State == MqttState.Connected, $"{o.Host}:{o.Port}",
+            new MqttStatusDto(mqtt.State.ToString().ToLowerInvariant(), mqtt.State == MqttState.Connected, $"{o.Host}:{o.BrokerPort}",
                 mqtt.StateSince, mqtt.LastError, mqtt.MessagesReceived, doors.Rejected),
             new StoreStatusDto(store.IsHealthy(), store.DataDirectory),
             new UploadQueueDto(depth, oldest, oldest is { } o1 ? (long)(now - o1).TotalSeconds : null, s3.Configured, s3.Configured ? uploads.Reachable : null,

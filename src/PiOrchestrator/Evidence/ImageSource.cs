@@ -33,7 +33,7 @@ public sealed class ImageSource(EvidenceStore store, ImageCache cache, S3ObjectS
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            log.LogWarning("Image {Key} could not be fetched from S3: {Error}", e.ObjectKey, S3ObjectStore.Describe(ex));
+            log.LogWarning("Image {Key} could not be fetched from S3: {Error}", e.ObjectKey, s3.Describe(ex));
             return new(ImageOutcome.Unavailable, null, "object storage is not reachable");
         }
         if (remote is null)

@@ -7,6 +7,8 @@ namespace PiOrchestrator.Mqtt;
 public abstract record MqttSignal;
 public sealed record MqttConnected(int ReturnCode, string Description) : MqttSignal;
 public sealed record MqttDisconnected(int ReturnCode, string Description) : MqttSignal;
+/// <summary>An error libmosquitto logged (OpenSSL's reasons for a failed handshake arrive only this way).</summary>
+public sealed record MqttLibraryError(string Text) : MqttSignal;
 /// <summary>A received message; <see cref="Payload"/> is empty when <see cref="PayloadLength"/> exceeded the copy limit.</summary>
 public sealed record MqttMessage(string Topic, byte[] Payload, int PayloadLength, int Qos, bool Retain) : MqttSignal;
 
@@ -41,6 +43,7 @@ public sealed unsafe class MosquittoClient : IDisposable
         LibMosquitto.ConnectCallbackSet(_handle, &OnConnect);
         LibMosquitto.DisconnectCallbackSet(_handle, &OnDisconnect);
         LibMosquitto.MessageCallbackSet(_handle, &OnMessage);
+        LibMosquitto.LogCallbackSet(_handle, &OnLog);
     }
 
     public ChannelReader<MqttSignal> Signals => _signals.Reader;
@@ -58,6 +61,17 @@ public sealed unsafe class MosquittoClient : IDisposable
 
     public void SetCredentials(string? username, string? password) =>
         Check(LibMosquitto.UsernamePasswordSet(_handle, username, password), "mosquitto_username_pw_set");
+
+    /// <summary>
+    /// TLS with peer verification against <paramref name="caFile"/> (or the system store in <paramref name="caPath"/>),
+    /// an optional client certificate, and the broker's hostname checked unless <paramref name="insecure"/>.
+    /// </summary>
+    public void SetTls(string? caFile, string? caPath, string? certFile, string? keyFile, bool insecure)
+    {
+        Check(LibMosquitto.TlsSet(_handle, caFile, caPath, certFile, keyFile, 0), "mosquitto_tls_set");
+        Check(LibMosquitto.TlsOptsSet(_handle, certReqs: 1, tlsVersion: null, ciphers: null), "mosquitto_tls_opts_set");
+        Check(LibMosquitto.TlsInsecureSet(_handle, insecure), "mosquitto_tls_insecure_set");
+    }
 
     public void SetWill(string topic, ReadOnlySpan<byte> payload, int qos, bool retain)
     {
@@ -81,6 +95,19 @@ public sealed unsafe class MosquittoClient : IDisposable
         Check(LibMosquitto.LoopStart(_handle), "mosquitto_loop_start");
         _loopRunning = true;
     }
+
+    /// <summary>Ends the network thread, whether it is reconnecting or has already returned after a fatal error.</summary>
+    public void StopLoop()
+    {
+        if (!_loopRunning) return;
+        // Disconnect first: a thread waiting to reconnect only leaves its loop in the disconnecting state.
+        LibMosquitto.Disconnect(_handle);
+        LibMosquitto.LoopStop(_handle, false);
+        _loopRunning = false;
+    }
+
+    /// <summary>True when the network thread returns on <paramref name="rc"/> rather than reconnecting by itself.</summary>
+    public static bool EndsLoop(int rc) => LibMosquitto.LoopEndingErrors.Contains(rc);
 
     /// <summary>Subscribes; a result other than success is returned, not thrown, because a drop mid-call is normal.</summary>
     public int Subscribe(string pattern, int qos) => LibMosquitto.Subscribe(_handle, out _, pattern, qos);
@@ -107,12 +134,7 @@ public sealed unsafe class MosquittoClient : IDisposable
     public void Dispose()
     {
         if (_handle == 0) return;
-        if (_loopRunning)
-        {
-            LibMosquitto.Disconnect(_handle);
-            LibMosquitto.LoopStop(_handle, false);
-            _loopRunning = false;
-        }
+        StopLoop();
         LibMosquitto.Destroy(_handle);
         _handle = 0;
         _self.Free();
@@ -157,6 +179,20 @@ public sealed unsafe class MosquittoClient : IDisposable
         try
         {
             FromUserData(userData)?._signals.Writer.TryWrite(new MqttDisconnected(rc, rc == 0 ? "disconnected" : Describe(rc)));
+        }
+        catch
+        {
+            // Nothing may unwind into libmosquitto's thread.
+        }
+    }
+
+    [UnmanagedCallersOnly]
+    private static void OnLog(nint mosq, nint userData, int level, byte* text)
+    {
+        try
+        {
+            if (level != LibMosquitto.MOSQ_LOG_ERR || text is null) return;
+            FromUserData(userData)?._signals.Writer.TryWrite(new MqttLibraryError(Marshal.PtrToStringUTF8((nint)text) ?? ""));
         }
         catch
         {

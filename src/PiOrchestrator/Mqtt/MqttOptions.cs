@@ -9,8 +9,13 @@ public sealed class MqttOptions
     [Required(AllowEmptyStrings = false)]
     public string Host { get; set; } = "localhost";
 
+    /// <summary>Unset: 1883, or 8883 with TLS.</summary>
     [Range(1, 65535)]
-    public int Port { get; set; } = 1883;
+    public int? Port { get; set; }
+
+    public int BrokerPort => Port ?? (Tls.Enabled ? 8883 : 1883);
+
+    public MqttTlsOptions Tls { get; set; } = new();
 
     /// <summary>Fixed across restarts so the broker keeps the session and queues door events while the agent is away.</summary>
     [RegularExpression("^[A-Za-z0-9._-]{1,64}$")]
@@ -18,6 +23,7 @@ public sealed class MqttOptions
 
     public string? Username { get; set; }
 
+    /// <summary>Prefer the systemd credential <c>mqtt-password</c> (see README) to keeping it in a file under /etc.</summary>
     public string? Password { get; set; }
 
     [RegularExpression("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")]
@@ -29,10 +35,30 @@ public sealed class MqttOptions
     [Range(5, 3600)]
     public int KeepAliveSeconds { get; set; } = 30;
 
+    /// <summary>How long a connection attempt may go unanswered (TCP, TLS handshake, CONNACK) before it is retried.</summary>
+    [Range(1, 300)]
+    public int ConnectTimeoutSeconds { get; set; } = 15;
+
     [Range(1, 3600)]
     public int ReconnectMaxSeconds { get; set; } = 30;
 
     public string DoorTopicFilter => $"{TopicPrefix}/+/door";
 
     public string AgentStatusTopic => $"{TopicPrefix}/agent/{AgentId}/status";
+}
+
+public sealed class MqttTlsOptions
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>PEM file of the CA that signed the broker's certificate. Empty: the system's trusted CAs.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>Client certificate and its key (PEM, key unencrypted), for brokers that require one.</summary>
+    public string? CertFile { get; set; }
+
+    public string? KeyFile { get; set; }
+
+    /// <summary>Skips the broker hostname check (never the CA check). For test benches only.</summary>
+    public bool Insecure { get; set; }
 }

@@ -10,7 +10,16 @@ internal static unsafe partial class LibMosquitto
 
     public const int MOSQ_ERR_SUCCESS = 0;
     public const int MOSQ_ERR_NO_CONN = 4;
+    public const int MOSQ_ERR_TLS = 8;
     public const int MOSQ_ERR_ERRNO = 14;
+
+    public const int MOSQ_LOG_ERR = 0x08;
+
+    /// <summary>
+    /// Errors after which mosquitto_loop_forever (the thread of mosquitto_loop_start) returns instead of reconnecting:
+    /// NOMEM, PROTOCOL, INVAL, NOT_FOUND, TLS, PAYLOAD_SIZE, NOT_SUPPORTED, AUTH, ACL_DENIED, UNKNOWN, EAI, PROXY.
+    /// </summary>
+    public static ReadOnlySpan<int> LoopEndingErrors => [1, 2, 3, 6, 8, 9, 10, 11, 12, 13, 15, 16];
 
     [StructLayout(LayoutKind.Sequential)]
     public struct Message
@@ -37,6 +46,19 @@ internal static unsafe partial class LibMosquitto
 
     [LibraryImport(Library, EntryPoint = "mosquitto_username_pw_set", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int UsernamePasswordSet(nint mosq, string? username, string? password);
+
+    [LibraryImport(Library, EntryPoint = "mosquitto_tls_set", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int TlsSet(nint mosq, string? caFile, string? caPath, string? certFile, string? keyFile, nint passwordCallback);
+
+    /// <summary>certReqs 1 = SSL_VERIFY_PEER; tlsVersion null = TLS 1.2 and later.</summary>
+    [LibraryImport(Library, EntryPoint = "mosquitto_tls_opts_set", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int TlsOptsSet(nint mosq, int certReqs, string? tlsVersion, string? ciphers);
+
+    [LibraryImport(Library, EntryPoint = "mosquitto_tls_insecure_set")]
+    public static partial int TlsInsecureSet(nint mosq, [MarshalAs(UnmanagedType.U1)] bool insecure);
+
+    [LibraryImport(Library, EntryPoint = "mosquitto_log_callback_set")]
+    public static partial void LogCallbackSet(nint mosq, delegate* unmanaged<nint, nint, int, byte*, void> callback);
 
     [LibraryImport(Library, EntryPoint = "mosquitto_will_set", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int WillSet(nint mosq, string topic, int payloadLength, byte* payload, int qos, [MarshalAs(UnmanagedType.U1)] bool retain);

@@ -10,11 +10,15 @@ public static class SiteExtensions
 
     public static string ConfigFile => Environment.GetEnvironmentVariable("PIORCH_CONFIG_FILE") is { Length: > 0 } file ? file : EtcConfigFile;
 
-    /// <summary>appsettings.json, then the site file under /etc, then PIORCH_ variables, then the command line.</summary>
+    /// <summary>
+    /// appsettings.json, then the site file under /etc, then PIORCH_ variables, then systemd credentials, then the
+    /// command line: each overrides the ones before.
+    /// </summary>
     public static WebApplicationBuilder AddAgentConfiguration(this WebApplicationBuilder builder, string[] args)
     {
         builder.Configuration.AddJsonFile(ConfigFile, optional: true, reloadOnChange: false);
         builder.Configuration.AddEnvironmentVariables("PIORCH_");
+        builder.Configuration.AddInMemoryCollection(SystemdCredentials.Read(Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY")));
         builder.Configuration.AddCommandLine(args);
         return builder;
     }

@@ -19,8 +19,9 @@ public sealed class S3ObjectStore : IDisposable
 {
     private readonly S3Options _options;
     private readonly AmazonS3Client? _client;
+    private readonly SiteCaHttpClientFactory? _siteCa;
 
-    public S3ObjectStore(IOptions<S3Options> options)
+    public S3ObjectStore(IOptions<S3Options> options, TimeProvider time)
     {
         _options = options.Value;
         if (!_options.Configured) return;
@@ -35,6 +36,12 @@ public sealed class S3ObjectStore : IDisposable
             // Retries are the uploader's, with its own backoff and circuit breaker.
             MaxErrorRetry = 0,
         };
+        if (!string.IsNullOrEmpty(_options.CaFile))
+        {
+            // Validated at start (S3OptionsValidator); trusted for this endpoint only.
+            _siteCa = new SiteCaHttpClientFactory(new Tls.SiteCertificateAuthority(_options.CaFile), time);
+            config.HttpClientFactory = _siteCa;
+        }
         _client = new AmazonS3Client(new BasicAWSCredentials(_options.AccessKey, _options.SecretKey), config);
     }
 
@@ -141,7 +148,18 @@ public sealed class S3ObjectStore : IDisposable
             // A HEAD answer has no body, so a refused HeadBucket is a bare 403.
             or AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "Forbidden" };
 
-    public static string Describe(Exception ex) => ex switch
+    /// <summary>The failure in words; a rejected certificate says why it was rejected.</summary>
+    public string Describe(Exception ex)
+    {
+        for (var inner = ex; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Security.Authentication.AuthenticationException tls)
+                return $"TLS to {_options.Endpoint} failed: {_siteCa?.LastProblem ?? tls.Message}";
+        }
+        return DescribeResponse(ex);
+    }
+
+    private static string DescribeResponse(Exception ex) => ex switch
     {
         AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "Forbidden" } =>
             "403 Forbidden: the server refused the request (wrong S3:AccessKey/S3:SecretKey, or no access to the bucket)",

@@ -10,8 +10,12 @@ public sealed class S3Options
     [RegularExpression("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", ErrorMessage = "must be a valid S3 bucket name (3-63 of a-z 0-9 . -)")]
     public string Bucket { get; set; } = "evidence";
 
+    /// <summary>PEM file of the site CA that signed an https endpoint's certificate; trusted for this endpoint only.</summary>
+    public string? CaFile { get; set; }
+
     public string AccessKey { get; set; } = "";
 
+    /// <summary>Prefer the systemd credential <c>s3-secret-key</c> (see README) to keeping it in a file under /etc.</summary>
     public string SecretKey { get; set; } = "";
 
     public string Region { get; set; } = "us-east-1";

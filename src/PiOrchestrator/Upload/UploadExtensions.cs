@@ -25,6 +25,11 @@ public static class UploadExtensions
                 problems.Add($"S3:Endpoint '{o.Endpoint}' must be an absolute http:// or https:// URL");
             if (string.IsNullOrEmpty(o.AccessKey)) problems.Add("S3:AccessKey must be set when S3:Endpoint is");
             if (string.IsNullOrEmpty(o.SecretKey)) problems.Add("S3:SecretKey must be set when S3:Endpoint is");
+            if (!string.IsNullOrEmpty(o.CaFile))
+            {
+                if (uri is { Scheme: "http" }) problems.Add("S3:CaFile is set but S3:Endpoint is http://; use https://");
+                if (!Tls.SiteCertificateAuthority.TryLoad(o.CaFile, out _, out var caError)) problems.Add($"S3:CaFile: {caError}");
+            }
             return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
         }
     }

@@ -55,9 +55,9 @@ public sealed class Uploader : BackgroundService
                     _heartbeats.Beat(HeartbeatName, args.RetryDelay + AttemptBudget);
                     var ex = args.Outcome.Exception!;
                     if (ex is not BrokenCircuitException)
-                        _state.RecordFailure(S3ObjectStore.Describe(ex), S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
+                        _state.RecordFailure(_s3.Describe(ex), S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
                     if (args.Context.Properties.TryGetValue(RowKey, out var row))
-                        _store.SetUploadStatus(row, UploadStatus.Pending, S3ObjectStore.Describe(ex));
+                        _store.SetUploadStatus(row, UploadStatus.Pending, _s3.Describe(ex));
                     return ValueTask.CompletedTask;
                 },
             })
@@ -149,7 +149,7 @@ public sealed class Uploader : BackgroundService
         }
         catch (Exception ex) when (S3ObjectStore.IsPermanent(ex))
         {
-            var reason = S3ObjectStore.Describe(ex);
+            var reason = _s3.Describe(ex);
             _log.LogError("Upload of {Key} refused for good: {Reason}; the capture stays on this agent (retried at next start)", row.ObjectKey, reason);
             _store.SetUploadStatus(row, UploadStatus.Failed, reason);
         }

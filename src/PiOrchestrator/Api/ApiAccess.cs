@@ -1,0 +1,140 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace PiOrchestrator.Api;
+
+/// <summary>
+/// Who may talk to the agent and how much: the network allow-list (403 on every endpoint), a per-address token
+/// bucket (429 with Retry-After), and a cap on connections per address so one client cannot use up the server.
+/// </summary>
+public static class ApiAccess
+{
+    public static IServiceCollection AddApiAccess(this IServiceCollection services)
+    {
+        services.AddSingleton<IValidateOptions<ApiOptions>, ApiOptionsValidator>();
+        services.AddSingleton<ConnectionsPerClient>();
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, IPAddress>(context =>
+            {
+                var options = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value;
+                var client = ClientAddress(context.Connection.RemoteIpAddress);
+                if (options.RateLimitPerSecond == 0 || client is null) return RateLimitPartition.GetNoLimiter(IPAddress.None);
+                return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = options.RateLimitBurst,
+                    TokensPerPeriod = options.RateLimitPerSecond,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                });
+            });
+            limiter.OnRejected = (rejected, _) =>
+            {
+                var wait = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
+                return new ValueTask(ApiErrors.RateLimited(wait).ExecuteAsync(rejected.HttpContext));
+            };
+        });
+        return services;
+    }
+
+    /// <summary>The allow-list runs first (cheapest refusal), then the rate limit.</summary>
+    public static WebApplication UseApiAccess(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
+        var allowed = options.ParsedAllowedNetworks();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PiOrchestrator.Api.Access");
+        var refusedLogged = new ConcurrentDictionary<IPAddress, DateTimeOffset>();
+        var time = app.Services.GetRequiredService<TimeProvider>();
+        app.Use((context, next) =>
+        {
+            var client = ClientAddress(context.Connection.RemoteIpAddress);
+            // No address: an in-process test server, not a network client.
+            if (client is null || allowed.Any(network => network.Contains(client))) return next(context);
+            var now = time.GetUtcNow();
+            if (refusedLogged.Count < 1024 && (!refusedLogged.TryGetValue(client, out var last) || now - last > TimeSpan.FromMinutes(1)))
+            {
+                refusedLogged[client] = now;
+                log.LogWarning("Refused {Client}: not in Api:AllowedNetworks", client);
+            }
+            return ApiErrors.PermissionDenied("this address is not in the agent's allowed networks").ExecuteAsync(context);
+        });
+        app.UseRateLimiter();
+        return app;
+    }
+
+    /// <summary>Caps open connections per client address on every listener Kestrel has.</summary>
+    public static void LimitConnectionsPerClient(ListenOptions listen, ConnectionsPerClient counter) =>
+        listen.Use(next => async connection =>
+        {
+            var client = ClientAddress((connection.RemoteEndPoint as IPEndPoint)?.Address);
+            if (client is null)
+            {
+                await next(connection);
+                return;
+            }
+            if (!counter.TryEnter(client))
+            {
+                connection.Abort(new ConnectionAbortedException("too many connections from this client"));
+                return;
+            }
+            try
+            {
+                await next(connection);
+            }
+            finally
+            {
+                counter.Exit(client);
+            }
+        });
+
+    /// <summary>An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d; compare it as IPv4.</summary>
+    public static IPAddress? ClientAddress(IPAddress? address) =>
+        address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
+
+    private sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ApiOptions options)
+        {
+            var bad = (options.AllowedNetworks ?? []).Where(n => !ApiOptions.TryParseNetwork(n, out _)).ToList();
+            return bad.Count == 0
+                ? ValidateOptionsResult.Success
+                : ValidateOptionsResult.Fail($"Api:AllowedNetworks: not a CIDR network or address: {string.Join(", ", bad.Select(b => $"'{b}'"))}");
+        }
+    }
+}
+
+/// <summary>Open connections per client address.</summary>
+public sealed class ConnectionsPerClient(IOptions<ApiOptions> options, ILogger<ConnectionsPerClient> log)
+{
+    private readonly ConcurrentDictionary<IPAddress, int> _open = new();
+    private readonly int _limit = options.Value.MaxConnectionsPerClient;
+    private DateTimeOffset _lastLogged;
+
+    public bool TryEnter(IPAddress client)
+    {
+        var count = _open.AddOrUpdate(client, 1, (_, n) => n + 1);
+        if (count <= _limit) return true;
+        Exit(client);
+        var now = DateTimeOffset.UtcNow;
+        if (now - _lastLogged > TimeSpan.FromMinutes(1))
+        {
+            _lastLogged = now;
+            log.LogWarning("Closing connections from {Client}: more than {Limit} open (Api:MaxConnectionsPerClient)", client, _limit);
+        }
+        return false;
+    }
+
+    public void Exit(IPAddress client)
+    {
+        if (_open.AddOrUpdate(client, 0, (_, n) => n - 1) <= 0)
+            _open.TryRemove(new KeyValuePair<IPAddress, int>(client, 0));
+    }
+
+    public int OpenFrom(IPAddress client) => _open.TryGetValue(client, out var n) ? n : 0;
+}

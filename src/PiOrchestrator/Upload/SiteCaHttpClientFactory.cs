@@ -1,0 +1,42 @@
+using System.Net.Security;
+using Amazon.Runtime;
+using PiOrchestrator.Tls;
+
+namespace PiOrchestrator.Upload;
+
+/// <summary>
+/// HttpClients for the S3 endpoint alone that trust the site CA (S3:CaFile) instead of the system store, so a
+/// private MinIO needs no process-wide certificate bypass. The last rejection is kept to name the cause.
+/// </summary>
+public sealed class SiteCaHttpClientFactory(SiteCertificateAuthority authority, TimeProvider time) : HttpClientFactory
+{
+    private volatile string? _lastProblem;
+
+    /// <summary>Why the server's certificate was last rejected; cleared when one is accepted.</summary>
+    public string? LastProblem => _lastProblem;
+
+    public override HttpClient CreateHttpClient(IClientConfig clientConfig)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+                {
+                    _lastProblem = authority.Check(certificate, chain, errors, time.GetUtcNow());
+                    return _lastProblem is null;
+                },
+            },
+        };
+        return new HttpClient(handler) { Timeout = clientConfig.Timeout ?? TimeSpan.FromSeconds(100) };
+    }
+
+    public override bool UseSDKHttpClientCaching(IClientConfig clientConfig) => true;
+
+    public override bool DisposeHttpClientsAfterUse(IClientConfig clientConfig) => false;
+
+    // Null: cached per S3 client, disposed with it.
+    public override string? GetConfigUniqueString(IClientConfig clientConfig) => null;
+}
