@@ -26,15 +26,26 @@ public sealed class S3Server : IAsyncDisposable
     private readonly StringBuilder _log = new();
     private Process? _process;
 
-    private S3Server(S3ServerKind kind) => _kind = kind;
+    private readonly TestCertificates? _tls;
+    private readonly string? _serverCert;
+
+    private S3Server(S3ServerKind kind, TestCertificates? tls = null, string? serverCert = null) => (_kind, _tls, _serverCert) = (kind, tls, serverCert);
 
     public int Port { get; } = TestPorts.Free();
-    public string Endpoint => $"http://127.0.0.1:{Port}";
+    public string Endpoint => _tls is null ? $"http://127.0.0.1:{Port}" : $"https://localhost:{Port}";
     public string Log { get { lock (_log) return _log.ToString(); } }
 
     public static async Task<S3Server> StartAsync(S3ServerKind kind = S3ServerKind.SignatureChecking)
     {
         var server = new S3Server(kind);
+        await server.LaunchAsync();
+        return server;
+    }
+
+    /// <summary>s3rver over HTTPS (its --key/--cert), presenting <paramref name="serverCert"/> of the test certificates.</summary>
+    public static async Task<S3Server> StartHttpsAsync(TestCertificates certificates, string serverCert)
+    {
+        var server = new S3Server(S3ServerKind.SignatureChecking, certificates, serverCert);
         await server.LaunchAsync();
         return server;
     }
@@ -47,7 +58,9 @@ public sealed class S3Server : IAsyncDisposable
             : Path.Combine(tools, "node_modules", "s3rver", "bin", "s3rver.js");
         if (!File.Exists(script) || !Directory.Exists(Path.Combine(tools, "node_modules")))
             throw new InvalidOperationException($"s3rver is not installed in {tools}: run scripts/test.sh, which installs it");
-        var start = new ProcessStartInfo("node", [script, "-d", _data.Path, "-a", "127.0.0.1", "-p", Port.ToString(), "--silent"])
+        List<string> args = [script, "-d", _data.Path, "-a", "127.0.0.1", "-p", Port.ToString(), "--silent"];
+        if (_tls is not null) args.AddRange(["--key", _tls.ServerKey, "--cert", _serverCert!]);
+        var start = new ProcessStartInfo("node", args)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -82,6 +95,7 @@ public sealed class S3Server : IAsyncDisposable
         AuthenticationRegion = "us-east-1",
         RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
         ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        HttpClientFactory = _tls is null ? null : new PiOrchestrator.Upload.SiteCaHttpClientFactory(new PiOrchestrator.Tls.SiteCertificateAuthority(_tls.CaFile), TimeProvider.System),
     });
 
     public async Task<List<S3Object>> ListAsync(string bucket)

@@ -36,10 +36,11 @@ public sealed class S3ObjectStore : IDisposable
             // Retries are the uploader's, with its own backoff and circuit breaker.
             MaxErrorRetry = 0,
         };
-        if (!string.IsNullOrEmpty(_options.CaFile))
+        if (_options.Endpoint.StartsWith("https:", StringComparison.OrdinalIgnoreCase))
         {
-            // Validated at start (S3OptionsValidator); trusted for this endpoint only.
-            _siteCa = new SiteCaHttpClientFactory(new Tls.SiteCertificateAuthority(_options.CaFile), time);
+            // The CA file was validated at start (S3OptionsValidator); it is trusted for this endpoint only.
+            var authority = string.IsNullOrEmpty(_options.CaFile) ? null : new Tls.SiteCertificateAuthority(_options.CaFile);
+            _siteCa = new SiteCaHttpClientFactory(authority, time);
             config.HttpClientFactory = _siteCa;
         }
         _client = new AmazonS3Client(new BasicAWSCredentials(_options.AccessKey, _options.SecretKey), config);
@@ -154,7 +155,8 @@ public sealed class S3ObjectStore : IDisposable
         for (var inner = ex; inner is not null; inner = inner.InnerException)
         {
             if (inner is System.Security.Authentication.AuthenticationException tls)
-                return $"TLS to {_options.Endpoint} failed: {_siteCa?.LastProblem ?? tls.Message}";
+                return $"TLS to {_options.Endpoint} failed: {_siteCa?.LastProblem ?? tls.Message}"
+                       + (string.IsNullOrEmpty(_options.CaFile) ? " (a private MinIO needs S3:CaFile, its CA's certificate)" : "");
         }
         return DescribeResponse(ex);
     }

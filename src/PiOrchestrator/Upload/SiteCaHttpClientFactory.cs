@@ -6,9 +6,10 @@ namespace PiOrchestrator.Upload;
 
 /// <summary>
 /// HttpClients for the S3 endpoint alone that trust the site CA (S3:CaFile) instead of the system store, so a
-/// private MinIO needs no process-wide certificate bypass. The last rejection is kept to name the cause.
+/// private MinIO needs no process-wide certificate bypass; without a site CA, the system store as usual. The last
+/// rejection is kept to name the cause.
 /// </summary>
-public sealed class SiteCaHttpClientFactory(SiteCertificateAuthority authority, TimeProvider time) : HttpClientFactory
+public sealed class SiteCaHttpClientFactory(SiteCertificateAuthority? authority, TimeProvider time) : HttpClientFactory
 {
     private volatile string? _lastProblem;
 
@@ -25,7 +26,9 @@ public sealed class SiteCaHttpClientFactory(SiteCertificateAuthority authority, 
             {
                 RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
                 {
-                    _lastProblem = authority.Check(certificate, chain, errors, time.GetUtcNow());
+                    _lastProblem = authority is null
+                        ? SiteCertificateAuthority.CheckWithSystemTrust(certificate, chain, errors, time.GetUtcNow())
+                        : authority.Check(certificate, chain, errors, time.GetUtcNow());
                     return _lastProblem is null;
                 },
             },
