@@ -80,6 +80,21 @@ public sealed class AgentProcess : IAsyncDisposable
     public Task WaitForOutputAsync(string text, TimeSpan? timeout = null) =>
         Eventually.UntilAsync(() => Output.Contains(text, StringComparison.Ordinal), timeout ?? TimeSpan.FromSeconds(20), $"agent output '{text}'");
 
+    /// <summary>
+    /// A client whose connections come from <paramref name="sourceAddress"/> (any 127.x.y.z is this machine on Linux),
+    /// for allow-list and per-client limits: to the agent it is another host.
+    /// </summary>
+    public HttpClient ClientFrom(string sourceAddress) => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (context, ct) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(sourceAddress), 0));
+            await socket.ConnectAsync(context.DnsEndPoint, ct);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        },
+    }) { BaseAddress = Http.BaseAddress };
+
     public async Task<JsonElement> GetDataAsync(string path)
     {
         using var response = await Http.GetAsync(path);

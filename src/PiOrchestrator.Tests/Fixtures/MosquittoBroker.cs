@@ -18,7 +18,17 @@ public sealed class MosquittoBroker : IAsyncDisposable
 
     private readonly (TestCertificates Certificates, string ServerCert)? _tls;
 
-    private MosquittoBroker((TestCertificates, string)? tls = null) => _tls = tls;
+    private readonly (string User, string Password)? _login;
+
+    private MosquittoBroker((TestCertificates, string)? tls = null, (string, string)? login = null) => (_tls, _login) = (tls, login);
+
+    /// <summary>A broker that refuses anonymous clients: only <paramref name="user"/> with <paramref name="password"/> gets in.</summary>
+    public static async Task<MosquittoBroker> StartWithLoginAsync(string user, string password)
+    {
+        var broker = new MosquittoBroker(login: (user, password));
+        await broker.LaunchAsync();
+        return broker;
+    }
 
     public int Port { get; } = TestPorts.Free();
 
@@ -53,9 +63,16 @@ public sealed class MosquittoBroker : IAsyncDisposable
     public async Task LaunchAsync()
     {
         var config = Path.Combine(_dir.Path, "mosquitto.conf");
+        var access = "allow_anonymous true";
+        if (_login is { } login)
+        {
+            var passwords = Path.Combine(_dir.Path, "passwords");
+            await RunClientAsync("mosquitto_passwd", ["-b", "-c", passwords, login.User, login.Password]);
+            access = $"allow_anonymous false\npassword_file {passwords}";
+        }
         await File.WriteAllTextAsync(config, $"""
             listener {Port} 127.0.0.1
-            allow_anonymous true
+            {access}
             # Started as root, mosquitto would drop to its own user and could not write persistence here.
             user root
             persistence true
@@ -113,6 +130,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
     public async Task PublishAsync(string topic, string payload, int qos = 1, bool retain = false)
     {
         var args = new List<string> { "-h", "127.0.0.1", "-p", Port.ToString(), "-q", qos.ToString(), "-t", topic, "-m", payload };
+        if (_login is { } login) args.AddRange(["-u", login.User, "-P", login.Password]);
         if (retain) args.Add("-r");
         await RunClientAsync("mosquitto_pub", args);
     }

@@ -46,8 +46,8 @@ public static class ApiAccess
     /// <summary>The allow-list runs first (cheapest refusal), then the rate limit.</summary>
     public static WebApplication UseApiAccess(this WebApplication app)
     {
-        var options = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
-        var allowed = options.ParsedAllowedNetworks();
+        // Lazily: options are validated (with a clear message and exit 78) when the agent starts, after this runs.
+        var allowed = new Lazy<IReadOnlyList<IPNetwork>>(() => app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ParsedAllowedNetworks());
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PiOrchestrator.Api.Access");
         var refusedLogged = new ConcurrentDictionary<IPAddress, DateTimeOffset>();
         var time = app.Services.GetRequiredService<TimeProvider>();
@@ -55,7 +55,7 @@ public static class ApiAccess
         {
             var client = ClientAddress(context.Connection.RemoteIpAddress);
             // No address: an in-process test server, not a network client.
-            if (client is null || allowed.Any(network => network.Contains(client))) return next(context);
+            if (client is null || allowed.Value.Any(network => network.Contains(client))) return DeclaredBodyFits(context) ? next(context) : TooLarge(context);
             var now = time.GetUtcNow();
             if (refusedLogged.Count < 1024 && (!refusedLogged.TryGetValue(client, out var last) || now - last > TimeSpan.FromMinutes(1)))
             {
@@ -66,6 +66,19 @@ public static class ApiAccess
         });
         app.UseRateLimiter();
         return app;
+    }
+
+    // A declared length over the limit is refused before routing, so no endpoint needs to start reading it.
+    private static bool DeclaredBodyFits(HttpContext context) =>
+        context.Request.ContentLength is not { } length
+        || context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is not { } limit
+        || length <= limit;
+
+    private static Task TooLarge(HttpContext context)
+    {
+        // Kestrel would otherwise keep reading the unwanted body to reuse the connection.
+        context.Response.Headers.Connection = "close";
+        return ApiErrors.PayloadTooLarge("the request body is too large").ExecuteAsync(context);
     }
 
     /// <summary>Caps open connections per client address on every listener Kestrel has.</summary>
@@ -113,19 +126,20 @@ public static class ApiAccess
 public sealed class ConnectionsPerClient(IOptions<ApiOptions> options, ILogger<ConnectionsPerClient> log)
 {
     private readonly ConcurrentDictionary<IPAddress, int> _open = new();
-    private readonly int _limit = options.Value.MaxConnectionsPerClient;
+    // Read at the first connection: this is built with Kestrel, before options are validated.
+    private int Limit => options.Value.MaxConnectionsPerClient;
     private DateTimeOffset _lastLogged;
 
     public bool TryEnter(IPAddress client)
     {
         var count = _open.AddOrUpdate(client, 1, (_, n) => n + 1);
-        if (count <= _limit) return true;
+        if (count <= Limit) return true;
         Exit(client);
         var now = DateTimeOffset.UtcNow;
         if (now - _lastLogged > TimeSpan.FromMinutes(1))
         {
             _lastLogged = now;
-            log.LogWarning("Closing connections from {Client}: more than {Limit} open (Api:MaxConnectionsPerClient)", client, _limit);
+            log.LogWarning("Closing connections from {Client}: more than {Limit} open (Api:MaxConnectionsPerClient)", client, Limit);
         }
         return false;
     }

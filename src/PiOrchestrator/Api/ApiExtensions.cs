@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Api;
 
@@ -16,15 +15,18 @@ public static class ApiExtensions
         services.AddSingleton<AgentClock>();
         services.AddOptions<ApiOptions>().BindConfiguration("Api").ValidateDataAnnotations().ValidateOnStart();
         services.AddApiAccess();
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ApiOptions>, ConnectionsPerClient>((kestrel, api, connections) =>
+        // Kestrel's options are built with the app, before options are validated: read the raw setting here
+        // (a bad value still stops the agent with exit 78 before it listens).
+        services.AddOptions<KestrelServerOptions>().Configure<IConfiguration, ConnectionsPerClient>((kestrel, configuration, connections) =>
         {
+            var headersTimeout = Math.Clamp(configuration.GetValue("Api:RequestHeadersTimeoutSeconds", new ApiOptions().RequestHeadersTimeoutSeconds), 1, 300);
             kestrel.AddServerHeader = false;
             // Nothing this agent accepts has a large body or many headers; refuse early what a Pi cannot afford.
             kestrel.Limits.MaxRequestBodySize = 64 * 1024;
             kestrel.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
             kestrel.Limits.MaxRequestHeaderCount = 50;
             // Slow clients: headers must arrive in time, bodies and responses must keep moving at 240 B/s.
-            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(api.Value.RequestHeadersTimeoutSeconds);
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(headersTimeout);
             kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(240, TimeSpan.FromSeconds(5));
             kestrel.Limits.MinResponseDataRate = new MinDataRate(240, TimeSpan.FromSeconds(5));
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(60);
