@@ -98,38 +98,30 @@ public sealed class MqttTlsTests
         Assert.Contains(app.Logs.Entries, e => e.Message.Contains("over TLS", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task A_broker_certificate_from_another_ca_is_refused_with_the_ca_named()
+    /// <summary>The agent, configured with <paramref name="client"/>, against a broker presenting <paramref name="serverCert"/>.</summary>
+    private static async Task AssertRefusedAsync(Func<TestCertificates, string> serverCert, bool mutual,
+        Func<TestCertificates, (string? Ca, string? Cert, string? Key)> client, Func<TestCertificates, string[]> cause)
     {
         using var certificates = await TestCertificates.CreateAsync();
-        await using var broker = await MosquittoBroker.StartTlsAsync(certificates, certificates.ServerCert);
+        await using var broker = await MosquittoBroker.StartTlsAsync(certificates, serverCert(certificates));
         await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, TlsSettings(broker.TlsPort, certificates.OtherCaFile));
+        var (ca, cert, key) = client(certificates);
+        await using var app = new AgentApplication(camera.Url, TlsSettings(mutual ? broker.MutualTlsPort : broker.TlsPort, ca, cert, key));
         using var http = app.CreateClient();
-        await AssertRefusedClearlyAsync(broker, app, http, "not signed by the CA in", certificates.OtherCaFile);
+        await AssertRefusedClearlyAsync(broker, app, http, cause(certificates));
     }
 
     [Fact]
-    public async Task An_expired_broker_certificate_is_refused_with_its_expiry_date()
-    {
-        using var certificates = await TestCertificates.CreateAsync();
-        await using var broker = await MosquittoBroker.StartTlsAsync(certificates, certificates.ExpiredServerCert);
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, TlsSettings(broker.TlsPort, certificates.CaFile));
-        using var http = app.CreateClient();
-        await AssertRefusedClearlyAsync(broker, app, http, "expired on 2021-01-01");
-    }
+    public Task A_broker_certificate_from_another_ca_is_refused_with_the_ca_named() =>
+        AssertRefusedAsync(c => c.ServerCert, mutual: false, c => (c.OtherCaFile, null, null), c => ["not signed by the CA in", c.OtherCaFile]);
 
     [Fact]
-    public async Task A_broker_certificate_for_another_host_is_refused_with_the_names_it_has()
-    {
-        using var certificates = await TestCertificates.CreateAsync();
-        await using var broker = await MosquittoBroker.StartTlsAsync(certificates, certificates.WrongHostServerCert);
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, TlsSettings(broker.TlsPort, certificates.CaFile));
-        using var http = app.CreateClient();
-        await AssertRefusedClearlyAsync(broker, app, http, "issued for broker.other.example, not for this host");
-    }
+    public Task An_expired_broker_certificate_is_refused_with_its_expiry_date() =>
+        AssertRefusedAsync(c => c.ExpiredServerCert, mutual: false, c => (c.CaFile, null, null), _ => ["expired on 2021-01-01"]);
+
+    [Fact]
+    public Task A_broker_certificate_for_another_host_is_refused_with_the_names_it_has() =>
+        AssertRefusedAsync(c => c.WrongHostServerCert, mutual: false, c => (c.CaFile, null, null), _ => ["issued for broker.other.example, not for this host"]);
 
     [Fact]
     public async Task A_client_certificate_from_the_site_ca_is_accepted_where_the_broker_requires_one()
@@ -144,25 +136,11 @@ public sealed class MqttTlsTests
     }
 
     [Fact]
-    public async Task Without_a_client_certificate_the_agent_says_the_broker_requires_one()
-    {
-        using var certificates = await TestCertificates.CreateAsync();
-        await using var broker = await MosquittoBroker.StartTlsAsync(certificates, certificates.ServerCert);
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url, TlsSettings(broker.MutualTlsPort, certificates.CaFile));
-        using var http = app.CreateClient();
-        await AssertRefusedClearlyAsync(broker, app, http, "requires a client certificate");
-    }
+    public Task Without_a_client_certificate_the_agent_says_the_broker_requires_one() =>
+        AssertRefusedAsync(c => c.ServerCert, mutual: true, c => (c.CaFile, null, null), _ => ["requires a client certificate"]);
 
     [Fact]
-    public async Task A_client_certificate_the_broker_does_not_trust_is_reported_as_refused()
-    {
-        using var certificates = await TestCertificates.CreateAsync();
-        await using var broker = await MosquittoBroker.StartTlsAsync(certificates, certificates.ServerCert);
-        await using var camera = await FakeCamera.StartAsync();
-        await using var app = new AgentApplication(camera.Url,
-            TlsSettings(broker.MutualTlsPort, certificates.CaFile, certificates.OtherCaClientCert, certificates.OtherCaClientKey));
-        using var http = app.CreateClient();
-        await AssertRefusedClearlyAsync(broker, app, http, "refused this agent's client certificate", certificates.OtherCaClientCert);
-    }
+    public Task A_client_certificate_the_broker_does_not_trust_is_reported_as_refused() =>
+        AssertRefusedAsync(c => c.ServerCert, mutual: true, c => (c.CaFile, c.OtherCaClientCert, c.OtherCaClientKey),
+            c => ["refused this agent's client certificate", c.OtherCaClientCert]);
 }
