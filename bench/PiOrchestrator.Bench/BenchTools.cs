@@ -66,4 +66,42 @@ internal static class BenchTools
 
     public static double Percentile(List<double> sorted, double p) =>
         sorted.Count == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Count) - 1, 0, sorted.Count - 1)];
+
+    /// <summary>A real mosquitto on a free loopback port (the caller kills it).</summary>
+    public static async Task<(Process Broker, int Port)> StartMosquittoAsync(string directory)
+    {
+        var port = FreePort();
+        var config = Path.Combine(directory, "mosquitto.conf");
+        await File.WriteAllTextAsync(config, $"listener {port} 127.0.0.1\nallow_anonymous true\n");
+        var broker = Process.Start(new ProcessStartInfo("/usr/sbin/mosquitto", ["-c", config]) { RedirectStandardError = true, UseShellExecute = false })!;
+        await WaitListeningAsync(port);
+        return (broker, port);
+    }
+
+    public static async Task WaitListeningAsync(int port)
+    {
+        for (var i = 0; i < 400; i++)
+        {
+            try
+            {
+                using var tcp = new TcpClient();
+                await tcp.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new InvalidOperationException($"nothing listens on {port}");
+    }
+
+    /// <summary>Resident set size of a process in MB, from /proc.</summary>
+    public static double RssMegabytes(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
+        return double.NaN;
+    }
 }

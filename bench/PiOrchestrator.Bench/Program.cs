@@ -7,11 +7,12 @@ return args.FirstOrDefault() switch
     "latency" => await DoorLatency.RunAsync(args[1..]),
     "startup" => await Startup.RunAsync(args[1..]),
     "bare-server" => await Startup.BareServerAsync(args[1]),
+    "http" => await HttpThroughput.RunAsync(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | latency [cycles] | startup [rounds]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | latency [cycles] | startup [rounds] | http [seconds] [connections]");
     return 2;
 }

@@ -62,7 +62,7 @@ public sealed class EnvelopedJsonResult(ReadOnlyMemory<byte> dataJson, string? e
 
     public int? StatusCode => 200;
 
-    public async Task ExecuteAsync(HttpContext httpContext)
+    public Task ExecuteAsync(HttpContext httpContext)
     {
         var response = httpContext.Response;
         response.StatusCode = 200;
@@ -72,12 +72,23 @@ public sealed class EnvelopedJsonResult(ReadOnlyMemory<byte> dataJson, string? e
             response.Headers.ETag = etag;
             response.Headers.CacheControl = "no-cache";
         }
-        var timestamp = System.Text.Encoding.UTF8.GetBytes(DateTimeOffset.UtcNow.UtcDateTime.ToString(UtcDateTimeConverter.Format) + "\"}");
-        response.ContentLength = Head.Length + dataJson.Length + Tail.Length + timestamp.Length;
-        await response.Body.WriteAsync(Head);
-        await response.Body.WriteAsync(dataJson);
-        await response.Body.WriteAsync(Tail);
-        await response.Body.WriteAsync(timestamp);
+        // One buffer, one flush: every Stream write to a Kestrel response is a flush (and a syscall) of its own.
+        const int TimestampLength = 24; // yyyy-MM-ddTHH:mm:ss.fffZ
+        var length = Head.Length + dataJson.Length + Tail.Length + TimestampLength + 2;
+        response.ContentLength = length;
+        var writer = response.BodyWriter;
+        var span = writer.GetSpan(length);
+        Head.CopyTo(span);
+        var at = Head.Length;
+        dataJson.Span.CopyTo(span[at..]);
+        at += dataJson.Length;
+        Tail.CopyTo(span[at..]);
+        at += Tail.Length;
+        DateTime.UtcNow.TryFormat(span[at..], out var written, UtcDateTimeConverter.Format, System.Globalization.CultureInfo.InvariantCulture);
+        at += written;
+        "\"}"u8.CopyTo(span[at..]);
+        writer.Advance(at + 2);
+        return writer.FlushAsync().AsTask();
     }
 }
 

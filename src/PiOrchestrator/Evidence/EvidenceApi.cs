@@ -32,6 +32,7 @@ public static class EvidenceApi
 
         var etag = EvidenceViews.ETag(revision, withImages);
         if (NotModified.Matches(context, etag)) return NotModified.Result(context, etag);
+        if (views.CachedEvidenceListJson(sessionId, revision, withImages) is { } cached) return new EnvelopedJsonResult(cached, etag);
         if (store.GetSession(sessionId) is not { } session)
             return ApiErrors.NotFound($"session {sessionId} not found");
         return new EnvelopedJsonResult(views.EvidenceListJson(session, withImages), EvidenceViews.ETag(session.Revision, withImages));

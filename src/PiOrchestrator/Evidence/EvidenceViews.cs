@@ -19,6 +19,13 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
 
     public static string ETag(long revision, bool withImages) => $"W/\"{revision}{(withImages ? "i" : "n")}\"";
 
+    /// <summary>
+    /// The list's JSON at <paramref name="revision"/> from the cache, with no SQLite read: the dashboard's polls of an
+    /// unchanged session cost a dictionary lookup. Null when it is not built yet.
+    /// </summary>
+    public byte[]? CachedEvidenceListJson(string sessionId, long revision, bool withImages) =>
+        _lists.TryGetValue((sessionId, withImages), out var cached) && cached.Revision == revision ? cached.Json : null;
+
     /// <summary>The list's data JSON for the given revision, built once per revision.</summary>
     public byte[] EvidenceListJson(SessionRecord session, bool withImages)
     {

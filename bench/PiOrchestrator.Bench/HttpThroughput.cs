@@ -1,0 +1,261 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using PiOrchestrator.Mqtt;
+
+namespace PiOrchestrator.Bench;
+
+/// <summary>
+/// The dashboard's hot paths against nginx serving the same bytes, with wrk, in the same run: the evidence list of
+/// a 2-capture session (200 and If-None-Match/304) and the image proxy from the local cache; plus the agent's RSS
+/// idle and under that load.
+/// </summary>
+internal static class HttpThroughput
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var seconds = args.Length > 0 ? int.Parse(args[0]) : 10;
+        var connections = args.Length > 1 ? int.Parse(args[1]) : 64;
+        var work = Directory.CreateTempSubdirectory("piorch-http-");
+        // nginx workers run as nobody: they must be able to read the copies.
+        File.SetUnixFileMode(work.FullName, (UnixFileMode)0b111_101_101);
+        var (broker, brokerPort) = await BenchTools.StartMosquittoAsync(work.FullName);
+        await using var camera = await StaticCamera.StartAsync(BenchTools.Jpeg(260));
+        Process? agent = null;
+        Process? nginx = null;
+        try
+        {
+            var agentPort = BenchTools.FreePort();
+            agent = StartAgent(work.FullName, agentPort, brokerPort, camera.Url);
+            var agentUrl = $"http://127.0.0.1:{agentPort}";
+            using var http = new HttpClient { BaseAddress = new Uri(agentUrl) };
+            await WaitReadyAsync(http, agent);
+            var idleRss = BenchTools.RssMegabytes(agent.Id);
+
+            var (sessionId, imageKey) = await DoorCycleAsync(http, brokerPort);
+            var evidencePath = $"/api/v1/sessions/{sessionId}/evidence?include_image=false";
+            using var evidence = await http.GetAsync(evidencePath);
+            var etag = evidence.Headers.ETag!.Tag;
+            var imagePath = $"/api/v1/evidence/image?key={Uri.EscapeDataString(imageKey)}";
+            var image = await http.GetByteArrayAsync(imagePath);
+
+            var root = Directory.CreateDirectory(Path.Combine(work.FullName, "www")).FullName;
+            await File.WriteAllBytesAsync(Path.Combine(root, "evidence.json"), await evidence.Content.ReadAsByteArrayAsync());
+            await File.WriteAllBytesAsync(Path.Combine(root, "image.jpg"), image);
+            var nginxPort = BenchTools.FreePort();
+            nginx = await StartNginxAsync(work.FullName, root, nginxPort);
+            var nginxUrl = $"http://127.0.0.1:{nginxPort}";
+            using var nginxHttp = new HttpClient();
+            var nginxEtag = (await nginxHttp.GetAsync($"{nginxUrl}/evidence.json")).Headers.ETag!.Tag;
+
+            var peakRss = idleRss;
+            using var sampling = new CancellationTokenSource();
+            var sampler = Task.Run(async () =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    peakRss = Math.Max(peakRss, BenchTools.RssMegabytes(agent.Id));
+                    try { await Task.Delay(200, sampling.Token); } catch (OperationCanceledException) { }
+                }
+            });
+
+            var rows = new List<(string Name, Wrk Nginx, Wrk Agent)>
+            {
+                ("evidence list, 200", await WrkAsync($"{nginxUrl}/evidence.json", seconds, connections),
+                    await WrkAsync(agentUrl + evidencePath, seconds, connections)),
+                ("evidence list, If-None-Match → 304", await WrkAsync($"{nginxUrl}/evidence.json", seconds, connections, nginxEtag),
+                    await WrkAsync(agentUrl + evidencePath, seconds, connections, etag)),
+                ($"image proxy, {image.Length / 1024} KB JPEG", await WrkAsync($"{nginxUrl}/image.jpg", seconds, connections),
+                    await WrkAsync(agentUrl + imagePath, seconds, connections)),
+            };
+            sampling.Cancel();
+            await sampler;
+            var afterRss = BenchTools.RssMegabytes(agent.Id);
+
+            Console.WriteLine($"wrk -t2 -c{connections} -d{seconds}s --latency, agent vs nginx 1.22 serving the same bytes, same run");
+            Console.WriteLine("| path | nginx req/s | agent req/s | ratio req/s | nginx MB/s | agent MB/s | ratio MB/s | nginx p99 | agent p99 |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+            foreach (var (name, n, a) in rows)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {name} | {n.RequestsPerSecond:F0} | {a.RequestsPerSecond:F0} | **{a.RequestsPerSecond / n.RequestsPerSecond:F2}** | {n.MegabytesPerSecond:F1} | {a.MegabytesPerSecond:F1} | {a.MegabytesPerSecond / n.MegabytesPerSecond:F2} | {n.P99Ms:F2} ms | {a.P99Ms:F2} ms |"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"agent RSS: idle {idleRss:F1} MB, peak under load {peakRss:F1} MB, after {afterRss:F1} MB (cache limit 64 MB; goal idle ≤ 60, loaded ≤ 144)"));
+            var non2xx = rows.Sum(r => r.Agent.Errors);
+            Console.WriteLine($"agent non-2xx/3xx or socket errors: {non2xx}");
+            return non2xx == 0 ? 0 : 1;
+        }
+        finally
+        {
+            if (agent is { HasExited: false }) agent.Kill();
+            if (nginx is { HasExited: false }) nginx.Kill(entireProcessTree: true);
+            broker.Kill();
+            work.Delete(recursive: true);
+        }
+    }
+
+    private sealed record Wrk(double RequestsPerSecond, double MegabytesPerSecond, double P99Ms, int Errors);
+
+    private static async Task<Wrk> WrkAsync(string url, int seconds, int connections, string? ifNoneMatch = null)
+    {
+        var args = new List<string> { "-t2", $"-c{connections}", $"-d{seconds}s", "--latency" };
+        if (ifNoneMatch is not null) args.AddRange(["-H", $"If-None-Match: {ifNoneMatch}"]);
+        args.Add(url);
+        using var wrk = Process.Start(new ProcessStartInfo("wrk", args) { RedirectStandardOutput = true, UseShellExecute = false })
+                        ?? throw new InvalidOperationException("wrk is not installed (apt-get install wrk)");
+        var output = await wrk.StandardOutput.ReadToEndAsync();
+        await wrk.WaitForExitAsync();
+        double Number(string pattern) => double.Parse(Regex.Match(output, pattern).Groups[1].Value, CultureInfo.InvariantCulture);
+        var transfer = Regex.Match(output, @"Transfer/sec:\s+([\d.]+)(\w+)");
+        var megabytes = double.Parse(transfer.Groups[1].Value, CultureInfo.InvariantCulture) * transfer.Groups[2].Value switch
+        {
+            "GB" => 1024, "MB" => 1, "KB" => 1 / 1024.0, _ => 1 / 1048576.0,
+        };
+        var p99 = Regex.Match(output, @"99%\s+([\d.]+)(us|ms|s)\b");
+        var p99Ms = double.Parse(p99.Groups[1].Value, CultureInfo.InvariantCulture) * p99.Groups[2].Value switch { "us" => 0.001, "ms" => 1, _ => 1000 };
+        var errors = Regex.Match(output, @"Non-2xx or 3xx responses: (\d+)") is { Success: true } m ? int.Parse(m.Groups[1].Value) : 0;
+        if (Regex.Match(output, @"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)") is { Success: true } socket)
+            errors += Enumerable.Range(1, 4).Sum(i => int.Parse(socket.Groups[i].Value));
+        return new Wrk(Number(@"Requests/sec:\s+([\d.]+)"), megabytes, p99Ms, errors);
+    }
+
+    private static async Task<Process> StartNginxAsync(string work, string root, int port)
+    {
+        var config = Path.Combine(work, "nginx.conf");
+        await File.WriteAllTextAsync(config, $$"""
+            worker_processes auto;
+            daemon off;
+            pid {{work}}/nginx.pid;
+            error_log {{work}}/nginx-error.log;
+            events { worker_connections 1024; }
+            http {
+              access_log off;
+              sendfile on;
+              tcp_nopush on;
+              keepalive_requests 100000;
+              types { application/json json; image/jpeg jpg; }
+              client_body_temp_path {{work}}/nginx-body;
+              proxy_temp_path {{work}}/nginx-proxy;
+              fastcgi_temp_path {{work}}/nginx-fastcgi;
+              uwsgi_temp_path {{work}}/nginx-uwsgi;
+              scgi_temp_path {{work}}/nginx-scgi;
+              server { listen 127.0.0.1:{{port}}; root {{root}}; }
+            }
+            """);
+        var nginx = Process.Start(new ProcessStartInfo("nginx", ["-c", config, "-p", work]) { UseShellExecute = false })
+                    ?? throw new InvalidOperationException("nginx is not installed (apt-get install nginx)");
+        await BenchTools.WaitListeningAsync(port);
+        return nginx;
+    }
+
+    private static Process StartAgent(string work, int port, int brokerPort, string cameraUrl)
+    {
+        var dll = Path.Combine(BenchTools.RepoRoot, "src", "PiOrchestrator", "bin", "Release", "net10.0", "PiOrchestrator.dll");
+        var start = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent.json";
+        start.Environment["PIORCH_Storage__DataDirectory"] = Path.Combine(work, "data");
+        start.Environment["PIORCH_Storage__MemoryCacheMegabytes"] = "64";
+        start.Environment["PIORCH_Mqtt__Host"] = "127.0.0.1";
+        start.Environment["PIORCH_Mqtt__Port"] = brokerPort.ToString();
+        start.Environment["PIORCH_Mqtt__ClientId"] = "bench-http-agent";
+        start.Environment["PIORCH_Capture__AfterCloseDelayMs"] = "0";
+        start.Environment["PIORCH_Containers__0__Id"] = "ctr-bench";
+        start.Environment["PIORCH_Containers__0__CameraId"] = "espcam-bench";
+        start.Environment["PIORCH_Containers__0__CameraUrl"] = cameraUrl;
+        // One client (wrk) at far above a dashboard's rate: the limiter runs, but with room for the load.
+        start.Environment["PIORCH_Api__RateLimitPerSecond"] = "1000000";
+        start.Environment["PIORCH_Api__RateLimitBurst"] = "1000000";
+        start.Environment["PIORCH_Api__MaxConnectionsPerClient"] = "1000";
+        start.Environment["PIORCH_Logging__LogLevel__Default"] = "Warning";
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+            if (variable.Key is string key && key.StartsWith("AGENT_", StringComparison.Ordinal))
+                start.Environment[key["AGENT_".Length..]] = variable.Value as string;
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitReadyAsync(HttpClient http, Process agent)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            if (agent.HasExited) throw new InvalidOperationException($"agent exited with {agent.ExitCode}");
+            try
+            {
+                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                {
+                    // Let start-up work settle before the idle figure.
+                    await Task.Delay(TimeSpan.FromSeconds(5));
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new InvalidOperationException("agent not ready");
+    }
+
+    private static async Task<(string SessionId, string ImageKey)> DoorCycleAsync(HttpClient http, int brokerPort)
+    {
+        using var publisher = new MosquittoClient("bench-http-pub-" + Environment.ProcessId, cleanSession: true, 4096);
+        if (!publisher.TryConnect("127.0.0.1", brokerPort, 30, out var error)) throw new InvalidOperationException(error);
+        publisher.StartLoop();
+        for (var i = 0; i < 100; i++)
+        {
+            var status = await http.GetFromJsonAsync<JsonElement>("/api/v1/status");
+            if (status.GetProperty("data").GetProperty("mqtt").GetProperty("connected").GetBoolean()) break;
+            await Task.Delay(100);
+        }
+        publisher.Publish("containers/ctr-bench/door", "opened"u8, 1, false);
+        await Task.Delay(200);
+        publisher.Publish("containers/ctr-bench/door", "closed"u8, 1, false);
+        for (var i = 0; i < 200; i++)
+        {
+            var sessions = await http.GetFromJsonAsync<JsonElement>("/api/v1/sessions?limit=1");
+            var list = sessions.GetProperty("data").GetProperty("sessions").EnumerateArray().ToList();
+            if (list.Count == 1 && list[0].GetProperty("status").GetString() == "complete")
+            {
+                var id = list[0].GetProperty("id").GetString()!;
+                var evidence = await http.GetFromJsonAsync<JsonElement>($"/api/v1/sessions/{id}/evidence?include_image=false");
+                var items = evidence.GetProperty("data").GetProperty("captures").EnumerateArray().ToList();
+                if (items.Count == 2) return (id, items[0].GetProperty("object_key").GetString()!);
+            }
+            await Task.Delay(100);
+        }
+        throw new InvalidOperationException("the door cycle did not complete");
+    }
+
+    /// <summary>A camera that always answers the same JPEG.</summary>
+    private sealed class StaticCamera : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+
+        private StaticCamera(WebApplication app) => _app = app;
+
+        public string Url => _app.Urls.First();
+
+        public static async Task<StaticCamera> StartAsync(byte[] jpeg)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls($"http://127.0.0.1:{BenchTools.FreePort()}");
+            var app = builder.Build();
+            app.MapGet("/capture", () => Results.Bytes(jpeg, "image/jpeg"));
+            app.MapGet("/status", () => Results.Ok());
+            await app.StartAsync();
+            return new StaticCamera(app);
+        }
+
+        public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+    }
+}
