@@ -25,16 +25,19 @@ public sealed class CaptureService(
 {
     private readonly CaptureOptions _options = captureOptions.Value;
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _cameraLocks = new(StringComparer.Ordinal);
-    private readonly ResiliencePipeline<GrabResult> _retry = new ResiliencePipelineBuilder<GrabResult>()
-        .AddRetry(new RetryStrategyOptions<GrabResult>
-        {
-            MaxRetryAttempts = Math.Max(0, captureOptions.Value.Attempts - 1),
-            Delay = TimeSpan.FromMilliseconds(100),
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Ok: false } && !args.Context.CancellationToken.IsCancellationRequested),
-        })
-        .Build();
+    private readonly ResiliencePipeline<GrabResult> _retry = captureOptions.Value.Attempts <= 1
+        // Polly refuses a retry strategy of zero retries: one attempt is no strategy at all.
+        ? ResiliencePipeline<GrabResult>.Empty
+        : new ResiliencePipelineBuilder<GrabResult>()
+            .AddRetry(new RetryStrategyOptions<GrabResult>
+            {
+                MaxRetryAttempts = captureOptions.Value.Attempts - 1,
+                Delay = TimeSpan.FromMilliseconds(100),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Ok: false } && !args.Context.CancellationToken.IsCancellationRequested),
+            })
+            .Build();
 
     /// <summary>True while a capture holds the camera (status polls leave it alone then).</summary>
     public bool IsBusy(string cameraUrl) => _cameraLocks.TryGetValue(cameraUrl, out var l) && l.CurrentCount == 0;

@@ -1,0 +1,100 @@
+using PiOrchestrator.Tests.Fixtures;
+
+namespace PiOrchestrator.Tests.Proof;
+
+/// <summary>
+/// Door cycles with faults thrown in at random moments (seeded, so a failure can be replayed), each run ending
+/// with the integrity audit: every capture's bytes in S3 at its key with its sha256, nothing missing, nothing extra.
+/// CI runs them short; PROOF_SCALE=long (scripts/proof.sh --long) runs the full counts.
+/// </summary>
+public sealed class FaultTests
+{
+    private static Random Seeded(out int seed)
+    {
+        seed = Environment.GetEnvironmentVariable("PROOF_SEED") is { } text ? int.Parse(text) : Random.Shared.Next();
+        return new Random(seed);
+    }
+
+    [Fact]
+    public async Task Kill_9_at_random_moments_during_door_cycles_with_uploads_loses_nothing()
+    {
+        var cycles = ProofScale.Pick(30, 500);
+        var kills = ProofScale.Pick(4, 20);
+        var random = Seeded(out var seed);
+        var killAt = Enumerable.Range(0, cycles).OrderBy(_ => random.Next()).Take(kills).ToHashSet();
+        await using var rig = await ProofRig.StartAsync();
+        for (var i = 0; i < cycles; i++)
+        {
+            Func<Task>? kill = killAt.Contains(i)
+                ? async () =>
+                {
+                    // Anywhere from mid-capture to mid-upload of this cycle.
+                    await Task.Delay(random.Next(0, 250));
+                    await rig.KillAndRestartAsync();
+                }
+                : null;
+            // Half the kills fall between the door's two events, half after them.
+            if (i % 2 == 0) await rig.DoorCycleAsync(random, betweenEvents: kill);
+            else await rig.DoorCycleAsync(random, afterEvents: kill);
+        }
+        await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(ProofScale.Pick(90, 900)));
+        var rows = await rig.AuditAsync(cycles);
+        Assert.Equal(kills, rig.Restarts);
+        // A capture cut by a kill is a failed row saying so, never a late or half-written photo.
+        Assert.All(rows.Where(r => r.Status == "failed"), r => Assert.Equal("interrupted", r.FailureReason));
+        Assert.True(rows.Count(r => r.Status == "captured") >= 2 * cycles - 2 * kills, $"seed {seed}: too many captures lost to kills");
+    }
+
+    [Fact]
+    public async Task A_broker_restarted_during_door_cycles_loses_no_door_event()
+    {
+        var cycles = ProofScale.Pick(20, 200);
+        var random = Seeded(out _);
+        await using var rig = await ProofRig.StartAsync();
+        for (var i = 0; i < cycles; i++)
+            await rig.DoorCycleAsync(random, betweenEvents: i % 5 == 2 ? rig.Broker.RestartAsync : null);
+        await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(ProofScale.Pick(90, 600)));
+        var rows = await rig.AuditAsync(cycles);
+        Assert.All(rows, r => Assert.Equal("captured", r.Status));
+    }
+
+    [Fact]
+    public async Task S3_down_for_part_of_the_door_cycles_then_the_queue_drains()
+    {
+        var cycles = ProofScale.Pick(20, 200);
+        var random = Seeded(out _);
+        await using var rig = await ProofRig.StartAsync();
+        for (var i = 0; i < cycles; i++)
+        {
+            if (i == cycles / 4) await rig.S3.StopAsync();
+            await rig.DoorCycleAsync(random);
+        }
+        await Eventually.UntilAsync(async () => (await rig.Agent.GetDataAsync("/api/v1/status")).GetProperty("upload").GetProperty("queue_depth").GetInt64() > 0,
+            TimeSpan.FromSeconds(30), "captures to queue while S3 is down");
+        if (ProofScale.Long) await Task.Delay(TimeSpan.FromMinutes(3));
+        await rig.S3.LaunchAsync();
+        await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(ProofScale.Pick(120, 900)));
+        var rows = await rig.AuditAsync(cycles);
+        Assert.All(rows, r => Assert.Equal("captured", r.Status));
+    }
+
+    [Fact]
+    public async Task Camera_faults_mixed_in_never_store_a_corrupt_image_as_captured()
+    {
+        var cycles = ProofScale.Pick(24, 200);
+        var random = Seeded(out _);
+        CameraMode[] faults = [CameraMode.Http500, CameraMode.Hang, CameraMode.TruncatedNoEoi, CameraMode.ShortBody, CameraMode.CutWithFakeEoi, CameraMode.Garbage, CameraMode.NoSoi];
+        await using var rig = await ProofRig.StartAsync(new() { ["PIORCH_Capture__TimeoutMs"] = "600", ["PIORCH_Capture__Attempts"] = "1" });
+        for (var i = 0; i < cycles; i++)
+        {
+            rig.Camera.Mode = i % 2 == 0 ? CameraMode.Healthy : faults[random.Next(faults.Length)];
+            await rig.DoorCycleAsync(random);
+        }
+        rig.Camera.Mode = CameraMode.Healthy;
+        await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(60));
+        var rows = await rig.AuditAsync(cycles);
+        Assert.Contains(rows, r => r.Status == "failed");
+        Assert.Contains(rows, r => r.Status == "captured");
+        Assert.All(rows.Where(r => r.Status == "failed"), r => Assert.Null(r.Bytes));
+    }
+}
