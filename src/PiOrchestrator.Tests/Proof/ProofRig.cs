@@ -24,19 +24,21 @@ public sealed class ProofRig : IAsyncDisposable
     private readonly TempDirectory _data = new();
     private readonly Dictionary<string, string> _extra;
 
-    private ProofRig(MosquittoBroker broker, S3Server s3, FakeCamera camera, Dictionary<string, string> extra) =>
-        (Broker, S3, Camera, _extra) = (broker, s3, camera, extra);
+    private readonly string? _dataDirectory;
+
+    private ProofRig(MosquittoBroker broker, S3Server s3, FakeCamera camera, Dictionary<string, string> extra, string? dataDirectory) =>
+        (Broker, S3, Camera, _extra, _dataDirectory) = (broker, s3, camera, extra, dataDirectory);
 
     public MosquittoBroker Broker { get; }
     public S3Server S3 { get; }
     public FakeCamera Camera { get; }
     public AgentProcess Agent { get; private set; } = null!;
-    public string DataDirectory => _data.Path;
+    public string DataDirectory => _dataDirectory ?? _data.Path;
     public int Restarts { get; private set; }
 
-    public static async Task<ProofRig> StartAsync(Dictionary<string, string>? extra = null)
+    public static async Task<ProofRig> StartAsync(Dictionary<string, string>? extra = null, string? dataDirectory = null)
     {
-        var rig = new ProofRig(await MosquittoBroker.StartAsync(), await S3Server.StartAsync(), await FakeCamera.StartAsync(), extra ?? []);
+        var rig = new ProofRig(await MosquittoBroker.StartAsync(), await S3Server.StartAsync(), await FakeCamera.StartAsync(), extra ?? [], dataDirectory);
         rig.Agent = rig.StartAgent();
         await rig.Agent.WaitReadyAsync();
         await rig.WaitMqttAsync();
@@ -47,7 +49,7 @@ public sealed class ProofRig : IAsyncDisposable
     {
         var environment = new Dictionary<string, string>
         {
-            ["PIORCH_Storage__DataDirectory"] = _data.Path,
+            ["PIORCH_Storage__DataDirectory"] = DataDirectory,
             ["PIORCH_Mqtt__Host"] = "127.0.0.1",
             ["PIORCH_Mqtt__Port"] = Broker.Port.ToString(),
             // Fixed: the broker keeps the session (and queues door events) while the agent is down.
@@ -151,7 +153,7 @@ public sealed class ProofRig : IAsyncDisposable
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
-            DataSource = Path.Combine(_data.Path, "evidence.db"), Mode = SqliteOpenMode.ReadOnly, Pooling = false,
+            DataSource = Path.Combine(DataDirectory, "evidence.db"), Mode = SqliteOpenMode.ReadOnly, Pooling = false,
         }.ToString());
         connection.Open();
         return connection;

@@ -17,6 +17,10 @@ public sealed class EvidenceStore : IDisposable
     private readonly Lock _writeLock = new();
     private readonly ConcurrentDictionary<string, long> _revisions = new(StringComparer.Ordinal);
     private readonly ILogger<EvidenceStore> _log;
+    private readonly string _reservePath;
+    private readonly long _reserveBytes;
+    // The reserve is released: new photos are refused until space returns; metadata still gets written.
+    private volatile bool _diskFull;
 
     public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log)
     {
@@ -35,6 +39,82 @@ public sealed class EvidenceStore : IDisposable
         _writer.Open();
         Execute(_writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
         Migrate();
+        _reservePath = Path.Combine(DataDirectory, "reserve.space");
+        _reserveBytes = options.Value.DiskReserveKilobytes * 1024L;
+        if (!File.Exists(_reservePath) && !TryCreateReserve())
+        {
+            _diskFull = true;
+            _log.LogError("Data disk {Directory} is full: new photos are refused until space returns", DataDirectory);
+        }
+    }
+
+    /// <summary>True while the data disk is full and new photos are refused.</summary>
+    public bool DiskFull => _diskFull;
+
+    private bool TryCreateReserve()
+    {
+        try
+        {
+            if (new DriveInfo(DataDirectory).AvailableFreeSpace < 3 * _reserveBytes) return false;
+            // Real zeros, not a sparse file: the blocks must be taken now to be given back later.
+            using var file = new FileStream(_reservePath + ".tmp", FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.WriteThrough);
+            var zeros = new byte[64 * 1024];
+            for (long written = 0; written < _reserveBytes; written += zeros.Length)
+                file.Write(zeros, 0, (int)Math.Min(zeros.Length, _reserveBytes - written));
+            file.Flush(flushToDisk: true);
+            file.Close();
+            File.Move(_reservePath + ".tmp", _reservePath, overwrite: true);
+            return true;
+        }
+        catch (IOException)
+        {
+            File.Delete(_reservePath + ".tmp");
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Runs a write; on SQLITE_FULL releases the reserve once and, for metadata, tries again: a session can still
+    /// complete and a failed capture still say why, on a disk that has no room for photos.
+    /// </summary>
+    private T WithDiskReserve<T>(Func<T> write, bool retryAfterRelease)
+    {
+        try
+        {
+            return write();
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteFull && ReleaseReserve())
+        {
+            if (!retryAfterRelease) throw;
+            return write();
+        }
+    }
+
+    private void WithDiskReserve(Action write) => WithDiskReserve(() => { write(); return 0; }, retryAfterRelease: true);
+
+    private const int SqliteFull = 13;
+
+    private bool ReleaseReserve()
+    {
+        if (!File.Exists(_reservePath)) return false;
+        File.Delete(_reservePath);
+        _diskFull = true;
+        _log.LogError("Data disk {Directory} is full: released {Reserve} KB of reserve so sessions can be recorded; new photos are refused until space returns",
+            DataDirectory, _reserveBytes / 1024);
+        return true;
+    }
+
+    /// <summary>While the disk is full: takes the reserve back once there is room again (checked at each capture).</summary>
+    private void RefuseWhileDiskFull()
+    {
+        if (!_diskFull) return;
+        if (TryCreateReserve())
+        {
+            _diskFull = false;
+            _log.LogInformation("Data disk {Directory} has space again: photos are stored again", DataDirectory);
+            return;
+        }
+        throw new SqliteException("disk full: the data directory has no room for photos (reserve held back for session records)", SqliteFull);
     }
 
     public string DataDirectory { get; }
@@ -110,7 +190,7 @@ public sealed class EvidenceStore : IDisposable
 
     public void InsertSession(SessionRecord s)
     {
-        lock (_writeLock)
+        lock (_writeLock) WithDiskReserve(() =>
         {
             using var cmd = _writer.CreateCommand();
             cmd.CommandText = """
@@ -127,7 +207,7 @@ public sealed class EvidenceStore : IDisposable
             cmd.Parameters.AddWithValue("$missing", (object?)s.BeforeMissingReason ?? DBNull.Value);
             cmd.ExecuteNonQuery();
             _revisions[s.SessionId] = 1;
-        }
+        });
         SessionChanged?.Invoke(s.SessionId);
     }
 
@@ -167,7 +247,20 @@ public sealed class EvidenceStore : IDisposable
     /// <summary>The row and its JPEG in one transaction: once this returns, the capture exists.</summary>
     public void SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg, byte[]? thumbnail = null)
     {
+        var bytes = jpeg.ToArray();
+        var withBytes = e.BytesHeld && bytes.Length > 0;
         lock (_writeLock)
+        {
+            if (withBytes) RefuseWhileDiskFull();
+            // A photo never gets the reserve: only the record of its failure does.
+            WithDiskReserve(() => { InsertEvidence(e, bytes, thumbnail); return 0; }, retryAfterRelease: !withBytes);
+        }
+        SessionChanged?.Invoke(e.SessionId);
+        EvidenceStored?.Invoke(e);
+    }
+
+    private void InsertEvidence(EvidenceRecord e, byte[] jpeg, byte[]? thumbnail)
+    {
         {
             using var tx = _writer.BeginTransaction();
             using (var cmd = _writer.CreateCommand())
@@ -198,30 +291,28 @@ public sealed class EvidenceStore : IDisposable
                 p.AddWithValue("$width", (object?)e.Width ?? DBNull.Value);
                 p.AddWithValue("$height", (object?)e.Height ?? DBNull.Value);
                 p.AddWithValue("$latency", (object?)e.LatencyMs ?? DBNull.Value);
-                p.AddWithValue("$held", e.BytesHeld && !jpeg.IsEmpty ? 1 : 0);
+                p.AddWithValue("$held", e.BytesHeld && jpeg.Length > 0 ? 1 : 0);
                 cmd.ExecuteNonQuery();
             }
-            if (e.BytesHeld && !jpeg.IsEmpty)
+            if (e.BytesHeld && jpeg.Length > 0)
             {
                 using var cmd = _writer.CreateCommand();
                 cmd.Transaction = tx;
                 cmd.CommandText = "INSERT INTO evidence_bytes(evidence_id, data) VALUES($id, $data)";
                 cmd.Parameters.AddWithValue("$id", e.EvidenceId.ToString("D"));
-                cmd.Parameters.Add("$data", SqliteType.Blob).Value = jpeg.ToArray();
+                cmd.Parameters.Add("$data", SqliteType.Blob).Value = jpeg;
                 cmd.ExecuteNonQuery();
             }
             if (thumbnail is not null) InsertThumbnail(tx, e.EvidenceId, thumbnail);
             BumpRevision(tx, e.SessionId);
             tx.Commit();
         }
-        SessionChanged?.Invoke(e.SessionId);
-        EvidenceStored?.Invoke(e);
     }
 
     /// <summary>Remembers a door event id; false when it was already seen for that container.</summary>
     public bool RecordDoorEvent(string containerId, string eventId, DateTimeOffset receivedAt)
     {
-        lock (_writeLock)
+        lock (_writeLock) return WithDiskReserve(() =>
         {
             using var cmd = _writer.CreateCommand();
             cmd.CommandText = "INSERT OR IGNORE INTO door_events(container_id, event_id, received_ms) VALUES($c, $e, $t)";
@@ -229,7 +320,7 @@ public sealed class EvidenceStore : IDisposable
             cmd.Parameters.AddWithValue("$e", eventId);
             cmd.Parameters.AddWithValue("$t", receivedAt.ToUnixTimeMilliseconds());
             return cmd.ExecuteNonQuery() == 1;
-        }
+        }, retryAfterRelease: true);
     }
 
     public List<(string ContainerId, string EventId)> RecentDoorEvents(DateTimeOffset since)
@@ -398,7 +489,7 @@ public sealed class EvidenceStore : IDisposable
     /// <summary>Moves a row along pending → uploading → uploaded (or failed), with the last error seen.</summary>
     public void SetUploadStatus(EvidenceRecord e, UploadStatus status, string? error, DateTimeOffset? uploadedAt = null)
     {
-        lock (_writeLock)
+        lock (_writeLock) WithDiskReserve(() =>
         {
             using var tx = _writer.BeginTransaction();
             using (var cmd = _writer.CreateCommand())
@@ -413,7 +504,7 @@ public sealed class EvidenceStore : IDisposable
             }
             BumpRevision(tx, e.SessionId);
             tx.Commit();
-        }
+        });
         SessionChanged?.Invoke(e.SessionId);
     }
 
@@ -579,14 +670,14 @@ public sealed class EvidenceStore : IDisposable
 
     private void WriteSession(string sessionId, string sql, Action<SqliteCommand> bind)
     {
-        lock (_writeLock)
+        lock (_writeLock) WithDiskReserve(() =>
         {
             using var cmd = _writer.CreateCommand();
             cmd.CommandText = sql;
             cmd.Parameters.AddWithValue("$id", sessionId);
             bind(cmd);
             if (cmd.ExecuteScalar() is long revision) _revisions[sessionId] = revision;
-        }
+        });
         SessionChanged?.Invoke(sessionId);
     }
 

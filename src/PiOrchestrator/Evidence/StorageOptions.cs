@@ -7,6 +7,13 @@ public sealed class StorageOptions
     /// <summary>Empty means systemd's $STATE_DIRECTORY, else ~/.local/share/piorchestrator.</summary>
     public string DataDirectory { get; set; } = "";
 
+    /// <summary>
+    /// Space kept in reserve.space in the data directory: released when the disk fills up, so failed captures and
+    /// session records can still be written, and taken back when space returns.
+    /// </summary>
+    [Range(64, 1_048_576)]
+    public int DiskReserveKilobytes { get; set; } = 8192;
+
     [Range(0, 4096)]
     public int MemoryCacheMegabytes { get; set; } = 64;
 
