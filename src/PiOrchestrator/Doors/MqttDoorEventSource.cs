@@ -25,7 +25,8 @@ public sealed class MqttDoorEventSource(
             return;
         if (site.Value.Find(containerId) is null)
         {
-            Reject("unknown_container:" + containerId, message.Topic, "unknown container (not in Containers)");
+            // One class for all unknown ids: a flood of made-up containers must not become a flood of log lines.
+            Reject("unknown_container", message.Topic, "unknown container (not in Containers)");
             return;
         }
         var result = DoorEventParser.Parse(containerId, message.Payload, message.PayloadLength, DoorEventSource.Mqtt, time.GetUtcNow());
