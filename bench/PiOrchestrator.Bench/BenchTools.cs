@@ -72,7 +72,7 @@ internal static class BenchTools
     {
         var port = FreePort();
         var config = Path.Combine(directory, "mosquitto.conf");
-        await File.WriteAllTextAsync(config, $"listener {port} 127.0.0.1\nallow_anonymous true\n");
+        await File.WriteAllTextAsync(config, $"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n");
         var broker = Process.Start(new ProcessStartInfo("/usr/sbin/mosquitto", ["-c", config]) { RedirectStandardError = true, UseShellExecute = false })!;
         await WaitListeningAsync(port);
         return (broker, port);

@@ -18,6 +18,7 @@ namespace PiOrchestrator.Bench;
 /// </summary>
 internal static class HttpThroughput
 {
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public static async Task<int> RunAsync(string[] args)
     {
         var seconds = args.Length > 0 ? int.Parse(args[0]) : 10;

@@ -7,7 +7,7 @@ return args.FirstOrDefault() switch
     "latency" => await DoorLatency.RunAsync(args[1..]),
     "startup" => await Startup.RunAsync(args[1..]),
     "bare-server" => await Startup.BareServerAsync(args[1]),
-    "http" => await HttpThroughput.RunAsync(args[1..]),
+    "http" when OperatingSystem.IsLinux() => await HttpThroughput.RunAsync(args[1..]),
     _ => Usage(),
 };
 

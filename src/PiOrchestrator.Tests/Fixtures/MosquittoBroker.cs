@@ -78,6 +78,8 @@ public sealed class MosquittoBroker : IAsyncDisposable
             persistence true
             persistence_location {_dir.Path}/
             autosave_interval 1
+            # As a site broker should be set up (README): no Nagle delay on messages to the agent.
+            set_tcp_nodelay true
             log_dest stderr
             log_type error
             log_type warning

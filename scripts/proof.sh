@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The proof suite: benchmarks against nginx (wrk) in the same run, and the fault, bad-input and load tests
+# against the built agent as a process with real mosquitto, s3rver and a fake camera.
+#   scripts/proof.sh            CI scale (what scripts/test.sh also runs), plus the benchmarks
+#   scripts/proof.sh --long     full scale: 500 door cycles with 20 kill -9, 10,000 MQTT payloads, 10,000 HTTP
+#                               requests, 200 pollers for 10 minutes (about 40 minutes)
+# Prints every figure; bench/RESULTS.md records them with this command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+scale=ci
+[ "${1:-}" = "--long" ] && scale=long
+
+# Everything the tests need (and the test run itself would install), plus wrk and nginx for the baselines.
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients wrk nginx
+command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
+ensure_dotnet_sdk
+if [ ! -d test-tools/node_modules/@20minutes/s3rver ]; then
+  (cd test-tools && npm install --no-audit --no-fund --loglevel=error)
+fi
+node test-tools/patch-s3rver.js
+dotnet build Nexbasira.Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+bench="dotnet bench/PiOrchestrator.Bench/bin/Release/net10.0/PiOrchestrator.Bench.dll"
+
+echo "== HTTP: evidence list, 304, image proxy vs nginx; RSS idle and loaded"
+$bench http 10 64
+echo "== door event → camera request latency vs bare MQTT + HTTP"
+$bench latency 500
+echo "== start → READY=1 and idle RSS vs a bare Kestrel app"
+$bench startup 5
+
+echo "== fault, bad-input and load tests ($scale scale)"
+PROOF_SCALE=$scale dotnet test src/PiOrchestrator.Tests -c Release --no-build --nologo \
+  --filter "FullyQualifiedName~PiOrchestrator.Tests.Proof" --logger "console;verbosity=detailed" \
+  -- RunConfiguration.TestSessionTimeout=7200000 | grep -E "^\s+(Passed|Failed) |requests:|generated messages|pollers for|Error Message|Passed!|Failed!"
