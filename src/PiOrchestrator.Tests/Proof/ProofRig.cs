@@ -194,7 +194,7 @@ public sealed class ProofRig : IAsyncDisposable
         Assert.Equal(expectedSessions, CountSessions("complete"));
         Assert.Equal(expectedSessions, CountSessions(null));
         var received = ReceivedEventIds();
-        Assert.Empty(_published.Where(id => !received.Contains(id)));
+        Assert.DoesNotContain(_published, id => !received.Contains(id));
         var rows = ReadRows();
         foreach (var session in rows.GroupBy(r => r.SessionId))
         {
