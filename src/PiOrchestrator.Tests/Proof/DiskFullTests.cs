@@ -47,6 +47,7 @@ public sealed class DiskFullTests
             // Everything stored before is intact.
             Assert.All(rows.Where(r => r.Status == "captured"), r => Assert.Equal(r.Sha256, Convert.ToHexStringLower(SHA256.HashData(r.Bytes!))));
             Assert.Equal(200, (int)(await rig.Agent.Http.GetAsync("/healthz")).StatusCode);
+            Assert.True((await rig.Agent.GetDataAsync("/api/v1/status")).GetProperty("store").GetProperty("disk_full").GetBoolean());
 
             // Space returns: the next cycles are captured again, and the agent never needed a restart.
             Run("mount", "-o", "remount,size=64m", mount.Path);
@@ -55,6 +56,7 @@ public sealed class DiskFullTests
             await rig.DoorCycleAsync(random);
             Assert.Equal(before + 4, rig.ReadRows().Count(r => r.Status == "captured"));
             await rig.Agent.WaitForOutputAsync("has space again");
+            Assert.False((await rig.Agent.GetDataAsync("/api/v1/status")).GetProperty("store").GetProperty("disk_full").GetBoolean());
             Assert.Equal(0, rig.Restarts);
         }
         finally

@@ -52,7 +52,7 @@ public static class StatusApi
             (long)(now - clock.StartedAt).TotalSeconds,
             new MqttStatusDto(mqtt.State.ToString().ToLowerInvariant(), mqtt.State == MqttState.Connected, $"{o.Host}:{o.BrokerPort}",
                 mqtt.StateSince, mqtt.LastError, mqtt.MessagesReceived, doors.Rejected),
-            new StoreStatusDto(store.IsHealthy(), store.DataDirectory),
+            new StoreStatusDto(store.IsHealthy(), store.DataDirectory, store.DiskFull),
             new UploadQueueDto(depth, oldest, oldest is { } o1 ? (long)(now - o1).TotalSeconds : null, s3.Configured, s3.Configured ? uploads.Reachable : null,
                 s3.Configured ? s3.Bucket : null, uploads.Uploaded, uploads.LastSuccessAt, uploads.LastError, uploads.LastErrorAt),
             new CacheStatusDto(cache.Bytes, cache.LimitBytes),

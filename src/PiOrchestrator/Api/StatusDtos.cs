@@ -12,7 +12,8 @@ public sealed record StatusDto(
 
 public sealed record MqttStatusDto(string State, bool Connected, string Broker, DateTimeOffset? Since, string? LastError, long MessagesReceived, long EventsRejected);
 
-public sealed record StoreStatusDto(bool Ok, string DataDirectory);
+/// <summary><c>DiskFull</c>: the data disk has no room; new photos are refused until it has (see Storage:DiskReserveKilobytes).</summary>
+public sealed record StoreStatusDto(bool Ok, string DataDirectory, bool DiskFull);
 
 public sealed record UploadQueueDto(
     long QueueDepth,

@@ -77,7 +77,7 @@ function renderAgent(status) {
   fact(list, 'Upload queue', upload.queue_depth + (upload.oldest_pending_at ? ', oldest ' + since(upload.oldest_pending_at) : ''),
     upload.queue_depth > 0 && upload.oldest_pending_age_seconds > 3600 ? 'warn' : null);
   fact(list, 'Image cache', Math.round(status.cache.bytes / 1048576) + ' of ' + Math.round(status.cache.limit_bytes / 1048576) + ' MB');
-  fact(list, 'Store', status.store.ok ? 'ok' : 'failing', status.store.ok ? 'good' : 'bad');
+  fact(list, 'Store', status.store.disk_full ? 'disk full: new photos refused' : status.store.ok ? 'ok' : 'failing', status.store.ok && !status.store.disk_full ? 'good' : 'bad');
 }
 
 function renderContainers(status) {
