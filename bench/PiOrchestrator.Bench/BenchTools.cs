@@ -104,4 +104,37 @@ internal static class BenchTools
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
         return double.NaN;
     }
+
+    /// <summary>
+    /// The built agent as a process on <paramref name="port"/> for one container, MQTT to the bench's broker, with the
+    /// given settings on top. AGENT_X=1 in the bench's environment becomes X=1 for the agent alone (to try runtime
+    /// settings on it).
+    /// </summary>
+    public static Process StartAgent(string work, int port, int brokerPort, string cameraUrl, IReadOnlyDictionary<string, string> settings)
+    {
+        var dll = Path.Combine(RepoRoot, "src", "PiOrchestrator", "bin", "Release", "net10.0", "PiOrchestrator.dll");
+        var start = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent.json";
+        start.Environment["PIORCH_Storage__DataDirectory"] = Path.Combine(work, "data");
+        start.Environment["PIORCH_Mqtt__Host"] = "127.0.0.1";
+        start.Environment["PIORCH_Mqtt__Port"] = brokerPort.ToString();
+        start.Environment["PIORCH_Capture__AfterCloseDelayMs"] = "0";
+        start.Environment["PIORCH_Containers__0__Id"] = "ctr-bench";
+        start.Environment["PIORCH_Containers__0__CameraId"] = "espcam-bench";
+        start.Environment["PIORCH_Containers__0__CameraUrl"] = cameraUrl;
+        start.Environment["PIORCH_Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in settings) start.Environment[key] = value;
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+            if (variable.Key is string key && key.StartsWith("AGENT_", StringComparison.Ordinal))
+                start.Environment[key["AGENT_".Length..]] = variable.Value as string;
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
 }

@@ -103,35 +103,15 @@ internal static class DoorLatency
 
     private static Process StartAgent(string work, int brokerPort, string cameraUrl)
     {
-        var dll = Path.Combine(BenchTools.RepoRoot, "src", "PiOrchestrator", "bin", "Release", "net10.0", "PiOrchestrator.dll");
-        var start = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{BenchTools.FreePort()}"])
+        var port = BenchTools.FreePort();
+        AgentUrl = $"http://127.0.0.1:{port}";
+        return BenchTools.StartAgent(work, port, brokerPort, cameraUrl, new Dictionary<string, string>
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent.json";
-        start.Environment["PIORCH_Storage__DataDirectory"] = Path.Combine(work, "data");
-        start.Environment["PIORCH_Mqtt__Host"] = "127.0.0.1";
-        start.Environment["PIORCH_Mqtt__Port"] = brokerPort.ToString();
-        start.Environment["PIORCH_Mqtt__ClientId"] = "bench-agent";
-        start.Environment["PIORCH_Capture__AfterCloseDelayMs"] = "0";
-        start.Environment["PIORCH_Capture__HealthIntervalSeconds"] = "0";
-        start.Environment["PIORCH_Containers__0__Id"] = "ctr-bench";
-        start.Environment["PIORCH_Containers__0__CameraId"] = "espcam-bench";
-        start.Environment["PIORCH_Containers__0__CameraUrl"] = cameraUrl;
-        start.Environment["PIORCH_Logging__LogLevel__Default"] = "Warning";
-        // The bench polls the session list as fast as it can, far above a dashboard's rate limit.
-        start.Environment["PIORCH_Api__RateLimitPerSecond"] = "0";
-        // AGENT_X=1 in the bench's environment becomes X=1 for the agent alone (to try runtime settings on it).
-        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
-            if (variable.Key is string key && key.StartsWith("AGENT_", StringComparison.Ordinal))
-                start.Environment[key["AGENT_".Length..]] = variable.Value as string;
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        AgentUrl = start.ArgumentList[2];
-        return process;
+            ["PIORCH_Mqtt__ClientId"] = "bench-agent",
+            ["PIORCH_Capture__HealthIntervalSeconds"] = "0",
+            // The bench polls the session list as fast as it can, far above a dashboard's rate limit.
+            ["PIORCH_Api__RateLimitPerSecond"] = "0",
+        });
     }
 
     private static string AgentUrl = "";

@@ -154,35 +154,16 @@ internal static class HttpThroughput
         return nginx;
     }
 
-    private static Process StartAgent(string work, int port, int brokerPort, string cameraUrl)
-    {
-        var dll = Path.Combine(BenchTools.RepoRoot, "src", "PiOrchestrator", "bin", "Release", "net10.0", "PiOrchestrator.dll");
-        var start = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent.json";
-        start.Environment["PIORCH_Storage__DataDirectory"] = Path.Combine(work, "data");
-        start.Environment["PIORCH_Storage__MemoryCacheMegabytes"] = "64";
-        start.Environment["PIORCH_Mqtt__Host"] = "127.0.0.1";
-        start.Environment["PIORCH_Mqtt__Port"] = brokerPort.ToString();
-        start.Environment["PIORCH_Mqtt__ClientId"] = "bench-http-agent";
-        start.Environment["PIORCH_Capture__AfterCloseDelayMs"] = "0";
-        start.Environment["PIORCH_Containers__0__Id"] = "ctr-bench";
-        start.Environment["PIORCH_Containers__0__CameraId"] = "espcam-bench";
-        start.Environment["PIORCH_Containers__0__CameraUrl"] = cameraUrl;
-        // One client (wrk) at far above a dashboard's rate: the limiter runs, but with room for the load.
-        start.Environment["PIORCH_Api__RateLimitPerSecond"] = "1000000";
-        start.Environment["PIORCH_Api__RateLimitBurst"] = "1000000";
-        start.Environment["PIORCH_Api__MaxConnectionsPerClient"] = "1000";
-        start.Environment["PIORCH_Logging__LogLevel__Default"] = "Warning";
-        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
-            if (variable.Key is string key && key.StartsWith("AGENT_", StringComparison.Ordinal))
-                start.Environment[key["AGENT_".Length..]] = variable.Value as string;
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private static Process StartAgent(string work, int port, int brokerPort, string cameraUrl) =>
+        BenchTools.StartAgent(work, port, brokerPort, cameraUrl, new Dictionary<string, string>
+        {
+            ["PIORCH_Mqtt__ClientId"] = "bench-http-agent",
+            ["PIORCH_Storage__MemoryCacheMegabytes"] = "64",
+            // One client (wrk) at far above a dashboard's rate: the limiter runs, but with room for the load.
+            ["PIORCH_Api__RateLimitPerSecond"] = "1000000",
+            ["PIORCH_Api__RateLimitBurst"] = "1000000",
+            ["PIORCH_Api__MaxConnectionsPerClient"] = "1000",
+        });
 
     private static async Task WaitReadyAsync(HttpClient http, Process agent)
     {
