@@ -30,6 +30,7 @@ internal static class HttpThroughput
         await using var camera = await StaticCamera.StartAsync(BenchTools.Jpeg(260));
         Process? agent = null;
         Process? nginx = null;
+        Process? bare = null;
         try
         {
             var agentPort = BenchTools.FreePort();
@@ -54,6 +55,12 @@ internal static class HttpThroughput
             var nginxUrl = $"http://127.0.0.1:{nginxPort}";
             using var nginxHttp = new HttpClient();
             var nginxEtag = (await nginxHttp.GetAsync($"{nginxUrl}/evidence.json")).Headers.ETag!.Tag;
+            // The framework's floor: the smallest Kestrel app serving the same bytes from memory.
+            var barePort = BenchTools.FreePort();
+            bare = Process.Start(new ProcessStartInfo("dotnet", [typeof(HttpThroughput).Assembly.Location, "bare-server", $"http://127.0.0.1:{barePort}", root])
+                { UseShellExecute = false, RedirectStandardOutput = true })!;
+            await BenchTools.WaitListeningAsync(barePort);
+            var bareUrl = $"http://127.0.0.1:{barePort}";
 
             var peakRss = idleRss;
             using var sampling = new CancellationTokenSource();
@@ -66,13 +73,16 @@ internal static class HttpThroughput
                 }
             });
 
-            var rows = new List<(string Name, Wrk Nginx, Wrk Agent)>
+            var rows = new List<(string Name, Wrk Nginx, Wrk Bare, Wrk Agent)>
             {
                 ("evidence list, 200", await WrkAsync($"{nginxUrl}/evidence.json", seconds, connections),
+                    await WrkAsync($"{bareUrl}/evidence.json", seconds, connections),
                     await WrkAsync(agentUrl + evidencePath, seconds, connections)),
                 ("evidence list, If-None-Match → 304", await WrkAsync($"{nginxUrl}/evidence.json", seconds, connections, nginxEtag),
+                    await WrkAsync($"{bareUrl}/evidence.json", seconds, connections, "\"bare-1\""),
                     await WrkAsync(agentUrl + evidencePath, seconds, connections, etag)),
                 ($"image proxy, {image.Length / 1024} KB JPEG", await WrkAsync($"{nginxUrl}/image.jpg", seconds, connections),
+                    await WrkAsync($"{bareUrl}/image.jpg", seconds, connections),
                     await WrkAsync(agentUrl + imagePath, seconds, connections)),
             };
             sampling.Cancel();
@@ -80,11 +90,11 @@ internal static class HttpThroughput
             var afterRss = BenchTools.RssMegabytes(agent.Id);
 
             Console.WriteLine($"wrk -t2 -c{connections} -d{seconds}s --latency, agent vs nginx 1.22 serving the same bytes, same run");
-            Console.WriteLine("| path | nginx req/s | agent req/s | ratio req/s | nginx MB/s | agent MB/s | ratio MB/s | nginx p99 | agent p99 |");
-            Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
-            foreach (var (name, n, a) in rows)
+            Console.WriteLine("| path | nginx req/s | bare Kestrel req/s | agent req/s | agent/nginx req/s | bare/nginx | agent/bare | agent/nginx MB/s | nginx p99 | agent p99 |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var (name, n, b, a) in rows)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {name} | {n.RequestsPerSecond:F0} | {a.RequestsPerSecond:F0} | **{a.RequestsPerSecond / n.RequestsPerSecond:F2}** | {n.MegabytesPerSecond:F1} | {a.MegabytesPerSecond:F1} | {a.MegabytesPerSecond / n.MegabytesPerSecond:F2} | {n.P99Ms:F2} ms | {a.P99Ms:F2} ms |"));
+                    $"| {name} | {n.RequestsPerSecond:F0} | {b.RequestsPerSecond:F0} | {a.RequestsPerSecond:F0} | **{a.RequestsPerSecond / n.RequestsPerSecond:F2}** | {b.RequestsPerSecond / n.RequestsPerSecond:F2} | {a.RequestsPerSecond / b.RequestsPerSecond:F2} | {a.MegabytesPerSecond / n.MegabytesPerSecond:F2} | {n.P99Ms:F2} ms | {a.P99Ms:F2} ms |"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"agent RSS: idle {idleRss:F1} MB, peak under load {peakRss:F1} MB, after {afterRss:F1} MB (cache limit 64 MB; goal idle ≤ 60, loaded ≤ 144)"));
             var non2xx = rows.Sum(r => r.Agent.Errors);
@@ -95,6 +105,7 @@ internal static class HttpThroughput
         {
             if (agent is { HasExited: false }) agent.Kill();
             if (nginx is { HasExited: false }) nginx.Kill(entireProcessTree: true);
+            if (bare is { HasExited: false }) bare.Kill();
             broker.Kill();
             work.Delete(recursive: true);
         }

@@ -6,7 +6,7 @@ return args.FirstOrDefault() switch
     "jpeg" => JpegTimings.Run(args[1..]),
     "latency" => await DoorLatency.RunAsync(args[1..]),
     "startup" => await Startup.RunAsync(args[1..]),
-    "bare-server" => await Startup.BareServerAsync(args[1]),
+    "bare-server" => await Startup.BareServerAsync(args[1], args.Length > 2 ? args[2] : null),
     "http" when OperatingSystem.IsLinux() => await HttpThroughput.RunAsync(args[1..]),
     _ => Usage(),
 };

@@ -39,13 +39,29 @@ internal static class Startup
     }
 
     /// <summary>The baseline server: the smallest Kestrel app, for comparison.</summary>
-    public static async Task<int> BareServerAsync(string url)
+    /// <summary>
+    /// The smallest Kestrel app; with <paramref name="files"/>, it also serves that directory's evidence.json (with
+    /// an ETag and 304) and image.jpg from memory: the framework's floor for the http bench.
+    /// </summary>
+    public static async Task<int> BareServerAsync(string url, string? files = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls(url);
         var app = builder.Build();
         app.MapGet("/readyz", () => Results.Text("ok"));
+        if (files is not null)
+        {
+            var json = await File.ReadAllBytesAsync(Path.Combine(files, "evidence.json"));
+            var image = await File.ReadAllBytesAsync(Path.Combine(files, "image.jpg"));
+            const string etag = "\"bare-1\"";
+            app.MapGet("/evidence.json", (HttpContext context) =>
+            {
+                context.Response.Headers.ETag = etag;
+                return context.Request.Headers.IfNoneMatch == etag ? Results.StatusCode(304) : Results.Bytes(json, "application/json");
+            });
+            app.MapGet("/image.jpg", () => Results.Bytes(image, "image/jpeg"));
+        }
         await app.RunAsync();
         return 0;
     }
