@@ -44,6 +44,8 @@ public sealed unsafe class MosquittoClient : IDisposable
         LibMosquitto.DisconnectCallbackSet(_handle, &OnDisconnect);
         LibMosquitto.MessageCallbackSet(_handle, &OnMessage);
         LibMosquitto.LogCallbackSet(_handle, &OnLog);
+        // Door events and their PUBACKs are tiny: Nagle's algorithm would only hold them back.
+        LibMosquitto.IntOption(_handle, LibMosquitto.MOSQ_OPT_TCP_NODELAY, 1);
     }
 
     public ChannelReader<MqttSignal> Signals => _signals.Reader;

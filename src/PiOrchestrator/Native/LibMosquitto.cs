@@ -15,6 +15,8 @@ internal static unsafe partial class LibMosquitto
 
     public const int MOSQ_LOG_ERR = 0x08;
 
+    public const int MOSQ_OPT_TCP_NODELAY = 11;
+
     /// <summary>
     /// Errors after which mosquitto_loop_forever (the thread of mosquitto_loop_start) returns instead of reconnecting:
     /// NOMEM, PROTOCOL, INVAL, NOT_FOUND, TLS, PAYLOAD_SIZE, NOT_SUPPORTED, AUTH, ACL_DENIED, UNKNOWN, EAI, PROXY.
@@ -56,6 +58,9 @@ internal static unsafe partial class LibMosquitto
 
     [LibraryImport(Library, EntryPoint = "mosquitto_tls_insecure_set")]
     public static partial int TlsInsecureSet(nint mosq, [MarshalAs(UnmanagedType.U1)] bool insecure);
+
+    [LibraryImport(Library, EntryPoint = "mosquitto_int_option")]
+    public static partial int IntOption(nint mosq, int option, int value);
 
     [LibraryImport(Library, EntryPoint = "mosquitto_log_callback_set")]
     public static partial void LogCallbackSet(nint mosq, delegate* unmanaged<nint, nint, int, byte*, void> callback);
