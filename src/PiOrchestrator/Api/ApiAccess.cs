@@ -47,7 +47,7 @@ public static class ApiAccess
     public static WebApplication UseApiAccess(this WebApplication app)
     {
         // Lazily: options are validated (with a clear message and exit 78) when the agent starts, after this runs.
-        var allowed = new Lazy<IReadOnlyList<IPNetwork>>(() => app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ParsedAllowedNetworks());
+        var allowed = new Lazy<IPNetwork[]>(() => app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ParsedAllowedNetworks().ToArray());
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PiOrchestrator.Api.Access");
         var refusedLogged = new ConcurrentDictionary<IPAddress, DateTimeOffset>();
         var time = app.Services.GetRequiredService<TimeProvider>();
@@ -55,7 +55,7 @@ public static class ApiAccess
         {
             var client = ClientAddress(context.Connection.RemoteIpAddress);
             // No address: an in-process test server, not a network client.
-            if (client is null || allowed.Value.Any(network => network.Contains(client))) return DeclaredBodyFits(context) ? next(context) : TooLarge(context);
+            if (client is null || Allowed(allowed.Value, client)) return DeclaredBodyFits(context) ? next(context) : TooLarge(context);
             var now = time.GetUtcNow();
             if (refusedLogged.Count < 1024 && (!refusedLogged.TryGetValue(client, out var last) || now - last > TimeSpan.FromMinutes(1)))
             {
@@ -66,6 +66,14 @@ public static class ApiAccess
         });
         app.UseRateLimiter();
         return app;
+    }
+
+    // A plain loop: this runs on every request, a LINQ closure would allocate on each.
+    private static bool Allowed(IPNetwork[] networks, IPAddress client)
+    {
+        foreach (var network in networks)
+            if (network.Contains(client)) return true;
+        return false;
     }
 
     // A declared length over the limit is refused before routing, so no endpoint needs to start reading it.
