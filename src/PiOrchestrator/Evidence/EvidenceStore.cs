@@ -254,6 +254,7 @@ public sealed class EvidenceStore : IDisposable
             if (withBytes) RefuseWhileDiskFull();
             // A photo never gets the reserve: only the record of its failure does.
             WithDiskReserve(() => { InsertEvidence(e, bytes, thumbnail); return 0; }, retryAfterRelease: !withBytes);
+            EvidenceChanged();
         }
         SessionChanged?.Invoke(e.SessionId);
         EvidenceStored?.Invoke(e);
@@ -418,8 +419,29 @@ public sealed class EvidenceStore : IDisposable
     public EvidenceRecord? GetEvidence(Guid evidenceId) =>
         QuerySingleEvidence("evidence_id = $v", evidenceId.ToString("D"));
 
-    public EvidenceRecord? GetEvidenceByKey(string objectKey) =>
-        QuerySingleEvidence("object_key = $v", objectKey);
+    /// <summary>
+    /// The row with this object key. Served from memory after the first read (the image proxy asks on every
+    /// request); every write to evidence rows empties that memory.
+    /// </summary>
+    public EvidenceRecord? GetEvidenceByKey(string objectKey)
+    {
+        if (_byKey.TryGetValue(objectKey, out var cached)) return cached;
+        var version = Interlocked.Read(ref _evidenceVersion);
+        var found = QuerySingleEvidence("object_key = $v", objectKey);
+        // Kept only if no write came in between (a write bumps the version, then clears).
+        if (found is not null && Interlocked.Read(ref _evidenceVersion) == version && _byKey.Count < 10_000)
+            _byKey[objectKey] = found;
+        return found;
+    }
+
+    private readonly ConcurrentDictionary<string, EvidenceRecord> _byKey = new(StringComparer.Ordinal);
+    private long _evidenceVersion;
+
+    private void EvidenceChanged()
+    {
+        Interlocked.Increment(ref _evidenceVersion);
+        _byKey.Clear();
+    }
 
     /// <summary>Keeps a thumbnail made later (for a capture stored before thumbnails were made at capture time).</summary>
     public void SaveThumbnail(Guid evidenceId, byte[] thumbnail)
@@ -504,6 +526,7 @@ public sealed class EvidenceStore : IDisposable
             }
             BumpRevision(tx, e.SessionId);
             tx.Commit();
+            EvidenceChanged();
         });
         SessionChanged?.Invoke(e.SessionId);
     }
@@ -520,7 +543,10 @@ public sealed class EvidenceStore : IDisposable
                 """;
             using var r = cmd.ExecuteReader();
             r.Read();
-            return (r.GetInt32(0), r.GetInt32(1));
+            var counts = (r.GetInt32(0), r.GetInt32(1));
+            r.Close();
+            EvidenceChanged();
+            return counts;
         }
     }
 
@@ -560,6 +586,7 @@ public sealed class EvidenceStore : IDisposable
                 held = Convert.ToInt32(count.ExecuteScalar());
             }
             tx.Commit();
+            EvidenceChanged();
             foreach (var sessionId in dropped.Select(e => e.SessionId).Distinct()) SessionChanged?.Invoke(sessionId);
             return (dropped, held);
         }
@@ -598,6 +625,7 @@ public sealed class EvidenceStore : IDisposable
             }
             BumpRevision(tx, e.SessionId);
             tx.Commit();
+            EvidenceChanged();
         }
         SessionChanged?.Invoke(e.SessionId);
     }
@@ -626,6 +654,7 @@ public sealed class EvidenceStore : IDisposable
             cmd.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
             var removed = Convert.ToInt32(cmd.ExecuteScalar());
             if (removed > 0) _revisions.Clear();
+            EvidenceChanged();
             return removed;
         }
     }
