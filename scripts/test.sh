@@ -7,7 +7,8 @@ source scripts/lib.sh
 
 # mosquitto + clients: the real broker and mosquitto_pub/_sub the tests use; systemd: systemd-analyze for the unit tests.
 # chromium: the status page's browser tests (driven by playwright-core, never a downloaded browser).
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium
+# wrk, nginx: the smoke run of the dashboard benchmark (nginx serves the baseline copy of the same bytes).
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium wrk nginx
 ensure_dotnet_sdk
 
 # s3rver (the S3 server the upload tests talk to) and playwright-core, pinned in test-tools/package.json.
