@@ -13,7 +13,16 @@ ensure_debian_packages() {
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Packages with a service (mosquitto, nginx) must not start it: the tests and benches start their own, and a
+  # service that cannot start (port taken, no init) would fail the install. policy-rc.d 101 = "do not start".
+  local policy=/usr/sbin/policy-rc.d placed=no
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 0755 "$policy" && placed=yes
+  fi
+  local status=0
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  [ "$placed" = yes ] && as_root rm -f "$policy"
+  return $status
 }
 
 ensure_dotnet_sdk() {
