@@ -25,14 +25,13 @@ public sealed class DiskFullTests
             await using var rig = await ProofRig.StartAsync(new() { ["PIORCH_Storage__DiskReserveKilobytes"] = "256" }, dataDirectory: mount.Path);
             // Uploads off the table: every byte stays on the small disk.
             await rig.S3.StopAsync();
-            var random = new Random(7);
             var cycles = 0;
             while (!rig.ReadRows().Any(r => r.Status == "failed"))
             {
                 Assert.True(cycles < 200, "the disk never filled");
                 try
                 {
-                    await rig.DoorCycleAsync(random);
+                    await rig.DoorCycleAsync();
                 }
                 catch (TimeoutException ex)
                 {
@@ -52,8 +51,8 @@ public sealed class DiskFullTests
             // Space returns: the next cycles are captured again, and the agent never needed a restart.
             Run("mount", "-o", "remount,size=64m", mount.Path);
             var before = rig.ReadRows().Count(r => r.Status == "captured");
-            await rig.DoorCycleAsync(random);
-            await rig.DoorCycleAsync(random);
+            await rig.DoorCycleAsync();
+            await rig.DoorCycleAsync();
             Assert.Equal(before + 4, rig.ReadRows().Count(r => r.Status == "captured"));
             await rig.Agent.WaitForOutputAsync("has space again");
             Assert.False((await rig.Agent.GetDataAsync("/api/v1/status")).GetProperty("store").GetProperty("disk_full").GetBoolean());

@@ -28,14 +28,14 @@ public sealed class FaultTests
             Func<Task>? kill = killAt.Contains(i)
                 ? async () =>
                 {
-                    // Anywhere from mid-capture to mid-upload of this cycle.
-                    await Task.Delay(random.Next(0, 250));
+                    // Anywhere from mid-receive to mid-upload of this cycle.
+                    await rig.ReachAsync(random.Next(4));
                     await rig.KillAndRestartAsync();
                 }
                 : null;
             // Half the kills fall between the door's two events, half after them.
-            if (i % 2 == 0) await rig.DoorCycleAsync(random, betweenEvents: kill);
-            else await rig.DoorCycleAsync(random, afterEvents: kill);
+            if (i % 2 == 0) await rig.DoorCycleAsync(betweenEvents: kill);
+            else await rig.DoorCycleAsync(afterEvents: kill);
         }
         await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(ProofScale.Pick(90, 900)));
         var rows = await rig.AuditAsync(cycles);
@@ -49,10 +49,9 @@ public sealed class FaultTests
     public async Task A_broker_restarted_during_door_cycles_loses_no_door_event()
     {
         var cycles = ProofScale.Pick(20, 200);
-        var random = Seeded(out _);
         await using var rig = await ProofRig.StartAsync();
         for (var i = 0; i < cycles; i++)
-            await rig.DoorCycleAsync(random, betweenEvents: i % 5 == 2 ? rig.Broker.RestartAsync : null);
+            await rig.DoorCycleAsync(betweenEvents: i % 5 == 2 ? rig.Broker.RestartAsync : null);
         await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(ProofScale.Pick(90, 600)));
         var rows = await rig.AuditAsync(cycles);
         Assert.All(rows, r => Assert.Equal("captured", r.Status));
@@ -62,12 +61,11 @@ public sealed class FaultTests
     public async Task S3_down_for_part_of_the_door_cycles_then_the_queue_drains()
     {
         var cycles = ProofScale.Pick(20, 200);
-        var random = Seeded(out _);
         await using var rig = await ProofRig.StartAsync();
         for (var i = 0; i < cycles; i++)
         {
             if (i == cycles / 4) await rig.S3.StopAsync();
-            await rig.DoorCycleAsync(random);
+            await rig.DoorCycleAsync();
         }
         await Eventually.UntilAsync(async () => (await rig.Agent.GetDataAsync("/api/v1/status")).GetProperty("upload").GetProperty("queue_depth").GetInt64() > 0,
             TimeSpan.FromSeconds(30), "captures to queue while S3 is down");
@@ -88,7 +86,7 @@ public sealed class FaultTests
         for (var i = 0; i < cycles; i++)
         {
             rig.Camera.Mode = i % 2 == 0 ? CameraMode.Healthy : faults[random.Next(faults.Length)];
-            await rig.DoorCycleAsync(random);
+            await rig.DoorCycleAsync();
         }
         rig.Camera.Mode = CameraMode.Healthy;
         await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(60));

@@ -96,15 +96,36 @@ public sealed class ProofRig : IAsyncDisposable
     /// the two events, then waits for the cycle's session to complete: a real door stays shut for longer than the
     /// AFTER_CLOSE delay, so the next cycle starts once this one is done.
     /// </summary>
-    public async Task DoorCycleAsync(Random random, Func<Task>? betweenEvents = null, Func<Task>? afterEvents = null)
+    public async Task DoorCycleAsync(Func<Task>? betweenEvents = null, Func<Task>? afterEvents = null)
     {
         var cycle = ++_cycles;
+        _cycleStart = (ReadRows().Count, ReadRows().Count(r => r.UploadStatus == "uploaded"));
         await PublishEventAsync("opened", $"proof-{cycle}-opened");
-        await Task.Delay(random.Next(0, 60));
         if (betweenEvents is not null) await betweenEvents();
         await PublishEventAsync("closed", $"proof-{cycle}-closed");
         if (afterEvents is not null) await afterEvents();
         await Eventually.UntilAsync(() => Task.FromResult(CountSessions("complete") >= cycle), TimeSpan.FromSeconds(30), $"door cycle {cycle} to complete");
+    }
+
+    private (int Rows, int Uploaded) _cycleStart;
+
+    /// <summary>
+    /// Waits until the agent is at a chosen point of the cycle in progress, counted from its last published event:
+    /// 0 at once, 1 that event received, 2 its capture stored, 3 that capture uploaded. A fault thrown in there
+    /// lands mid-receive, mid-capture or mid-upload by construction, not by a guessed sleep.
+    /// </summary>
+    public Task ReachAsync(int moment)
+    {
+        var lastEvent = _published[^1];
+        var captures = lastEvent.EndsWith("-closed", StringComparison.Ordinal) ? 2 : 1;
+        Func<bool> reached = moment switch
+        {
+            0 => () => true,
+            1 => () => ReceivedEventIds().Contains(lastEvent),
+            2 => () => ReadRows().Count >= _cycleStart.Rows + captures,
+            _ => () => ReadRows().Count(r => r.UploadStatus == "uploaded") >= _cycleStart.Uploaded + captures,
+        };
+        return Eventually.UntilAsync(() => Task.FromResult(reached()), TimeSpan.FromSeconds(30), $"moment {moment} after {lastEvent}");
     }
 
     private async Task PublishEventAsync(string kind, string eventId)
@@ -124,6 +145,11 @@ public sealed class ProofRig : IAsyncDisposable
         while (reader.Read()) ids.Add(reader.GetString(0));
         return ids;
     }
+
+    /// <summary>Nothing waiting for upload.</summary>
+    public Task WaitUploadedAsync() =>
+        Eventually.UntilAsync(async () => (await Agent.GetDataAsync("/api/v1/status")).GetProperty("upload").GetProperty("queue_depth").GetInt64() == 0,
+            TimeSpan.FromSeconds(30), "the upload queue to drain");
 
     /// <summary>Every cycle a complete session and nothing left to upload.</summary>
     public async Task WaitSettledAsync(int sessions, TimeSpan timeout)
