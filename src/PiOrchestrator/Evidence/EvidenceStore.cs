@@ -404,17 +404,8 @@ public sealed class EvidenceStore : IDisposable
         return new SessionPage(list, hasMore, hasMore && last is not null ? (last.StartedAt.ToUnixTimeMilliseconds(), last.SessionId) : null);
     }
 
-    public List<EvidenceRecord> GetEvidenceForSession(string sessionId)
-    {
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE session_id = $id ORDER BY captured_ms, evidence_id";
-        cmd.Parameters.AddWithValue("$id", sessionId);
-        using var r = cmd.ExecuteReader();
-        var list = new List<EvidenceRecord>();
-        while (r.Read()) list.Add(ReadEvidence(r));
-        return list;
-    }
+    public List<EvidenceRecord> GetEvidenceForSession(string sessionId) =>
+        QueryEvidence("session_id = $id ORDER BY captured_ms, evidence_id", ("$id", sessionId));
 
     public EvidenceRecord? GetEvidence(Guid evidenceId) =>
         QuerySingleEvidence("evidence_id = $v", evidenceId.ToString("D"));
@@ -496,17 +487,8 @@ public sealed class EvidenceStore : IDisposable
     }
 
     /// <summary>Captured rows waiting for upload, oldest first.</summary>
-    public List<EvidenceRecord> NextPendingUploads(int limit)
-    {
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE upload_status = 'pending' ORDER BY captured_ms, evidence_id LIMIT $limit";
-        cmd.Parameters.AddWithValue("$limit", limit);
-        using var r = cmd.ExecuteReader();
-        var list = new List<EvidenceRecord>();
-        while (r.Read()) list.Add(ReadEvidence(r));
-        return list;
-    }
+    public List<EvidenceRecord> NextPendingUploads(int limit) =>
+        QueryEvidence("upload_status = 'pending' ORDER BY captured_ms, evidence_id LIMIT $limit", ("$limit", limit));
 
     /// <summary>Moves a row along pending → uploading → uploaded (or failed), with the last error seen.</summary>
     public void SetUploadStatus(EvidenceRecord e, UploadStatus status, string? error, DateTimeOffset? uploadedAt = null)
@@ -593,18 +575,9 @@ public sealed class EvidenceStore : IDisposable
     }
 
     /// <summary>Uploaded objects captured before the cutoff and not yet purged (for S3 retention).</summary>
-    public List<EvidenceRecord> UploadedBefore(DateTimeOffset cutoff, int limit)
-    {
-        using var c = OpenReader();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE upload_status = 'uploaded' AND purged_ms IS NULL AND captured_ms < $cutoff ORDER BY captured_ms LIMIT $limit";
-        cmd.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
-        cmd.Parameters.AddWithValue("$limit", limit);
-        using var r = cmd.ExecuteReader();
-        var list = new List<EvidenceRecord>();
-        while (r.Read()) list.Add(ReadEvidence(r));
-        return list;
-    }
+    public List<EvidenceRecord> UploadedBefore(DateTimeOffset cutoff, int limit) =>
+        QueryEvidence("upload_status = 'uploaded' AND purged_ms IS NULL AND captured_ms < $cutoff ORDER BY captured_ms LIMIT $limit",
+            ("$cutoff", cutoff.ToUnixTimeMilliseconds()), ("$limit", limit));
 
     public void MarkPurged(EvidenceRecord e, DateTimeOffset at)
     {
@@ -719,14 +692,20 @@ public sealed class EvidenceStore : IDisposable
         if (cmd.ExecuteScalar() is long revision) _revisions[sessionId] = revision;
     }
 
-    private EvidenceRecord? QuerySingleEvidence(string predicate, string value)
+    private EvidenceRecord? QuerySingleEvidence(string predicate, string value) =>
+        QueryEvidence(predicate, ("$v", value)) is [var single, ..] ? single : null;
+
+    /// <summary>Evidence rows matching <paramref name="whereClause"/> (which may end in ORDER BY / LIMIT).</summary>
+    private List<EvidenceRecord> QueryEvidence(string whereClause, params (string Name, object Value)[] parameters)
     {
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE {predicate}";
-        cmd.Parameters.AddWithValue("$v", value);
+        cmd.CommandText = $"SELECT {EvidenceColumns} FROM evidence WHERE {whereClause}";
+        foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value);
         using var r = cmd.ExecuteReader();
-        return r.Read() ? ReadEvidence(r) : null;
+        var list = new List<EvidenceRecord>();
+        while (r.Read()) list.Add(ReadEvidence(r));
+        return list;
     }
 
     private SqliteConnection OpenReader()
