@@ -35,3 +35,24 @@ ensure_dotnet_sdk() {
 
 # The native libraries the agent uses at run time (see README, "Why these libraries").
 AGENT_PACKAGES=(libmosquitto1 libturbojpeg0 libgpiod2)
+
+# An arm64 root with the agent's native libraries, for running the arm64 package under qemu-aarch64 -L <root>:
+# the cross glibc/libstdc++ from Debian's *-arm64-cross packages, and the arm64 .debs of AGENT_PACKAGES (and what
+# they need) fetched with a private apt state, so this machine's own apt configuration is left as it is.
+ensure_arm64_sysroot() {
+  local root="$1"
+  [ -f "$root/.complete" ] && return 0
+  ensure_debian_packages qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
+  local work; work=$(mktemp -d)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
+  local apt_arm64=(-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "Dir::State::status=/dev/null"
+                   -o APT::Architecture=arm64 -o "APT::Architectures::=arm64" -o APT::Sandbox::User=root)
+  apt-get "${apt_arm64[@]}" update -qq
+  (cd "$work/debs" && apt-get "${apt_arm64[@]}" download -qq "${AGENT_PACKAGES[@]/%/:arm64}" libssl3:arm64 libcjson1:arm64)
+  rm -rf "$root" && mkdir -p "$root/lib/aarch64-linux-gnu"
+  local deb; for deb in "$work"/debs/*.deb; do dpkg -x "$deb" "$root"; done
+  cp -a /usr/aarch64-linux-gnu/lib/. "$root/lib/aarch64-linux-gnu/"
+  ln -sf aarch64-linux-gnu/ld-linux-aarch64.so.1 "$root/lib/ld-linux-aarch64.so.1"
+  rm -rf "$work"
+  touch "$root/.complete"
+}

@@ -10,6 +10,8 @@ source scripts/lib.sh
 # wrk, nginx: the smoke run of the dashboard benchmark (nginx serves the baseline copy of the same bytes).
 ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium wrk nginx
 ensure_dotnet_sdk
+# qemu-user and an arm64 root: the self-contained linux-arm64 package is run as the Pi would run it.
+ensure_arm64_sysroot "$(pwd)/test-tools/arm64-sysroot"
 
 # s3rver (the S3 server the upload tests talk to) and playwright-core, pinned in test-tools/package.json.
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm

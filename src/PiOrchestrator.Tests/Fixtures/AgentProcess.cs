@@ -39,11 +39,15 @@ public sealed class AgentProcess : IAsyncDisposable
         }
     }
 
-    public static AgentProcess Start(IDictionary<string, string> environment, int? port = null, params string[] args)
+    public static AgentProcess Start(IDictionary<string, string> environment, int? port = null, params string[] args) =>
+        StartCommand("dotnet", [AgentDll], environment, port, args);
+
+    /// <summary>The agent started by <paramref name="file"/> <paramref name="leadingArgs"/> (a packaged executable, an emulator).</summary>
+    public static AgentProcess StartCommand(string file, IEnumerable<string> leadingArgs, IDictionary<string, string> environment, int? port = null, params string[] args)
     {
         var listen = port ?? TestPorts.Free();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(AgentDll);
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in leadingArgs) start.ArgumentList.Add(a);
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add($"http://127.0.0.1:{listen}");
         foreach (var a in args) start.ArgumentList.Add(a);
@@ -67,14 +71,14 @@ public sealed class AgentProcess : IAsyncDisposable
         lock (_output) _output.AppendLine(line);
     }
 
-    public async Task WaitReadyAsync()
+    public async Task WaitReadyAsync(TimeSpan? timeout = null)
     {
         await Eventually.UntilAsync(async () =>
         {
             if (_process.HasExited) throw new InvalidOperationException($"agent exited with {_process.ExitCode}:\n{Output}");
             using var response = await Http.GetAsync("/readyz");
             return response.IsSuccessStatusCode;
-        }, TimeSpan.FromSeconds(30), "the agent to be ready");
+        }, timeout ?? TimeSpan.FromSeconds(30), "the agent to be ready");
     }
 
     public Task WaitForOutputAsync(string text, TimeSpan? timeout = null) =>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using PiOrchestrator.Tests.Fixtures;
 
@@ -11,10 +12,12 @@ public class DeploymentTests
 {
     private static string Unit => Path.Combine(RepoPaths.Root, "deploy", "systemd", "piorchestrator.service");
 
-    private static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args, string? workingDirectory = null)
+    private static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args, string? workingDirectory = null,
+        IDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -94,11 +97,102 @@ public class DeploymentTests
     }
 
     [Fact]
-    public async Task Self_contained_publish_fails_clearly_where_the_runtime_packs_are_missing()
+    public async Task Self_contained_publish_names_the_missing_runtime_packs()
     {
-        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", "--self-contained"], RepoPaths.Root);
+        // A package source holding everything this machine has restored except the linux-arm64 runtime packs, as on
+        // a machine whose NuGet lacks them: restored from a fallback folder of links, with no other source.
+        using var fallback = new TempDirectory();
+        using var packages = new TempDirectory();
+        using var noSource = new TempDirectory();
+        var restored = System.Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        foreach (var package in Directory.GetDirectories(restored).Where(d => !Path.GetFileName(d).EndsWith(".app.runtime.linux-arm64", StringComparison.Ordinal)))
+            File.CreateSymbolicLink(Path.Combine(fallback.Path, Path.GetFileName(package)), package);
+        var environment = new Dictionary<string, string>
+        {
+            ["NUGET_PACKAGES"] = packages.Path, ["NUGET_FALLBACK_PACKAGES"] = fallback.Path, ["RestoreSources"] = noSource.Path,
+        };
+
+        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", "--self-contained"], RepoPaths.Root, environment);
+
         Assert.NotEqual(0, exit);
-        Assert.Contains("needs the Microsoft.NETCore.App.Runtime.linux-arm64", output);
+        Assert.Contains("error: a self-contained linux-arm64 build needs the Microsoft.NETCore.App.Runtime.linux-arm64 and Microsoft.AspNetCore.App.Runtime.linux-arm64 packs", output);
+        Assert.DoesNotContain("out/piorchestrator-", output);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task The_self_contained_arm64_package_installs_and_records_a_door_cycle_on_an_emulated_arm64_cpu()
+    {
+        var sysroot = Path.Combine(RepoPaths.TestTools, "arm64-sysroot");
+        Assert.True(File.Exists(Path.Combine(sysroot, ".complete")), $"no arm64 root at {sysroot}: scripts/test.sh makes it");
+        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", "--self-contained"], RepoPaths.Root);
+        Assert.True(exit == 0, output);
+        var tarball = Path.Combine(RepoPaths.Root, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last().Trim());
+        using var extracted = new TempDirectory();
+        Assert.Equal(0, (await RunAsync("tar", ["xzf", tarball, "-C", extracted.Path])).Exit);
+        var package = Directory.GetDirectories(extracted.Path).Single();
+
+        // Built for the Pi's CPU: the executable, the runtime and the SQLite native are all aarch64 ELF files.
+        foreach (var file in new[] { "PiOrchestrator", "libcoreclr.so", "libclrjit.so", "libe_sqlite3.so" })
+            Assert.Equal(ElfMachineAarch64, ElfMachine(Path.Combine(package, "app", file)));
+        Assert.False(Directory.Exists(Path.Combine(package, "app", "runtimes")), "natives of other RIDs in a RID-specific package");
+
+        // install.sh sees it carries its runtime: no .NET needed, and the unit runs the executable itself.
+        using var root = new TempDirectory();
+        await PrepareSystemRootAsync(root.Path);
+        var install = await RunAsync("bash", [Path.Combine(package, "install.sh"), "--root", root.Path]);
+        Assert.True(install.Exit == 0, install.Output);
+        var dropIn = await File.ReadAllTextAsync(Path.Combine(root.Path, "etc", "systemd", "system", "piorchestrator.service.d", "self-contained.conf"));
+        Assert.Contains("[Service]\nExecStart=\nExecStart=/opt/piorchestrator/PiOrchestrator\n", dropIn);
+        var executable = Path.Combine(root.Path, "opt", "piorchestrator", "PiOrchestrator");
+
+        // The installed executable on an emulated arm64 CPU, with Debian's arm64 libmosquitto, libturbojpeg and libgpiod:
+        // a door cycle from the real broker, two photos from the fake camera, validated and stored.
+        using var data = new TempDirectory();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var agent = AgentProcess.StartCommand("qemu-aarch64", ["-L", sysroot, executable], new Dictionary<string, string>
+        {
+            ["PIORCH_Storage__DataDirectory"] = data.Path,
+            ["PIORCH_Mqtt__Host"] = "127.0.0.1",
+            ["PIORCH_Mqtt__Port"] = broker.Port.ToString(CultureInfo.InvariantCulture),
+            ["PIORCH_Capture__AfterCloseDelayMs"] = "200",
+            ["PIORCH_Containers__0__Id"] = "ctr-001",
+            ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
+            ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
+        });
+        await agent.WaitReadyAsync(TimeSpan.FromMinutes(3));
+        await agent.WaitForOutputAsync("MQTT connected to 127.0.0.1", TimeSpan.FromMinutes(1));
+        await broker.PublishAsync("containers/ctr-001/door", """{"event":"opened","event_id":"arm64-1","session_id":"sess-arm64-1"}""");
+        await broker.PublishAsync("containers/ctr-001/door", "closed");
+        var pair = await Eventually.UntilAsync(async () =>
+        {
+            var candidate = await agent.GetDataAsync("/api/v1/sessions/sess-arm64-1/evidence/pair");
+            return candidate.GetProperty("pair_status").GetString() == "complete" ? (JsonElement?)candidate : null;
+        }, TimeSpan.FromMinutes(2), "a complete pair from the arm64 agent");
+        foreach (var side in new[] { "before", "after" })
+            Assert.Contains(pair!.Value.GetProperty(side).GetProperty("sha256").GetString(), camera.ServedSha256);
+    }
+
+    private const ushort ElfMachineAarch64 = 183;
+
+    /// <summary>e_machine of an ELF file (little-endian, offset 18), or 0 when it is not one.</summary>
+    private static ushort ElfMachine(string path)
+    {
+        var header = new byte[20];
+        using (var file = File.OpenRead(path)) file.ReadExactly(header);
+        return header.AsSpan(0, 4).SequenceEqual("\u007FELF"u8) ? BitConverter.ToUInt16(header, 18) : (ushort)0;
+    }
+
+    /// <summary>A minimal system for install.sh --root: the accounts files useradd edits, and a gpio group as on Raspberry Pi OS.</summary>
+    private static async Task PrepareSystemRootAsync(string root)
+    {
+        Directory.CreateDirectory(Path.Combine(root, "etc"));
+        foreach (var file in new[] { "passwd", "group", "shadow", "gshadow" })
+            File.Copy(Path.Combine("/etc", file), Path.Combine(root, "etc", file));
+        if (!File.ReadAllText("/etc/group").Contains("\ngpio:"))
+            await File.AppendAllTextAsync(Path.Combine(root, "etc", "group"), "gpio:x:997:\n");
     }
 
     [Fact]
@@ -106,14 +200,7 @@ public class DeploymentTests
     public async Task Install_sh_twice_in_a_throwaway_root_gives_the_same_result_and_keeps_config_and_data()
     {
         using var root = new TempDirectory();
-        Directory.CreateDirectory(Path.Combine(root.Path, "etc"));
-        // A minimal system: the accounts files useradd edits, and a gpio group as on Raspberry Pi OS.
-        File.Copy("/etc/passwd", Path.Combine(root.Path, "etc", "passwd"));
-        File.Copy("/etc/group", Path.Combine(root.Path, "etc", "group"));
-        File.Copy("/etc/shadow", Path.Combine(root.Path, "etc", "shadow"));
-        File.Copy("/etc/gshadow", Path.Combine(root.Path, "etc", "gshadow"));
-        if (!File.ReadAllText("/etc/group").Contains("\ngpio:"))
-            await File.AppendAllTextAsync(Path.Combine(root.Path, "etc", "group"), "gpio:x:997:\n");
+        await PrepareSystemRootAsync(root.Path);
         using var package = new TempDirectory();
         var deploy = Path.Combine(RepoPaths.Root, "deploy");
         foreach (var file in new[] { "install.sh", "appsettings.example.json", "piorchestrator.env.example", "systemd/piorchestrator.service" })

@@ -36,7 +36,7 @@ public static class DemoMode
     {
         app.MapGet("/demo/cameras/{containerId}/capture", (string containerId, DemoCamera camera) =>
             TypedResults.Bytes(camera.Capture(containerId), "image/jpeg")).ExcludeFromDescription();
-        app.MapGet("/demo/cameras/{containerId}/status", () => TypedResults.Ok(new { framesize = 8, quality = 12 })).ExcludeFromDescription();
+        app.MapGet("/demo/cameras/{containerId}/status", () => TypedResults.Ok(new Dictionary<string, int> { ["framesize"] = 8, ["quality"] = 12 })).ExcludeFromDescription();
         return app;
     }
 
