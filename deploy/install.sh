@@ -50,10 +50,14 @@ fi
 # 1. Native libraries the agent calls (P/Invoke).
 run apt-get install -y --no-install-recommends libmosquitto1 libgpiod2 libturbojpeg0
 
-# 2. The ASP.NET Core 10 runtime, unless the package carries its own (self-contained: app/PiOrchestrator).
-self_contained=no
-[ -x "$here/app/PiOrchestrator" ] && [ -f "$here/app/libcoreclr.so" ] && self_contained=yes
-if live && [ "$self_contained" = no ] && ! dotnet --list-runtimes 2>/dev/null | grep -q '^Microsoft.AspNetCore.App 10\.'; then
+# 2. The ASP.NET Core 10 runtime, unless the package runs by itself: self-contained (app/PiOrchestrator beside the
+#    runtime) or native (app/PiOrchestrator alone, compiled ahead of time).
+package_kind=framework
+if [ -x "$here/app/PiOrchestrator" ]; then
+  package_kind=self-contained
+  [ -f "$here/app/PiOrchestrator.dll" ] || package_kind=native
+fi
+if live && [ "$package_kind" = framework ] && ! dotnet --list-runtimes 2>/dev/null | grep -q '^Microsoft.AspNetCore.App 10\.'; then
   echo "install.sh: the .NET 10 ASP.NET Core runtime is missing." >&2
   echo "  Install it with Microsoft's script:  curl -sSL https://dot.net/v1/dotnet-install.sh | bash -s -- --channel 10.0 --runtime aspnetcore --install-dir /usr/share/dotnet" >&2
   echo "  and link it:                         ln -sf /usr/share/dotnet/dotnet /usr/bin/dotnet" >&2
@@ -99,12 +103,17 @@ if [ -n "$creds" ]; then
 else
   rm -f "$dropin"
 fi
-# A self-contained package runs its own executable instead of /usr/bin/dotnet.
-if [ "$self_contained" = yes ]; then
-  install -d "$unit.d"
-  printf '# Written by install.sh: this package carries its own .NET runtime.\n[Service]\nExecStart=\nExecStart=/opt/piorchestrator/PiOrchestrator\n' > "$unit.d/self-contained.conf"
+# A package that runs by itself starts its executable instead of /usr/bin/dotnet; a native one never JITs, so it
+# also runs with MemoryDenyWriteExecute (no memory both writable and executable).
+executable_dropin="$unit.d/executable.conf"
+if [ "$package_kind" = framework ]; then
+  rm -f "$executable_dropin"
 else
-  rm -f "$unit.d/self-contained.conf"
+  install -d "$unit.d"
+  {
+    printf '# Written by install.sh for a %s package.\n[Service]\nExecStart=\nExecStart=/opt/piorchestrator/PiOrchestrator\n' "$package_kind"
+    [ "$package_kind" = native ] && printf 'MemoryDenyWriteExecute=yes\n'
+  } > "$executable_dropin"
 fi
 rmdir "$unit.d" 2>/dev/null || true
 run systemctl daemon-reload

@@ -1,47 +1,81 @@
 #!/usr/bin/env bash
-# Builds the Pi package: out/piorchestrator-<version>-<rid>.tar.gz with the app, the SQLite native for that RID,
-# the systemd unit, example configuration and install.sh.
-#   scripts/cross-publish.sh [linux-arm64|linux-arm|all] [--self-contained]
-# Builds under out/build, apart from the developer build in src/*/bin.
-# Default: framework-dependent (the Pi runs it with the .NET 10 ASP.NET Core runtime, 4 MB package); --self-contained
-# carries the runtime (about 48 MB) and needs the runtime packs for the RID from NuGet.
+# Builds the Pi package: out/piorchestrator-<version>-<rid>[-<kind>].tar.gz with the app, the SQLite native for
+# that RID, the systemd unit, example configuration and install.sh.
+#   scripts/cross-publish.sh [linux-arm64|linux-arm|linux-x64|all] [--self-contained|--native]
+# Builds under out/build, apart from the developer build in src/*/bin. Kinds:
+#   (default)         framework-dependent: the Pi runs it with the .NET 10 ASP.NET Core runtime (4 MB package).
+#   --self-contained  carries the runtime (48 MB); needs the runtime packs for the RID from NuGet.
+#   --native          compiled ahead of time to one executable (no JIT, no runtime to install; about half the
+#                     memory, start in tens of ms); linux-arm64 and linux-x64. Needs clang and lld, and to build
+#                     for arm64 on another CPU, Debian's gcc-aarch64-linux-gnu (its linker, C library and objcopy).
+# "all" is the two Pi RIDs, linux-arm64 and linux-arm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=all
-self_contained=no
+kind=framework
 for arg in "$@"; do
   case "$arg" in
-    linux-arm64|linux-arm|all) target="$arg" ;;
-    --self-contained) self_contained=yes ;;
-    *) echo "usage: scripts/cross-publish.sh [linux-arm64|linux-arm|all] [--self-contained]" >&2; exit 2 ;;
+    linux-arm64|linux-arm|linux-x64|all) target="$arg" ;;
+    --self-contained) kind=self-contained ;;
+    --native) kind=native ;;
+    *) echo "usage: scripts/cross-publish.sh [linux-arm64|linux-arm|linux-x64|all] [--self-contained|--native]" >&2; exit 2 ;;
   esac
 done
 rids=(linux-arm64 linux-arm)
 [ "$target" = all ] || rids=("$target")
 version=$(grep -o '<Version>[^<]*' Directory.Build.props | cut -d'>' -f2)
 mkdir -p out
+publish=(dotnet publish src/PiOrchestrator/PiOrchestrator.csproj -c Release --artifacts-path out/build -nologo -v quiet -clp:ErrorsOnly)
+
+# Says which Debian packages a native build for $1 lacks, if any.
+native_toolchain_missing() {
+  local missing=()
+  command -v clang >/dev/null 2>&1 || missing+=(clang)
+  command -v ld.lld >/dev/null 2>&1 || missing+=(lld)
+  if [ "$1" = linux-arm64 ] && [ "$(uname -m)" != aarch64 ]; then
+    command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing+=(gcc-aarch64-linux-gnu)
+  fi
+  echo "${missing[*]}"
+}
 
 for rid in "${rids[@]}"; do
   name="piorchestrator-${version}-${rid}"
+  [ "$kind" = framework ] || name="$name-$kind"
   stage="out/$name"
   rm -rf "$stage" "out/$name.tar.gz"
-  if [ "$self_contained" = yes ]; then
-    # The apphost and the whole runtime for that RID: the Pi then needs no .NET installed.
-    if ! log=$(dotnet publish src/PiOrchestrator/PiOrchestrator.csproj -c Release -r "$rid" --self-contained true --artifacts-path out/build -o "$stage/app" -nologo -v quiet -clp:ErrorsOnly 2>&1); then
-      if grep -q "NU110[12].*Microsoft\.[A-Za-z]*\.App\.Runtime\.$rid" <<<"$log"; then
-        echo "error: a self-contained $rid build needs the Microsoft.NETCore.App.Runtime.$rid and Microsoft.AspNetCore.App.Runtime.$rid packs," >&2
-        echo "       which this machine's NuGet sources do not have. Build framework-dependent (the default) instead." >&2
-      else
-        echo "$log" >&2
+  case "$kind" in
+    self-contained)
+      # The apphost and the whole runtime for that RID: the Pi then needs no .NET installed.
+      if ! log=$("${publish[@]}" -r "$rid" --self-contained true -o "$stage/app" 2>&1); then
+        if grep -q "NU110[12].*Microsoft\.[A-Za-z]*\.App\.Runtime\.$rid" <<<"$log"; then
+          echo "error: a self-contained $rid build needs the Microsoft.NETCore.App.Runtime.$rid and Microsoft.AspNetCore.App.Runtime.$rid packs," >&2
+          echo "       which this machine's NuGet sources do not have. Build framework-dependent (the default) instead." >&2
+        else
+          echo "$log" >&2
+        fi
+        exit 1
+      fi ;;
+    native)
+      if [ "$rid" = linux-arm ]; then
+        echo "error: --native builds linux-arm64 and linux-x64; a 32-bit Raspberry Pi OS takes the framework-dependent package." >&2
+        exit 1
       fi
-      exit 1
-    fi
-  else
-    dotnet publish src/PiOrchestrator/PiOrchestrator.csproj -c Release -p:UseAppHost=false --artifacts-path out/build -o "$stage/app" -nologo -v quiet -clp:ErrorsOnly
-    # Keep only this RID's natives (SQLite's e_sqlite3): the package is for one kind of Pi.
-    find "$stage/app/runtimes" -mindepth 1 -maxdepth 1 -type d ! -name "$rid" -exec rm -rf {} +
-    test -f "$stage/app/runtimes/$rid/native/libe_sqlite3.so" || { echo "error: SQLite native for $rid missing" >&2; exit 1; }
-  fi
+      missing=$(native_toolchain_missing "$rid")
+      if [ -n "$missing" ]; then
+        echo "error: a native $rid build needs the Debian packages: $missing (apt-get install $missing)" >&2
+        exit 1
+      fi
+      cross=()
+      [ "$rid" = linux-arm64 ] && [ "$(uname -m)" != aarch64 ] && cross=(-p:ObjCopyName=aarch64-linux-gnu-objcopy)
+      "${publish[@]}" -r "$rid" -p:PublishAot=true "${cross[@]}" -o "$stage/app"
+      # Debug symbols stay in out/build; the Pi gets the stripped executable.
+      rm -f "$stage/app/PiOrchestrator.dbg" ;;
+    framework)
+      "${publish[@]}" -p:UseAppHost=false -o "$stage/app"
+      # Keep only this RID's natives (SQLite's e_sqlite3): the package is for one kind of Pi.
+      find "$stage/app/runtimes" -mindepth 1 -maxdepth 1 -type d ! -name "$rid" -exec rm -rf {} +
+      test -f "$stage/app/runtimes/$rid/native/libe_sqlite3.so" || { echo "error: SQLite native for $rid missing" >&2; exit 1; } ;;
+  esac
   cp deploy/systemd/piorchestrator.service deploy/install.sh deploy/appsettings.example.json deploy/piorchestrator.env.example README.md "$stage/"
   tar -C out -czf "out/$name.tar.gz" "$name"
   rm -rf "$stage"

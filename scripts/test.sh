@@ -8,7 +8,8 @@ source scripts/lib.sh
 # mosquitto + clients: the real broker and mosquitto_pub/_sub the tests use; systemd: systemd-analyze for the unit tests.
 # chromium: the status page's browser tests (driven by playwright-core, never a downloaded browser).
 # wrk, nginx: the smoke run of the dashboard benchmark (nginx serves the baseline copy of the same bytes).
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium wrk nginx
+# clang, lld, gcc-aarch64-linux-gnu: the native (ahead-of-time) builds, for this machine and cross to arm64.
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium wrk nginx clang lld gcc-aarch64-linux-gnu
 ensure_dotnet_sdk
 # qemu-user and an arm64 root: the self-contained linux-arm64 package is run as the Pi would run it.
 ensure_arm64_sysroot "$(pwd)/test-tools/arm64-sysroot"
@@ -24,22 +25,35 @@ results="$(pwd)/TestResults"
 rm -rf "$results"
 dotnet build Nexbasira.Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 
+# Pass 1: every test, the agent process run as `dotnet PiOrchestrator.dll`.
+# Pass 2: the tests that run the agent as a process (trait Agent=Process) again, against the native build a site
+# installs with `scripts/cross-publish.sh --native`, so that build is proven on the same real parts.
+native="$(pwd)/out/test-native"
+run_tests() {
+  local name="$1"; shift
+  dotnet test Nexbasira.Edge.sln -c Release --no-build --nologo \
+    --results-directory "$results" --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" "$@" \
+    -- RunConfiguration.TestSessionTimeout=3000000
+}
 set +e
-dotnet test Nexbasira.Edge.sln -c Release --no-build --nologo \
-  --results-directory "$results" --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
-  -- RunConfiguration.TestSessionTimeout=3000000
-status=$?
+run_tests all; status_all=$?
+rm -rf "$native" && mkdir -p "$native"
+if package=$(scripts/cross-publish.sh linux-x64 --native | tail -1) && tar xzf "$package" -C "$native" --strip-components=1; then
+  PIORCH_TEST_AGENT="$native/app/PiOrchestrator" run_tests native --filter "Agent=Process"; status_native=$?
+else
+  echo "the native build failed"; status_native=1
+fi
 set -e
 
-trx="$results/results.trx"
-if [ ! -f "$trx" ]; then
-  echo "tests: 0 passed, 1 failed"
-  exit 1
-fi
-counter() { grep -o "<Counters [^>]*>" "$trx" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
-passed=$(counter passed); failed=$(counter failed); total=$(counter total); executed=$(counter executed)
-skipped=$(( total - executed ))
-failed=$(( failed + $(counter error) + $(counter timeout) + $(counter aborted) ))
-if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+passed=0; failed=0; skipped=0
+for name in all native; do
+  trx="$results/$name.trx"
+  if [ ! -f "$trx" ]; then failed=$(( failed + 1 )); continue; fi
+  counter() { grep -o "<Counters [^>]*>" "$trx" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+  passed=$(( passed + $(counter passed) ))
+  failed=$(( failed + $(counter failed) + $(counter error) + $(counter timeout) + $(counter aborted) ))
+  skipped=$(( skipped + $(counter total) - $(counter executed) ))
+done
+if { [ "$status_all" -ne 0 ] || [ "$status_native" -ne 0 ]; } && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]

@@ -11,6 +11,7 @@ namespace PiOrchestrator.Tests.EndToEnd;
 /// The built agent as a process, configured with PIORCH_ variables, hearing doors through a real mosquitto
 /// and photographing a fake ESP32-CAM over real HTTP; checked over HTTP exactly as the dashboard reads it.
 /// </summary>
+[Trait("Agent", "Process")]
 public class AgentProcessTests
 {
     private static Dictionary<string, string> Environment(string dataDirectory, int brokerPort, string cameraUrl) => new()

@@ -4,6 +4,7 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.EndToEnd;
 
 /// <summary>What the agent publishes, read by a real mosquitto_sub; and a broker restart while events are queued.</summary>
+[Trait("Agent", "Process")]
 public class MqttPublishTests
 {
     private static Dictionary<string, string> Environment(string data, int brokerPort, string cameraUrl, string agentId) => new()

@@ -7,6 +7,7 @@ namespace PiOrchestrator.Tests.EndToEnd;
 /// A Pi without one of the Debian packages: the library is hidden from the agent alone by bind-mounting /dev/null
 /// over it in a private mount namespace (unshare -m, as root), and the agent must say which package to install.
 /// </summary>
+[Trait("Agent", "Process")]
 public class NativeLibraryTests
 {
     [Theory]
@@ -16,7 +17,7 @@ public class NativeLibraryTests
     {
         var target = LoadedPathOf(soname);
         using var data = new TempDirectory();
-        var start = new ProcessStartInfo("unshare", ["-m", "sh", "-c", $"mount --bind /dev/null {target} && exec dotnet \"$0\" --urls http://127.0.0.1:{TestPorts.Free()}", AgentProcess.AgentDll])
+        var start = new ProcessStartInfo("unshare", ["-m", "sh", "-c", $"mount --bind /dev/null {target} && exec \"$0\" \"$@\" --urls http://127.0.0.1:{TestPorts.Free()}", AgentProcess.Command.File, .. AgentProcess.Command.LeadingArgs])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,

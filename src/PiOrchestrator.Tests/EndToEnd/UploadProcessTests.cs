@@ -4,6 +4,7 @@ using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.EndToEnd;
 
+[Trait("Agent", "Process")]
 public class UploadProcessTests
 {
     [Fact]

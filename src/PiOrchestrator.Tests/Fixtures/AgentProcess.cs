@@ -39,8 +39,15 @@ public sealed class AgentProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// How the agent is started: <c>dotnet PiOrchestrator.dll</c>, or, when PIORCH_TEST_AGENT names one, a native
+    /// (ahead-of-time compiled) build of it, as scripts/test.sh runs the process tests a second time.
+    /// </summary>
+    public static (string File, string[] LeadingArgs) Command =>
+        System.Environment.GetEnvironmentVariable("PIORCH_TEST_AGENT") is { Length: > 0 } native ? (native, []) : ("dotnet", [AgentDll]);
+
     public static AgentProcess Start(IDictionary<string, string> environment, int? port = null, params string[] args) =>
-        StartCommand("dotnet", [AgentDll], environment, port, args);
+        StartCommand(Command.File, Command.LeadingArgs, environment, port, args);
 
     /// <summary>The agent started by <paramref name="file"/> <paramref name="leadingArgs"/> (a packaged executable, an emulator).</summary>
     public static AgentProcess StartCommand(string file, IEnumerable<string> leadingArgs, IDictionary<string, string> environment, int? port = null, params string[] args)

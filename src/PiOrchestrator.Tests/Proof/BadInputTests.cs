@@ -13,6 +13,7 @@ namespace PiOrchestrator.Tests.Proof;
 /// Generated hostile input against the built agent: MQTT payloads of every bad kind, HTTP requests on every
 /// endpoint, and 200 pollers while doors cycle. CI runs fewer; PROOF_SCALE=long runs the full counts.
 /// </summary>
+[Trait("Agent", "Process")]
 public sealed class BadInputTests(ITestOutputHelper output)
 {
     private static readonly Dictionary<string, string> OpenLimits = new()

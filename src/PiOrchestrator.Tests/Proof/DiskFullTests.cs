@@ -5,6 +5,7 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.Proof;
 
 /// <summary>The data directory on a small tmpfs (mounted by the test; it runs as root) that fills up mid-run.</summary>
+[Trait("Agent", "Process")]
 public sealed class DiskFullTests
 {
     private static void Run(string tool, params string[] args)

@@ -7,6 +7,7 @@ namespace PiOrchestrator.Tests.Proof;
 /// with the integrity audit: every capture's bytes in S3 at its key with its sha256, nothing missing, nothing extra.
 /// CI runs them short; PROOF_SCALE=long (scripts/proof.sh --long) runs the full counts.
 /// </summary>
+[Trait("Agent", "Process")]
 public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static Random Seeded(out int seed)

@@ -4,6 +4,7 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.StatusPage;
 
 /// <summary>The status page in headless Debian chromium (playwright-core), against the agent process with fake cameras.</summary>
+[Trait("Agent", "Process")]
 public class StatusPageTests
 {
     [Fact]

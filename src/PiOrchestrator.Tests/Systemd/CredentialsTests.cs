@@ -8,6 +8,7 @@ namespace PiOrchestrator.Tests.Systemd;
 /// Secrets handed over as systemd credentials ($CREDENTIALS_DIRECTORY, as LoadCredential= makes it) reach the
 /// settings they belong to, win over the env file, and never show in the log, status, OpenAPI or error answers.
 /// </summary>
+[Trait("Agent", "Process")]
 public sealed class CredentialsTests
 {
     [Fact]

@@ -120,31 +120,38 @@ public class DeploymentTests
         Assert.DoesNotContain("out/piorchestrator-", output);
     }
 
-    [Fact]
+    [Theory]
+    [InlineData("--self-contained")]
+    [InlineData("--native")]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task The_self_contained_arm64_package_installs_and_records_a_door_cycle_on_an_emulated_arm64_cpu()
+    public async Task The_arm64_package_that_runs_by_itself_installs_and_records_a_door_cycle_on_an_emulated_arm64_cpu(string kind)
     {
         var sysroot = Path.Combine(RepoPaths.TestTools, "arm64-sysroot");
         Assert.True(File.Exists(Path.Combine(sysroot, ".complete")), $"no arm64 root at {sysroot}: scripts/test.sh makes it");
-        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", "--self-contained"], RepoPaths.Root);
+        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", kind], RepoPaths.Root);
         Assert.True(exit == 0, output);
         var tarball = Path.Combine(RepoPaths.Root, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last().Trim());
+        Assert.EndsWith($"-linux-arm64-{kind[2..]}.tar.gz", tarball);
         using var extracted = new TempDirectory();
         Assert.Equal(0, (await RunAsync("tar", ["xzf", tarball, "-C", extracted.Path])).Exit);
         var package = Directory.GetDirectories(extracted.Path).Single();
 
-        // Built for the Pi's CPU: the executable, the runtime and the SQLite native are all aarch64 ELF files.
-        foreach (var file in new[] { "PiOrchestrator", "libcoreclr.so", "libclrjit.so", "libe_sqlite3.so" })
+        // Built for the Pi's CPU: the executable, the runtime (self-contained) and the SQLite native are aarch64 ELF files.
+        string[] natives = kind == "--native" ? ["PiOrchestrator", "libe_sqlite3.so"] : ["PiOrchestrator", "libcoreclr.so", "libclrjit.so", "libe_sqlite3.so"];
+        foreach (var file in natives)
             Assert.Equal(ElfMachineAarch64, ElfMachine(Path.Combine(package, "app", file)));
         Assert.False(Directory.Exists(Path.Combine(package, "app", "runtimes")), "natives of other RIDs in a RID-specific package");
+        Assert.Equal(kind == "--self-contained", File.Exists(Path.Combine(package, "app", "PiOrchestrator.dll")));
 
-        // install.sh sees it carries its runtime: no .NET needed, and the unit runs the executable itself.
+        // install.sh sees it runs by itself: no .NET needed, the unit starts the executable, and a native one, which
+        // never JITs, gets MemoryDenyWriteExecute.
         using var root = new TempDirectory();
         await PrepareSystemRootAsync(root.Path);
         var install = await RunAsync("bash", [Path.Combine(package, "install.sh"), "--root", root.Path]);
         Assert.True(install.Exit == 0, install.Output);
-        var dropIn = await File.ReadAllTextAsync(Path.Combine(root.Path, "etc", "systemd", "system", "piorchestrator.service.d", "self-contained.conf"));
+        var dropIn = await File.ReadAllTextAsync(Path.Combine(root.Path, "etc", "systemd", "system", "piorchestrator.service.d", "executable.conf"));
         Assert.Contains("[Service]\nExecStart=\nExecStart=/opt/piorchestrator/PiOrchestrator\n", dropIn);
+        Assert.Equal(kind == "--native", dropIn.Contains("MemoryDenyWriteExecute=yes\n"));
         var executable = Path.Combine(root.Path, "opt", "piorchestrator", "PiOrchestrator");
 
         // The installed executable on an emulated arm64 CPU, with Debian's arm64 libmosquitto, libturbojpeg and libgpiod:

@@ -4,6 +4,7 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.Systemd;
 
 /// <summary>The agent under a stand-in systemd: the notify protocol on a socket the test owns, journald output, shutdown.</summary>
+[Trait("Agent", "Process")]
 public class SystemdServiceTests
 {
     private static Dictionary<string, string> Environment(string data, NotifySocket notify, int? brokerPort = null, string? cameraUrl = null)
@@ -28,6 +29,37 @@ public class SystemdServiceTests
             environment["PIORCH_Containers__0__CameraUrl"] = cameraUrl;
         }
         return environment;
+    }
+
+    /// <summary>Runs a command with the kernel's memory-deny-write-execute (prctl PR_SET_MDWE, kept across exec), as the unit's MemoryDenyWriteExecute=yes does.</summary>
+    private const string WithMemoryDenyWriteExecute =
+        "import ctypes, os, sys\nif ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0: sys.exit('PR_SET_MDWE refused')\nos.execvp(sys.argv[1], sys.argv[1:])";
+
+    [Fact]
+    public async Task Under_memory_deny_write_execute_the_native_agent_records_a_door_cycle_and_the_jit_agent_cannot_run()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        var (file, leadingArgs) = AgentProcess.Command;
+        await using var agent = AgentProcess.StartCommand("python3", ["-c", WithMemoryDenyWriteExecute, file, .. leadingArgs],
+            Environment(data.Path, notify, broker.Port, camera.Url));
+        if (file == "dotnet")
+        {
+            // The JIT needs pages that become executable after being written: it dies at once (why the unit cannot set it).
+            Assert.NotEqual(0, await agent.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Equal(0, notify.Count("READY=1"));
+            return;
+        }
+        await agent.WaitReadyAsync();
+        await agent.WaitForOutputAsync("MQTT connected to 127.0.0.1");
+        await broker.PublishAsync("containers/ctr-001/door", """{"event":"opened","event_id":"mdwe-1","session_id":"sess-mdwe-1"}""");
+        await broker.PublishAsync("containers/ctr-001/door", "closed");
+        await Eventually.UntilAsync(async () =>
+            (await agent.GetDataAsync("/api/v1/sessions/sess-mdwe-1/evidence/pair")).GetProperty("pair_status").GetString() == "complete",
+            TimeSpan.FromSeconds(30), "a complete pair under MemoryDenyWriteExecute");
+        Assert.False(agent.HasExited);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace PiOrchestrator.Api;
@@ -13,7 +14,8 @@ public static class ApiExtensions
         });
         services.AddOpenApi();
         services.AddSingleton<AgentClock>();
-        services.AddOptions<ApiOptions>().BindConfiguration("Api").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ApiOptions>().BindConfiguration("Api").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ApiOptions>, ApiOptionsAnnotations>();
         services.AddApiAccess();
         // Kestrel's options are built with the app, before options are validated: read the raw setting here
         // (a bad value still stops the agent with exit 78 before it listens).

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using System.Net;
 
 namespace PiOrchestrator.Api;
@@ -49,4 +50,10 @@ public sealed class ApiOptions
         }
         return false;
     }
+}
+
+/// <summary>The attribute checks of <see cref="ApiOptions"/>, generated at compile time (no reflection, safe to trim).</summary>
+[OptionsValidator]
+internal sealed partial class ApiOptionsAnnotations : IValidateOptions<ApiOptions>
+{
 }

@@ -6,7 +6,8 @@ public static class CaptureExtensions
 {
     public static IServiceCollection AddCapture(this IServiceCollection services)
     {
-        services.AddOptions<CaptureOptions>().BindConfiguration("Capture").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<CaptureOptions>().BindConfiguration("Capture").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<CaptureOptions>, JpegLibraryCheck>();
         services.AddSingleton(_ => new CameraClient(new HttpClient(new SocketsHttpHandler
         {

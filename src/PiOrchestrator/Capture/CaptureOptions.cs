@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Capture;
 
@@ -30,4 +31,10 @@ public sealed class CaptureOptions
     /// <summary>Grabs thrown away before the real one: with one frame buffer the first frame after idle is old.</summary>
     [Range(0, 10)]
     public int FlushFrames { get; set; } = 1;
+}
+
+/// <summary>The attribute checks of <see cref="CaptureOptions"/>, generated at compile time (no reflection, safe to trim).</summary>
+[OptionsValidator]
+internal sealed partial class CaptureOptionsAnnotations : IValidateOptions<CaptureOptions>
+{
 }

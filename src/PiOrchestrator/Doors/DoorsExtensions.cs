@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using PiOrchestrator.Mqtt;
 
@@ -7,7 +8,8 @@ public static class DoorsExtensions
 {
     public static IServiceCollection AddDoors(this IServiceCollection services)
     {
-        services.AddOptions<DoorsOptions>().BindConfiguration("Doors").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<DoorsOptions>().BindConfiguration("Doors").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DoorsOptions>, DoorsOptionsAnnotations>();
         services.AddSingleton<MqttDoorEventSource>();
         services.AddSingleton<DoorSensorRegistry>();
         services.TryAddSingleton<IDoorSensorFactory, GpiodDoorSensorFactory>();

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Doors;
 
@@ -10,4 +11,10 @@ public sealed class DoorsOptions
     /// </summary>
     [Range(0, 600_000)]
     public int MergeWindowMs { get; set; } = 5000;
+}
+
+/// <summary>The attribute checks of <see cref="DoorsOptions"/>, generated at compile time (no reflection, safe to trim).</summary>
+[OptionsValidator]
+internal sealed partial class DoorsOptionsAnnotations : IValidateOptions<DoorsOptions>
+{
 }

@@ -1,10 +1,12 @@
+using Microsoft.Extensions.Options;
 namespace PiOrchestrator.Evidence;
 
 public static class EvidenceExtensions
 {
     public static IServiceCollection AddEvidence(this IServiceCollection services)
     {
-        services.AddOptions<StorageOptions>().BindConfiguration("Storage").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StorageOptions>().BindConfiguration("Storage").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsAnnotations>();
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ImageCache>();
         services.AddSingleton<EvidenceViews>();

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Evidence;
 
@@ -34,4 +35,10 @@ public sealed class StorageOptions
         if (!string.IsNullOrWhiteSpace(state)) return state.Split(':')[0];
         return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "piorchestrator");
     }
+}
+
+/// <summary>The attribute checks of <see cref="StorageOptions"/>, generated at compile time (no reflection, safe to trim).</summary>
+[OptionsValidator]
+internal sealed partial class StorageOptionsAnnotations : IValidateOptions<StorageOptions>
+{
 }

@@ -6,7 +6,8 @@ public static class MqttExtensions
 {
     public static IServiceCollection AddMqtt(this IServiceCollection services)
     {
-        services.AddOptions<MqttOptions>().BindConfiguration("Mqtt").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MqttOptions>().BindConfiguration("Mqtt").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<MqttOptions>, MosquittoLibraryCheck>();
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttTlsCheck>();
         services.AddSingleton<MqttConnection>();

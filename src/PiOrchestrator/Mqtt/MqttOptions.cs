@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Mqtt;
 
@@ -61,4 +62,10 @@ public sealed class MqttTlsOptions
 
     /// <summary>Skips the broker hostname check (never the CA check). For test benches only.</summary>
     public bool Insecure { get; set; }
+}
+
+/// <summary>The attribute checks of <see cref="MqttOptions"/>, generated at compile time (no reflection, safe to trim).</summary>
+[OptionsValidator]
+internal sealed partial class MqttOptionsAnnotations : IValidateOptions<MqttOptions>
+{
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using PiOrchestrator.Doors;
 
 namespace PiOrchestrator.Sessions;
@@ -6,7 +7,8 @@ public static class SessionsExtensions
 {
     public static IServiceCollection AddSessions(this IServiceCollection services)
     {
-        services.AddOptions<SessionsOptions>().BindConfiguration("Sessions").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SessionsOptions>().BindConfiguration("Sessions").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SessionsOptions>, SessionsOptionsAnnotations>();
         services.AddSingleton<SessionEngine>();
         services.AddSingleton<IDoorEventSink>(sp => sp.GetRequiredService<SessionEngine>());
         services.AddHostedService(sp => sp.GetRequiredService<SessionEngine>());

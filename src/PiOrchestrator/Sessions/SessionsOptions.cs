@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Sessions;
 
@@ -11,3 +12,9 @@ public sealed class SessionsOptions
 
 /// <summary>Something a site should hear about now (published on MQTT).</summary>
 public sealed record DoorAlert(string Alert, string ContainerId, string SessionId, DateTimeOffset OpenedAt, DateTimeOffset At);
+
+/// <summary>The attribute checks of <see cref="SessionsOptions"/>, generated at compile time (no reflection, safe to trim).</summary>
+[OptionsValidator]
+internal sealed partial class SessionsOptionsAnnotations : IValidateOptions<SessionsOptions>
+{
+}

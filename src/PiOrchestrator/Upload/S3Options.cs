@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Upload;
 
@@ -45,4 +46,10 @@ public sealed class S3Options
     public int BreakSeconds { get; set; } = 30;
 
     public bool Configured => !string.IsNullOrWhiteSpace(Endpoint);
+}
+
+/// <summary>The attribute checks of <see cref="S3Options"/>, generated at compile time (no reflection, safe to trim).</summary>
+[OptionsValidator]
+internal sealed partial class S3OptionsAnnotations : IValidateOptions<S3Options>
+{
 }

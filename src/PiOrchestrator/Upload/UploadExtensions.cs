@@ -6,7 +6,8 @@ public static class UploadExtensions
 {
     public static IServiceCollection AddUpload(this IServiceCollection services)
     {
-        services.AddOptions<S3Options>().BindConfiguration("S3").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<S3Options>().BindConfiguration("S3").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<S3Options>, S3OptionsAnnotations>();
         services.AddSingleton<IValidateOptions<S3Options>, S3OptionsValidator>();
         services.AddSingleton<S3ObjectStore>();
         services.AddSingleton<UploadState>();
