@@ -13,7 +13,8 @@ scale=ci
 [ "${1:-}" = "--long" ] && scale=long
 
 # Everything the tests need (and the test run itself would install), plus wrk and nginx for the baselines.
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients wrk nginx
+# clang, lld: the native build the Pi package uses (scripts/cross-publish.sh --native), measured beside the JIT one.
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients wrk nginx clang lld
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
 ensure_dotnet_sdk
 if [ ! -d test-tools/node_modules/@20minutes/s3rver ]; then
@@ -22,13 +23,20 @@ fi
 node test-tools/patch-s3rver.js
 dotnet build Nexbasira.Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 bench="dotnet bench/PiOrchestrator.Bench/bin/Release/net10.0/PiOrchestrator.Bench.dll"
+native="$(pwd)/out/bench-native"
+rm -rf "$native" && mkdir -p "$native"
+tar xzf "$(scripts/cross-publish.sh linux-x64 --native | tail -1)" -C "$native" --strip-components=1
 
-echo "== HTTP: evidence list, 304, image proxy vs nginx; RSS idle and loaded"
-$bench http 10 64
-echo "== door event → camera request latency vs bare MQTT + HTTP"
-$bench latency 500
-echo "== start → READY=1 and idle RSS vs a bare Kestrel app"
-$bench startup 5
+# Each benchmark twice: the JIT build (dotnet PiOrchestrator.dll) and the native build (PIORCH_BENCH_AGENT).
+for build in jit native; do
+  agent=""; [ "$build" = native ] && agent="$native/app/PiOrchestrator"
+  echo "== [$build] HTTP: evidence list, 304, image proxy vs nginx; RSS idle and loaded"
+  PIORCH_BENCH_AGENT="$agent" $bench http 10 64
+  echo "== [$build] door event → camera request latency vs bare MQTT + HTTP"
+  PIORCH_BENCH_AGENT="$agent" $bench latency 500
+  echo "== [$build] start → READY=1 and idle RSS vs a bare Kestrel app"
+  PIORCH_BENCH_AGENT="$agent" $bench startup 5
+done
 
 echo "== fault, bad-input and load tests ($scale scale)"
 PROOF_SCALE=$scale dotnet test src/PiOrchestrator.Tests -c Release --no-build --nologo \

@@ -110,13 +110,27 @@ internal static class BenchTools
     /// given settings on top. AGENT_X=1 in the bench's environment becomes X=1 for the agent alone (to try runtime
     /// settings on it).
     /// </summary>
+    /// <summary>
+    /// The agent under test: the Release build under dotnet, or the native build PIORCH_BENCH_AGENT names
+    /// (scripts/cross-publish.sh linux-x64 --native).
+    /// </summary>
+    public static ProcessStartInfo AgentStartInfo(string url)
+    {
+        var start = Environment.GetEnvironmentVariable("PIORCH_BENCH_AGENT") is { Length: > 0 } native
+            ? new ProcessStartInfo(native, ["--urls", url])
+            : new ProcessStartInfo("dotnet", [Path.Combine(RepoRoot, "src", "PiOrchestrator", "bin", "Release", "net10.0", "PiOrchestrator.dll"), "--urls", url]);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        return start;
+    }
+
+    /// <summary>Which build <see cref="AgentStartInfo"/> runs, for the report.</summary>
+    public static string AgentBuild => Environment.GetEnvironmentVariable("PIORCH_BENCH_AGENT") is { Length: > 0 } ? "native" : "jit";
+
     public static Process StartAgent(string work, int port, int brokerPort, string cameraUrl, IReadOnlyDictionary<string, string> settings)
     {
-        var dll = Path.Combine(RepoRoot, "src", "PiOrchestrator", "bin", "Release", "net10.0", "PiOrchestrator.dll");
-        var start = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
+        var start = AgentStartInfo($"http://127.0.0.1:{port}");
         start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent.json";
         start.Environment["PIORCH_Storage__DataDirectory"] = Path.Combine(work, "data");
         start.Environment["PIORCH_Mqtt__Host"] = "127.0.0.1";

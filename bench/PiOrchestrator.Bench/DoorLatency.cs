@@ -41,7 +41,7 @@ internal static class DoorLatency
 
             Console.WriteLine($"door cycles: {cycles}");
             Console.WriteLine($"baseline (publish → plain subscriber → HTTP GET): p50 {P(baseline, 50):F2} ms, p99 {P(baseline, 99):F2} ms");
-            Console.WriteLine($"agent (publish → agent → camera request):        p50 {P(measured, 50):F2} ms, p99 {P(measured, 99):F2} ms");
+            Console.WriteLine($"agent, {BenchTools.AgentBuild} (publish → agent → camera request): p50 {P(measured, 50):F2} ms, p99 {P(measured, 99):F2} ms");
             Console.WriteLine($"ratio p50 {P(measured, 50) / P(baseline, 50):F2}, p99 {P(measured, 99) / P(baseline, 99):F2} (goal p99 ≤ 1.5)");
             return 0;
         }

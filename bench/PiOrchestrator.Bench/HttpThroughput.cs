@@ -89,7 +89,7 @@ internal static class HttpThroughput
             await sampler;
             var afterRss = BenchTools.RssMegabytes(agent.Id);
 
-            Console.WriteLine($"wrk -t2 -c{connections} -d{seconds}s --latency, agent vs nginx 1.22 serving the same bytes, same run");
+            Console.WriteLine($"wrk -t2 -c{connections} -d{seconds}s --latency, agent ({BenchTools.AgentBuild} build) vs nginx 1.22 serving the same bytes, same run");
             Console.WriteLine("| path | nginx req/s | bare Kestrel req/s | agent req/s | agent/nginx req/s | bare/nginx | agent/bare | agent/nginx MB/s | nginx p99 | agent p99 |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
             foreach (var (name, n, b, a) in rows)

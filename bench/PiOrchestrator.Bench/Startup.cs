@@ -33,7 +33,7 @@ internal static class Startup
         }
         Console.WriteLine($"rounds: {rounds}");
         Console.WriteLine($"bare Kestrel app: start → first 200 median {Median(bareTimes):F0} ms; idle RSS median {Median(bareRss):F1} MB");
-        Console.WriteLine($"agent:            start → READY=1 median {Median(agentTimes):F0} ms; idle RSS median {Median(agentRss):F1} MB");
+        Console.WriteLine($"agent ({BenchTools.AgentBuild}):{new string(' ', 10 - BenchTools.AgentBuild.Length)}start → READY=1 median {Median(agentTimes):F0} ms; idle RSS median {Median(agentRss):F1} MB");
         Console.WriteLine($"ratio start {Median(agentTimes) / Median(bareTimes):F2}, RSS {Median(agentRss) / Median(bareRss):F2}");
         return 0;
     }
@@ -78,7 +78,7 @@ internal static class Startup
         notify.Bind(new UnixDomainSocketEndPoint(socketPath));
         var start = bare
             ? new ProcessStartInfo("dotnet", [typeof(Startup).Assembly.Location, "bare-server", url])
-            : new ProcessStartInfo("dotnet", [Path.Combine(BenchTools.RepoRoot, "src", "PiOrchestrator", "bin", "Release", "net10.0", "PiOrchestrator.dll"), "--urls", url]);
+            : BenchTools.AgentStartInfo(url);
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
