@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Api;
 

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
 using System.Net;
+using Microsoft.Extensions.Options;
 
 namespace PiOrchestrator.Api;
 

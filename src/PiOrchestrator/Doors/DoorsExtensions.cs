@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Options;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using PiOrchestrator.Mqtt;
 
 namespace PiOrchestrator.Doors;
