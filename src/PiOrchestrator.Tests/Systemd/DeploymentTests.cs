@@ -152,6 +152,8 @@ public class DeploymentTests
         var dropIn = await File.ReadAllTextAsync(Path.Combine(root.Path, "etc", "systemd", "system", "piorchestrator.service.d", "executable.conf"));
         Assert.Contains("[Service]\nExecStart=\nExecStart=/opt/piorchestrator/PiOrchestrator\n", dropIn);
         Assert.Equal(kind == "--native", dropIn.Contains("MemoryDenyWriteExecute=yes\n"));
+        var (_, security) = await RunAsync("systemd-analyze", ["security", "--offline=true", "--no-pager", $"--root={root.Path}", "piorchestrator.service"]);
+        Assert.Equal(kind == "--native", security.Contains("✓ MemoryDenyWriteExecute="));
         var executable = Path.Combine(root.Path, "opt", "piorchestrator", "PiOrchestrator");
 
         // The installed executable on an emulated arm64 CPU, with Debian's arm64 libmosquitto, libturbojpeg and libgpiod:
