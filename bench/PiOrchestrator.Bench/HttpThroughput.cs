@@ -23,6 +23,9 @@ internal static class HttpThroughput
     {
         var seconds = args.Length > 0 ? int.Parse(args[0]) : 10;
         var connections = args.Length > 1 ? int.Parse(args[1]) : 64;
+        var rounds = args.Length > 2 ? int.Parse(args[2]) : 1;
+        // e.g. "304" or "list,image": the paths to measure (all by default).
+        var only = args.Length > 3 ? args[3].Split(',') : null;
         var work = Directory.CreateTempSubdirectory("piorch-http-");
         // nginx workers run as nobody: they must be able to read the copies.
         File.SetUnixFileMode(work.FullName, (UnixFileMode)0b111_101_101);
@@ -73,31 +76,45 @@ internal static class HttpThroughput
                 }
             });
 
-            var rows = new List<(string Name, Wrk Nginx, Wrk Bare, Wrk Agent)>
+            // Rounds alternate the three servers path by path, so a drift of the machine (nginx's own figure moved
+            // by 2x between runs here) falls on all three alike; the ratio reported is the median of the rounds'.
+            var paths = new (string Key, string Name, Func<Task<Wrk>> Nginx, Func<Task<Wrk>> Bare, Func<Task<Wrk>> Agent)[]
             {
-                ("evidence list, 200", await WrkAsync($"{nginxUrl}/evidence.json", seconds, connections),
-                    await WrkAsync($"{bareUrl}/evidence.json", seconds, connections),
-                    await WrkAsync(agentUrl + evidencePath, seconds, connections)),
-                ("evidence list, If-None-Match → 304", await WrkAsync($"{nginxUrl}/evidence.json", seconds, connections, nginxEtag),
-                    await WrkAsync($"{bareUrl}/evidence.json", seconds, connections, "\"bare-1\""),
-                    await WrkAsync(agentUrl + evidencePath, seconds, connections, etag)),
-                ($"image proxy, {image.Length / 1024} KB JPEG", await WrkAsync($"{nginxUrl}/image.jpg", seconds, connections),
-                    await WrkAsync($"{bareUrl}/image.jpg", seconds, connections),
-                    await WrkAsync(agentUrl + imagePath, seconds, connections)),
+                ("list", "evidence list, 200", () => WrkAsync($"{nginxUrl}/evidence.json", seconds, connections),
+                    () => WrkAsync($"{bareUrl}/evidence.json", seconds, connections),
+                    () => WrkAsync(agentUrl + evidencePath, seconds, connections)),
+                ("304", "evidence list, If-None-Match → 304", () => WrkAsync($"{nginxUrl}/evidence.json", seconds, connections, nginxEtag),
+                    () => WrkAsync($"{bareUrl}/evidence.json", seconds, connections, "\"bare-1\""),
+                    () => WrkAsync(agentUrl + evidencePath, seconds, connections, etag)),
+                ("image", $"image proxy, {image.Length / 1024} KB JPEG", () => WrkAsync($"{nginxUrl}/image.jpg", seconds, connections),
+                    () => WrkAsync($"{bareUrl}/image.jpg", seconds, connections),
+                    () => WrkAsync(agentUrl + imagePath, seconds, connections)),
             };
+            var selected = paths.Where(p => only is null || only.Contains(p.Key)).ToList();
+            var rows = selected.ToDictionary(p => p.Key, _ => new List<(Wrk Nginx, Wrk Bare, Wrk Agent)>());
+            for (var round = 0; round < rounds; round++)
+                foreach (var path in selected)
+                    rows[path.Key].Add((await path.Nginx(), await path.Bare(), await path.Agent()));
             sampling.Cancel();
             await sampler;
             var afterRss = BenchTools.RssMegabytes(agent.Id);
 
-            Console.WriteLine($"wrk -t2 -c{connections} -d{seconds}s --latency, agent ({BenchTools.AgentBuild} build) vs nginx 1.22 serving the same bytes, same run");
+            Console.WriteLine($"wrk -t2 -c{connections} -d{seconds}s --latency, agent ({BenchTools.AgentBuild} build) vs nginx 1.22 serving the same bytes, same run, {rounds} round(s), medians");
             Console.WriteLine("| path | nginx req/s | bare Kestrel req/s | agent req/s | agent/nginx req/s | bare/nginx | agent/bare | agent/nginx MB/s | nginx p99 | agent p99 |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
-            foreach (var (name, n, b, a) in rows)
+            foreach (var path in selected)
+            {
+                var r = rows[path.Key];
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {name} | {n.RequestsPerSecond:F0} | {b.RequestsPerSecond:F0} | {a.RequestsPerSecond:F0} | **{a.RequestsPerSecond / n.RequestsPerSecond:F2}** | {b.RequestsPerSecond / n.RequestsPerSecond:F2} | {a.RequestsPerSecond / b.RequestsPerSecond:F2} | {a.MegabytesPerSecond / n.MegabytesPerSecond:F2} | {n.P99Ms:F2} ms | {a.P99Ms:F2} ms |"));
+                    $"| {path.Name} | {Median(r, x => x.Nginx.RequestsPerSecond):F0} | {Median(r, x => x.Bare.RequestsPerSecond):F0} | {Median(r, x => x.Agent.RequestsPerSecond):F0} | **{Median(r, x => x.Agent.RequestsPerSecond / x.Nginx.RequestsPerSecond):F2}** | {Median(r, x => x.Bare.RequestsPerSecond / x.Nginx.RequestsPerSecond):F2} | {Median(r, x => x.Agent.RequestsPerSecond / x.Bare.RequestsPerSecond):F2} | {Median(r, x => x.Agent.MegabytesPerSecond / x.Nginx.MegabytesPerSecond):F2} | {Median(r, x => x.Nginx.P99Ms):F2} ms | {Median(r, x => x.Agent.P99Ms):F2} ms |"));
+            }
+            if (rounds > 1)
+                foreach (var path in selected)
+                    Console.WriteLine($"{path.Key} agent/nginx by round: " + string.Join(" ", rows[path.Key].Select(x =>
+                        (x.Agent.RequestsPerSecond / x.Nginx.RequestsPerSecond).ToString("F2", CultureInfo.InvariantCulture))));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"agent RSS: idle {idleRss:F1} MB, peak under load {peakRss:F1} MB, after {afterRss:F1} MB (cache limit 64 MB; goal idle ≤ 60, loaded ≤ 144)"));
-            var non2xx = rows.Sum(r => r.Agent.Errors);
+            var non2xx = rows.Values.Sum(r => r.Sum(x => x.Agent.Errors));
             Console.WriteLine($"agent non-2xx/3xx or socket errors: {non2xx}");
             return non2xx == 0 ? 0 : 1;
         }
@@ -109,6 +126,12 @@ internal static class HttpThroughput
             broker.Kill();
             work.Delete(recursive: true);
         }
+    }
+
+    private static double Median<T>(List<T> items, Func<T, double> value)
+    {
+        var sorted = items.Select(value).Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private sealed record Wrk(double RequestsPerSecond, double MegabytesPerSecond, double P99Ms, int Errors);

@@ -13,6 +13,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | latency [cycles] | startup [rounds] | http [seconds] [connections]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | latency [cycles] | startup [rounds] | http [seconds] [connections] [rounds] [list,304,image]");
     return 2;
 }

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -10,7 +8,8 @@ namespace PiOrchestrator.Api;
 
 /// <summary>
 /// Who may talk to the agent and how much: the network allow-list (403 on every endpoint), a per-address token
-/// bucket (429 with Retry-After), and a cap on connections per address so one client cannot use up the server.
+/// bucket (429 with Retry-After, <see cref="ClientRateLimiter"/>), and a cap on connections per address so one
+/// client cannot use up the server.
 /// </summary>
 public static class ApiAccess
 {
@@ -18,32 +17,11 @@ public static class ApiAccess
     {
         services.AddSingleton<IValidateOptions<ApiOptions>, ApiOptionsValidator>();
         services.AddSingleton<ConnectionsPerClient>();
-        services.AddRateLimiter(limiter =>
-        {
-            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, IPAddress>(context =>
-            {
-                var options = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value;
-                var client = ClientAddress(context.Connection.RemoteIpAddress);
-                if (options.RateLimitPerSecond == 0 || client is null) return RateLimitPartition.GetNoLimiter(IPAddress.None);
-                return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = options.RateLimitBurst,
-                    TokensPerPeriod = options.RateLimitPerSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                });
-            });
-            limiter.OnRejected = (rejected, _) =>
-            {
-                var wait = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
-                return new ValueTask(ApiErrors.RateLimited(wait).ExecuteAsync(rejected.HttpContext));
-            };
-        });
+        services.AddSingleton<ClientRateLimiter>();
         return services;
     }
 
-    /// <summary>The allow-list runs first (cheapest refusal), then the rate limit.</summary>
+    /// <summary>The allow-list runs first (cheapest refusal), then the declared body size, then the rate limit.</summary>
     public static WebApplication UseApiAccess(this WebApplication app)
     {
         // Lazily: options are validated (with a clear message and exit 78) when the agent starts, after this runs.
@@ -51,11 +29,17 @@ public static class ApiAccess
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PiOrchestrator.Api.Access");
         var refusedLogged = new ConcurrentDictionary<IPAddress, DateTimeOffset>();
         var time = app.Services.GetRequiredService<TimeProvider>();
+        var rate = app.Services.GetRequiredService<ClientRateLimiter>();
         app.Use((context, next) =>
         {
             var client = ClientAddress(context.Connection.RemoteIpAddress);
             // No address: an in-process test server, not a network client.
-            if (client is null || Allowed(allowed.Value, client)) return DeclaredBodyFits(context) ? next(context) : TooLarge(context);
+            if (client is null) return DeclaredBodyFits(context) ? next(context) : TooLarge(context);
+            if (Allowed(allowed.Value, client))
+            {
+                if (!DeclaredBodyFits(context)) return TooLarge(context);
+                return rate.TryAcquire(client, out var retryAfter) ? next(context) : ApiErrors.RateLimited(retryAfter).ExecuteAsync(context);
+            }
             var now = time.GetUtcNow();
             if (refusedLogged.Count < 1024 && (!refusedLogged.TryGetValue(client, out var last) || now - last > TimeSpan.FromMinutes(1)))
             {
@@ -64,7 +48,6 @@ public static class ApiAccess
             }
             return ApiErrors.PermissionDenied("this address is not in the agent's allowed networks").ExecuteAsync(context);
         });
-        app.UseRateLimiter();
         return app;
     }
 

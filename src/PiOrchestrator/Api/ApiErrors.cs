@@ -95,15 +95,17 @@ public sealed class EnvelopedJsonResult(ReadOnlyMemory<byte> dataJson, string? e
 /// <summary>304 for a poller whose copy is current.</summary>
 public static class NotModified
 {
+    /// <summary>Whether If-None-Match names <paramref name="etag"/> (weakly) or is <c>*</c>; read in place, as every poll asks.</summary>
     public static bool Matches(HttpContext context, string etag)
     {
+        var wanted = Opaque(etag);
         foreach (var candidate in context.Request.Headers.IfNoneMatch)
         {
             if (candidate is null) continue;
-            foreach (var part in candidate.Split(','))
+            foreach (var range in candidate.AsSpan().Split(','))
             {
-                var tag = part.Trim();
-                if (tag == "*" || WeakEquals(tag, etag)) return true;
+                var tag = candidate.AsSpan(range).Trim();
+                if (tag is "*" || Opaque(tag).SequenceEqual(wanted)) return true;
             }
         }
         return false;
@@ -116,6 +118,5 @@ public static class NotModified
         return TypedResults.StatusCode(StatusCodes.Status304NotModified);
     }
 
-    private static bool WeakEquals(string a, string b) =>
-        string.Equals(a.StartsWith("W/", StringComparison.Ordinal) ? a[2..] : a, b.StartsWith("W/", StringComparison.Ordinal) ? b[2..] : b, StringComparison.Ordinal);
+    private static ReadOnlySpan<char> Opaque(ReadOnlySpan<char> tag) => tag.StartsWith("W/") ? tag[2..] : tag;
 }

@@ -47,13 +47,29 @@ public static class ApiExtensions
             return ApiErrors.Internal("internal error; the agent logged the details").ExecuteAsync(context);
         }));
         app.UseApiAccess();
-        app.UseStatusCodePages(context =>
+        // A bare 4xx/5xx set by the framework (no route 404, wrong method 405, a parameter it could not bind 400)
+        // leaves as the envelope too. Not UseStatusCodePages: that allocates a feature and a state machine on every
+        // request; this costs neither when the endpoint finishes synchronously, as a 304 to a poller does.
+        app.Use(next => context =>
         {
-            var response = context.HttpContext.Response;
-            if (response.HasStarted || response.ContentLength > 0 || response.ContentType is not null) return Task.CompletedTask;
-            return ApiErrors.ForStatus(response.StatusCode).ExecuteAsync(context.HttpContext);
+            var handled = next(context);
+            return handled.IsCompletedSuccessfully ? EnvelopeBareStatus(context) : EnvelopeBareStatusAfter(handled, context);
         });
         app.MapOpenApi();
         return app;
+    }
+
+    private static Task EnvelopeBareStatus(HttpContext context)
+    {
+        var response = context.Response;
+        if (response.StatusCode is < 400 or > 599 || response.HasStarted || response.ContentLength > 0 || response.ContentType is not null)
+            return Task.CompletedTask;
+        return ApiErrors.ForStatus(response.StatusCode).ExecuteAsync(context);
+    }
+
+    private static async Task EnvelopeBareStatusAfter(Task handled, HttpContext context)
+    {
+        await handled;
+        await EnvelopeBareStatus(context);
     }
 }
