@@ -31,7 +31,7 @@ tar xzf "$(scripts/cross-publish.sh linux-x64 --native | tail -1)" -C "$native" 
 for build in jit native; do
   agent=""; [ "$build" = native ] && agent="$native/app/PiOrchestrator"
   echo "== [$build] HTTP: evidence list, 304, image proxy vs nginx; RSS idle and loaded"
-  PIORCH_BENCH_AGENT="$agent" $bench http 10 64
+  PIORCH_BENCH_AGENT="$agent" $bench http 10 64 3   # 3 rounds, servers alternating; medians
   echo "== [$build] door event → camera request latency vs bare MQTT + HTTP"
   PIORCH_BENCH_AGENT="$agent" $bench latency 500
   echo "== [$build] start → READY=1 and idle RSS vs a bare Kestrel app"
