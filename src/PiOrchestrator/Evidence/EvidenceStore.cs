@@ -188,11 +188,17 @@ public sealed class EvidenceStore : IDisposable
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 
-    public void InsertSession(SessionRecord s)
+    /// <summary>
+    /// A new session; with <paramref name="cause"/>, the door event that started it is remembered in the same
+    /// transaction, so a crash cannot keep the session and forget the event (or the other way round).
+    /// </summary>
+    public void InsertSession(SessionRecord s, DoorEventId? cause = null)
     {
         lock (_writeLock) WithDiskReserve(() =>
         {
+            using var tx = _writer.BeginTransaction();
             using var cmd = _writer.CreateCommand();
+            cmd.Transaction = tx;
             cmd.CommandText = """
                 INSERT INTO sessions(session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, before_missing_reason)
                 VALUES($id, $container, $phase, $started, $opened, $closed, $due, $missing)
@@ -206,15 +212,17 @@ public sealed class EvidenceStore : IDisposable
             cmd.Parameters.AddWithValue("$due", Ms(s.AfterCloseDueAt));
             cmd.Parameters.AddWithValue("$missing", (object?)s.BeforeMissingReason ?? DBNull.Value);
             cmd.ExecuteNonQuery();
+            if (cause is { } door) InsertDoorEvent(tx, door);
+            tx.Commit();
             _revisions[s.SessionId] = 1;
         });
         SessionChanged?.Invoke(s.SessionId);
     }
 
-    /// <summary>Moves an unfinished session between open and closing.</summary>
-    public void UpdateSessionPhase(string sessionId, SessionPhase phase, DateTimeOffset? closedAt, DateTimeOffset? afterCloseDueAt)
+    /// <summary>Moves an unfinished session between open and closing; <paramref name="cause"/> as in <see cref="InsertSession"/>.</summary>
+    public void UpdateSessionPhase(string sessionId, SessionPhase phase, DateTimeOffset? closedAt, DateTimeOffset? afterCloseDueAt, DoorEventId? cause = null)
     {
-        WriteSession(sessionId, """
+        WriteSession(sessionId, cause, """
             UPDATE sessions SET phase = $phase, closed_ms = $closed, after_close_due_ms = $due, revision = revision + 1
             WHERE session_id = $id RETURNING revision
             """, cmd =>
@@ -227,13 +235,13 @@ public sealed class EvidenceStore : IDisposable
 
     public void FlagDoorLeftOpen(string sessionId, DateTimeOffset at)
     {
-        WriteSession(sessionId, "UPDATE sessions SET door_left_open_ms = $at, revision = revision + 1 WHERE session_id = $id RETURNING revision",
+        WriteSession(sessionId, null, "UPDATE sessions SET door_left_open_ms = $at, revision = revision + 1 WHERE session_id = $id RETURNING revision",
             cmd => cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds()));
     }
 
     public void CompleteSession(string sessionId, DateTimeOffset completedAt, string chainHead)
     {
-        WriteSession(sessionId, """
+        WriteSession(sessionId, null, """
             UPDATE sessions SET phase = 'complete', completed_ms = $completed, after_close_due_ms = NULL,
               chain_head = $chain, revision = revision + 1
             WHERE session_id = $id RETURNING revision
@@ -313,15 +321,18 @@ public sealed class EvidenceStore : IDisposable
     /// <summary>Remembers a door event id; false when it was already seen for that container.</summary>
     public bool RecordDoorEvent(string containerId, string eventId, DateTimeOffset receivedAt)
     {
-        lock (_writeLock) return WithDiskReserve(() =>
-        {
-            using var cmd = _writer.CreateCommand();
-            cmd.CommandText = "INSERT OR IGNORE INTO door_events(container_id, event_id, received_ms) VALUES($c, $e, $t)";
-            cmd.Parameters.AddWithValue("$c", containerId);
-            cmd.Parameters.AddWithValue("$e", eventId);
-            cmd.Parameters.AddWithValue("$t", receivedAt.ToUnixTimeMilliseconds());
-            return cmd.ExecuteNonQuery() == 1;
-        }, retryAfterRelease: true);
+        lock (_writeLock) return WithDiskReserve(() => InsertDoorEvent(null, new DoorEventId(containerId, eventId, receivedAt)), retryAfterRelease: true);
+    }
+
+    private bool InsertDoorEvent(SqliteTransaction? tx, DoorEventId door)
+    {
+        using var cmd = _writer.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "INSERT OR IGNORE INTO door_events(container_id, event_id, received_ms) VALUES($c, $e, $t)";
+        cmd.Parameters.AddWithValue("$c", door.ContainerId);
+        cmd.Parameters.AddWithValue("$e", door.EventId);
+        cmd.Parameters.AddWithValue("$t", door.ReceivedAt.ToUnixTimeMilliseconds());
+        return cmd.ExecuteNonQuery() == 1;
     }
 
     public List<(string ContainerId, string EventId)> RecentDoorEvents(DateTimeOffset since)
@@ -670,15 +681,20 @@ public sealed class EvidenceStore : IDisposable
         SqliteConnection.ClearAllPools();
     }
 
-    private void WriteSession(string sessionId, string sql, Action<SqliteCommand> bind)
+    private void WriteSession(string sessionId, DoorEventId? cause, string sql, Action<SqliteCommand> bind)
     {
         lock (_writeLock) WithDiskReserve(() =>
         {
+            using var tx = _writer.BeginTransaction();
             using var cmd = _writer.CreateCommand();
+            cmd.Transaction = tx;
             cmd.CommandText = sql;
             cmd.Parameters.AddWithValue("$id", sessionId);
             bind(cmd);
-            if (cmd.ExecuteScalar() is long revision) _revisions[sessionId] = revision;
+            var revision = cmd.ExecuteScalar();
+            if (cause is { } door) InsertDoorEvent(tx, door);
+            tx.Commit();
+            if (revision is long current) _revisions[sessionId] = current;
         });
         SessionChanged?.Invoke(sessionId);
     }
@@ -783,3 +799,6 @@ public sealed class EvidenceStore : IDisposable
         PurgedAt = Time(r, 20),
     };
 }
+
+/// <summary>A door event's id as the store remembers it, to recognise the same event sent again.</summary>
+public readonly record struct DoorEventId(string ContainerId, string EventId, DateTimeOffset ReceivedAt);

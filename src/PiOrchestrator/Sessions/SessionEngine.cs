@@ -199,18 +199,20 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
             return;
         }
+        var remembered = false;
         if (Accept(container, e))
         {
-            if (e.IsOpening)
-                OnOpening(container, e);
-            else
-                OnClosed(container, e);
+            remembered = e.IsOpening ? OnOpening(container, e) : OnClosed(container, e);
             Publish(container);
         }
-        // Remembered after the capture has started: nothing on disk comes before the camera request.
-        if (e.EventId is not null)
+        // An event that moved a session was remembered with it; any other is remembered on its own, after the
+        // capture has started: nothing on disk comes before the camera request.
+        if (e.EventId is not null && !remembered)
             _store.RecordDoorEvent(e.ContainerId, e.EventId, e.ReceivedAt);
     }
+
+    /// <summary>The event's id, to be written in the same transaction as the session change it causes.</summary>
+    private static DoorEventId? Cause(DoorEvent e) => e.EventId is { } id ? new DoorEventId(e.ContainerId, id, e.ReceivedAt) : null;
 
     /// <summary>
     /// Drops what a real site sends twice: an event older than one its source already sent (late or out of order),
@@ -259,14 +261,15 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         }
     }
 
-    private void OnOpening(ContainerState container, DoorEvent e)
+    /// <summary>True when the event's id was written with the session.</summary>
+    private bool OnOpening(ContainerState container, DoorEvent e)
     {
         if (e.Kind == DoorEventKind.Opened || container.Door == DoorState.Unknown)
             SetDoor(container, DoorState.Open, e.ReceivedAt);
         var current = container.Current;
         if (current is null)
         {
-            if (!TryNewSessionId(container, e, out var sessionId)) return;
+            if (!TryNewSessionId(container, e, out var sessionId)) return false;
             var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Open, OpenedAt = e.ReceivedAt });
             container.Current = session;
             container.LastSessionId = sessionId;
@@ -278,9 +281,10 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 Phase = SessionPhase.Open,
                 StartedAt = e.ReceivedAt,
                 OpenedAt = e.ReceivedAt,
-            });
+            }, Cause(e));
             _log.LogInformation("Session {SessionId} started for {ContainerId} by {Event} ({Source}); capturing BEFORE_OPEN",
                 sessionId, container.Config.Id, DoorEvent.Word(e.Kind), e.Source);
+            return true;
         }
         else if (current.Phase == Phase.Closing)
         {
@@ -289,23 +293,23 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             current.AfterCloseTimer = null;
             current.Generation++;
             current.Phase = Phase.Open;
-            _store.UpdateSessionPhase(current.Id, SessionPhase.Open, null, null);
+            _store.UpdateSessionPhase(current.Id, SessionPhase.Open, null, null, Cause(e));
             _log.LogInformation("Door of {ContainerId} reopened before AFTER_CLOSE; session {SessionId} continues", container.Config.Id, current.Id);
+            return true;
         }
-        else
-        {
-            _log.LogDebug("{Event} for {ContainerId} while session {SessionId} is open: nothing to capture", DoorEvent.Word(e.Kind), container.Config.Id, current.Id);
-        }
+        _log.LogDebug("{Event} for {ContainerId} while session {SessionId} is open: nothing to capture", DoorEvent.Word(e.Kind), container.Config.Id, current.Id);
+        return false;
     }
 
-    private void OnClosed(ContainerState container, DoorEvent e)
+    /// <summary>True when the event's id was written with the session.</summary>
+    private bool OnClosed(ContainerState container, DoorEvent e)
     {
         SetDoor(container, DoorState.Closed, e.ReceivedAt);
         var current = container.Current;
         var due = e.ReceivedAt + TimeSpan.FromMilliseconds(_options.AfterCloseDelayMs);
         if (current is null)
         {
-            if (!TryNewSessionId(container, e, out var sessionId)) return;
+            if (!TryNewSessionId(container, e, out var sessionId)) return false;
             var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Closing });
             container.Current = session;
             container.LastSessionId = sessionId;
@@ -318,22 +322,22 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 ClosedAt = e.ReceivedAt,
                 AfterCloseDueAt = due,
                 BeforeMissingReason = MissingReason.NoOpenEvent,
-            });
+            }, Cause(e));
             ScheduleAfterClose(session, due);
             _log.LogWarning("Door of {ContainerId} closed with no session in progress: session {SessionId} has no BEFORE_OPEN (NO_OPEN_EVENT)",
                 container.Config.Id, sessionId);
+            return true;
         }
-        else if (current.Phase == Phase.Open)
+        if (current.Phase == Phase.Open)
         {
             current.Phase = Phase.Closing;
-            _store.UpdateSessionPhase(current.Id, SessionPhase.Closing, e.ReceivedAt, due);
+            _store.UpdateSessionPhase(current.Id, SessionPhase.Closing, e.ReceivedAt, due, Cause(e));
             ScheduleAfterClose(current, due);
             _log.LogInformation("Door of {ContainerId} closed; AFTER_CLOSE for session {SessionId} in {DelayMs} ms", container.Config.Id, current.Id, _options.AfterCloseDelayMs);
+            return true;
         }
-        else
-        {
-            _log.LogDebug("closed for {ContainerId} while session {SessionId} is already closing: ignored", container.Config.Id, current.Id);
-        }
+        _log.LogDebug("closed for {ContainerId} while session {SessionId} is already closing: ignored", container.Config.Id, current.Id);
+        return false;
     }
 
     private void OnAfterCloseDue(AfterCloseDue due)
