@@ -34,19 +34,19 @@ public static class ApiAccess
         {
             var client = ClientAddress(context.Connection.RemoteIpAddress);
             // No address: an in-process test server, not a network client.
-            if (client is null) return DeclaredBodyFits(context) ? next(context) : TooLarge(context);
-            if (Allowed(allowed.Value, client))
+            if (client is not null && !Allowed(allowed.Value, client))
             {
-                if (!DeclaredBodyFits(context)) return TooLarge(context);
-                return rate.TryAcquire(client, out var retryAfter) ? next(context) : ApiErrors.RateLimited(retryAfter).ExecuteAsync(context);
+                var now = time.GetUtcNow();
+                if (refusedLogged.Count < 1024 && (!refusedLogged.TryGetValue(client, out var last) || now - last > TimeSpan.FromMinutes(1)))
+                {
+                    refusedLogged[client] = now;
+                    log.LogWarning("Refused {Client}: not in Api:AllowedNetworks", client);
+                }
+                return ApiErrors.PermissionDenied("this address is not in the agent's allowed networks").ExecuteAsync(context);
             }
-            var now = time.GetUtcNow();
-            if (refusedLogged.Count < 1024 && (!refusedLogged.TryGetValue(client, out var last) || now - last > TimeSpan.FromMinutes(1)))
-            {
-                refusedLogged[client] = now;
-                log.LogWarning("Refused {Client}: not in Api:AllowedNetworks", client);
-            }
-            return ApiErrors.PermissionDenied("this address is not in the agent's allowed networks").ExecuteAsync(context);
+            if (!DeclaredBodyFits(context)) return TooLarge(context);
+            if (client is null || rate.TryAcquire(client, out var retryAfter)) return next(context);
+            return ApiErrors.RateLimited(retryAfter).ExecuteAsync(context);
         });
         return app;
     }

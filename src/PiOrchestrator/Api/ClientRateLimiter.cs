@@ -16,9 +16,10 @@ public sealed class ClientRateLimiter(IOptions<ApiOptions> options, TimeProvider
     /// <summary>Above this many tracked clients, full buckets are swept (at most once a second) before a new one is added.</summary>
     internal const int SweepAboveClients = 4096;
 
+    private const int SweepSeconds = 30;
+
     private readonly ConcurrentDictionary<IPAddress, Bucket> _buckets = new();
-    private readonly long _sweepInterval = 30 * time.TimestampFrequency;
-    private long _nextSweep = time.GetTimestamp() + 30 * time.TimestampFrequency;
+    private long _nextSweep = time.GetTimestamp() + SweepSeconds * time.TimestampFrequency;
     private long _nextCrowdedSweep;
     private int _sweeping;
 
@@ -55,7 +56,7 @@ public sealed class ClientRateLimiter(IOptions<ApiOptions> options, TimeProvider
         if (Interlocked.Exchange(ref _sweeping, 1) == 1) return;
         try
         {
-            Volatile.Write(ref _nextSweep, now + _sweepInterval);
+            Volatile.Write(ref _nextSweep, now + SweepSeconds * time.TimestampFrequency);
             foreach (var (client, bucket) in _buckets)
                 if (bucket.IsFull(now, perTick, burst))
                     _buckets.TryRemove(new KeyValuePair<IPAddress, Bucket>(client, bucket));

@@ -194,16 +194,12 @@ public sealed class EvidenceStore : IDisposable
     /// </summary>
     public void InsertSession(SessionRecord s, DoorEventId? cause = null)
     {
-        lock (_writeLock) WithDiskReserve(() =>
+        WriteSession(s.SessionId, cause, """
+            INSERT INTO sessions(session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, before_missing_reason)
+            VALUES($id, $container, $phase, $started, $opened, $closed, $due, $missing)
+            RETURNING revision
+            """, cmd =>
         {
-            using var tx = _writer.BeginTransaction();
-            using var cmd = _writer.CreateCommand();
-            cmd.Transaction = tx;
-            cmd.CommandText = """
-                INSERT INTO sessions(session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, before_missing_reason)
-                VALUES($id, $container, $phase, $started, $opened, $closed, $due, $missing)
-                """;
-            cmd.Parameters.AddWithValue("$id", s.SessionId);
             cmd.Parameters.AddWithValue("$container", s.ContainerId);
             cmd.Parameters.AddWithValue("$phase", SessionRecord.Of(s.Phase));
             cmd.Parameters.AddWithValue("$started", s.StartedAt.ToUnixTimeMilliseconds());
@@ -211,12 +207,7 @@ public sealed class EvidenceStore : IDisposable
             cmd.Parameters.AddWithValue("$closed", Ms(s.ClosedAt));
             cmd.Parameters.AddWithValue("$due", Ms(s.AfterCloseDueAt));
             cmd.Parameters.AddWithValue("$missing", (object?)s.BeforeMissingReason ?? DBNull.Value);
-            cmd.ExecuteNonQuery();
-            if (cause is { } door) InsertDoorEvent(tx, door);
-            tx.Commit();
-            _revisions[s.SessionId] = 1;
         });
-        SessionChanged?.Invoke(s.SessionId);
     }
 
     /// <summary>Moves an unfinished session between open and closing; <paramref name="cause"/> as in <see cref="InsertSession"/>.</summary>
