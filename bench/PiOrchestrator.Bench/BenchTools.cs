@@ -106,10 +106,22 @@ internal static class BenchTools
     }
 
     /// <summary>
-    /// The built agent as a process on <paramref name="port"/> for one container, MQTT to the bench's broker, with the
-    /// given settings on top. AGENT_X=1 in the bench's environment becomes X=1 for the agent alone (to try runtime
-    /// settings on it).
+    /// CPU time (user + system) a process and its children (nginx's workers) have used so far, in seconds, from /proc.
     /// </summary>
+    public static double CpuSeconds(int pid)
+    {
+        // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var seconds = (long.Parse(fields[11]) + long.Parse(fields[12])) / (double)ClockTicksPerSecond;
+        foreach (var child in File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            seconds += CpuSeconds(int.Parse(child));
+        return seconds;
+    }
+
+    // USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)).
+    private const int ClockTicksPerSecond = 100;
+
     /// <summary>
     /// The agent under test: the Release build under dotnet, or the native build PIORCH_BENCH_AGENT names
     /// (scripts/cross-publish.sh linux-x64 --native).
@@ -128,6 +140,11 @@ internal static class BenchTools
     /// <summary>Which build <see cref="AgentStartInfo"/> runs, for the report.</summary>
     public static string AgentBuild => Environment.GetEnvironmentVariable("PIORCH_BENCH_AGENT") is { Length: > 0 } ? "native" : "jit";
 
+    /// <summary>
+    /// The built agent as a process on <paramref name="port"/> for one container, MQTT to the bench's broker, with the
+    /// given settings on top. AGENT_X=1 in the bench's environment becomes X=1 for the agent alone (to try runtime
+    /// settings on it).
+    /// </summary>
     public static Process StartAgent(string work, int port, int brokerPort, string cameraUrl, IReadOnlyDictionary<string, string> settings)
     {
         var start = AgentStartInfo($"http://127.0.0.1:{port}");

@@ -37,7 +37,7 @@ internal static class HttpThroughput
         try
         {
             var agentPort = BenchTools.FreePort();
-            agent = StartAgent(work.FullName, agentPort, brokerPort, camera.Url);
+            var agentProcess = agent = StartAgent(work.FullName, agentPort, brokerPort, camera.Url);
             var agentUrl = $"http://127.0.0.1:{agentPort}";
             using var http = new HttpClient { BaseAddress = new Uri(agentUrl) };
             await WaitReadyAsync(http, agent);
@@ -54,13 +54,13 @@ internal static class HttpThroughput
             await File.WriteAllBytesAsync(Path.Combine(root, "evidence.json"), await evidence.Content.ReadAsByteArrayAsync());
             await File.WriteAllBytesAsync(Path.Combine(root, "image.jpg"), image);
             var nginxPort = BenchTools.FreePort();
-            nginx = await StartNginxAsync(work.FullName, root, nginxPort);
+            var nginxProcess = nginx = await StartNginxAsync(work.FullName, root, nginxPort);
             var nginxUrl = $"http://127.0.0.1:{nginxPort}";
             using var nginxHttp = new HttpClient();
             var nginxEtag = (await nginxHttp.GetAsync($"{nginxUrl}/evidence.json")).Headers.ETag!.Tag;
             // The framework's floor: the smallest Kestrel app serving the same bytes from memory.
             var barePort = BenchTools.FreePort();
-            bare = Process.Start(new ProcessStartInfo("dotnet", [typeof(HttpThroughput).Assembly.Location, "bare-server", $"http://127.0.0.1:{barePort}", root])
+            var bareProcess = bare = Process.Start(new ProcessStartInfo("dotnet", [typeof(HttpThroughput).Assembly.Location, "bare-server", $"http://127.0.0.1:{barePort}", root])
                 { UseShellExecute = false, RedirectStandardOutput = true })!;
             await BenchTools.WaitListeningAsync(barePort);
             var bareUrl = $"http://127.0.0.1:{barePort}";
@@ -80,15 +80,15 @@ internal static class HttpThroughput
             // by 2x between runs here) falls on all three alike; the ratio reported is the median of the rounds'.
             var paths = new (string Key, string Name, Func<Task<Wrk>> Nginx, Func<Task<Wrk>> Bare, Func<Task<Wrk>> Agent)[]
             {
-                ("list", "evidence list, 200", () => WrkAsync($"{nginxUrl}/evidence.json", seconds, connections),
-                    () => WrkAsync($"{bareUrl}/evidence.json", seconds, connections),
-                    () => WrkAsync(agentUrl + evidencePath, seconds, connections)),
-                ("304", "evidence list, If-None-Match → 304", () => WrkAsync($"{nginxUrl}/evidence.json", seconds, connections, nginxEtag),
-                    () => WrkAsync($"{bareUrl}/evidence.json", seconds, connections, "\"bare-1\""),
-                    () => WrkAsync(agentUrl + evidencePath, seconds, connections, etag)),
-                ("image", $"image proxy, {image.Length / 1024} KB JPEG", () => WrkAsync($"{nginxUrl}/image.jpg", seconds, connections),
-                    () => WrkAsync($"{bareUrl}/image.jpg", seconds, connections),
-                    () => WrkAsync(agentUrl + imagePath, seconds, connections)),
+                ("list", "evidence list, 200", () => WrkAsync(nginxProcess, $"{nginxUrl}/evidence.json", seconds, connections),
+                    () => WrkAsync(bareProcess, $"{bareUrl}/evidence.json", seconds, connections),
+                    () => WrkAsync(agentProcess, agentUrl + evidencePath, seconds, connections)),
+                ("304", "evidence list, If-None-Match → 304", () => WrkAsync(nginxProcess, $"{nginxUrl}/evidence.json", seconds, connections, nginxEtag),
+                    () => WrkAsync(bareProcess, $"{bareUrl}/evidence.json", seconds, connections, "\"bare-1\""),
+                    () => WrkAsync(agentProcess, agentUrl + evidencePath, seconds, connections, etag)),
+                ("image", $"image proxy, {image.Length / 1024} KB JPEG", () => WrkAsync(nginxProcess, $"{nginxUrl}/image.jpg", seconds, connections),
+                    () => WrkAsync(bareProcess, $"{bareUrl}/image.jpg", seconds, connections),
+                    () => WrkAsync(agentProcess, agentUrl + imagePath, seconds, connections)),
             };
             var selected = paths.Where(p => only is null || only.Contains(p.Key)).ToList();
             var rows = selected.ToDictionary(p => p.Key, _ => new List<(Wrk Nginx, Wrk Bare, Wrk Agent)>());
@@ -107,6 +107,12 @@ internal static class HttpThroughput
                 var r = rows[path.Key];
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {path.Name} | {Median(r, x => x.Nginx.RequestsPerSecond):F0} | {Median(r, x => x.Bare.RequestsPerSecond):F0} | {Median(r, x => x.Agent.RequestsPerSecond):F0} | **{Median(r, x => x.Agent.RequestsPerSecond / x.Nginx.RequestsPerSecond):F2}** | {Median(r, x => x.Bare.RequestsPerSecond / x.Nginx.RequestsPerSecond):F2} | {Median(r, x => x.Agent.RequestsPerSecond / x.Bare.RequestsPerSecond):F2} | {Median(r, x => x.Agent.MegabytesPerSecond / x.Nginx.MegabytesPerSecond):F2} | {Median(r, x => x.Nginx.P99Ms):F2} ms | {Median(r, x => x.Agent.P99Ms):F2} ms |"));
+            }
+            foreach (var path in selected)
+            {
+                var r = rows[path.Key];
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{path.Key} server CPU per request: nginx {Median(r, x => x.Nginx.ServerCpuUs):F1} µs, bare Kestrel {Median(r, x => x.Bare.ServerCpuUs):F1} µs, agent {Median(r, x => x.Agent.ServerCpuUs):F1} µs"));
             }
             if (rounds > 1)
                 foreach (var path in selected)
@@ -134,17 +140,20 @@ internal static class HttpThroughput
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private sealed record Wrk(double RequestsPerSecond, double MegabytesPerSecond, double P99Ms, int Errors);
+    // ServerCpuUs: CPU time the server used per request, its own cost apart from how wrk shares the cores with it.
+    private sealed record Wrk(double RequestsPerSecond, double MegabytesPerSecond, double P99Ms, int Errors, double ServerCpuUs);
 
-    private static async Task<Wrk> WrkAsync(string url, int seconds, int connections, string? ifNoneMatch = null)
+    private static async Task<Wrk> WrkAsync(Process server, string url, int seconds, int connections, string? ifNoneMatch = null)
     {
         var args = new List<string> { "-t2", $"-c{connections}", $"-d{seconds}s", "--latency" };
         if (ifNoneMatch is not null) args.AddRange(["-H", $"If-None-Match: {ifNoneMatch}"]);
         args.Add(url);
+        var cpuBefore = BenchTools.CpuSeconds(server.Id);
         using var wrk = Process.Start(new ProcessStartInfo("wrk", args) { RedirectStandardOutput = true, UseShellExecute = false })
                         ?? throw new InvalidOperationException("wrk is not installed (apt-get install wrk)");
         var output = await wrk.StandardOutput.ReadToEndAsync();
         await wrk.WaitForExitAsync();
+        var cpu = BenchTools.CpuSeconds(server.Id) - cpuBefore;
         double Number(string pattern) => double.Parse(Regex.Match(output, pattern).Groups[1].Value, CultureInfo.InvariantCulture);
         var transfer = Regex.Match(output, @"Transfer/sec:\s+([\d.]+)(\w+)");
         var megabytes = double.Parse(transfer.Groups[1].Value, CultureInfo.InvariantCulture) * transfer.Groups[2].Value switch
@@ -156,7 +165,7 @@ internal static class HttpThroughput
         var errors = Regex.Match(output, @"Non-2xx or 3xx responses: (\d+)") is { Success: true } m ? int.Parse(m.Groups[1].Value) : 0;
         if (Regex.Match(output, @"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)") is { Success: true } socket)
             errors += Enumerable.Range(1, 4).Sum(i => int.Parse(socket.Groups[i].Value));
-        return new Wrk(Number(@"Requests/sec:\s+([\d.]+)"), megabytes, p99Ms, errors);
+        return new Wrk(Number(@"Requests/sec:\s+([\d.]+)"), megabytes, p99Ms, errors, cpu * 1e6 / Number(@"(\d+) requests in"));
     }
 
     private static async Task<Process> StartNginxAsync(string work, string root, int port)

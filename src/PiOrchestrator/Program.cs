@@ -5,11 +5,13 @@ using PiOrchestrator.Demo;
 using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Mqtt;
+using PiOrchestrator.Net;
 using PiOrchestrator.Sessions;
 using PiOrchestrator.Site;
 using PiOrchestrator.Systemd;
 using PiOrchestrator.Upload;
 
+SocketThreading.UseInlineCompletions();
 var (agentArgs, demo) = DemoMode.Split(args);
 var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = agentArgs, ContentRootPath = AppContext.BaseDirectory });
 builder.AddAgentConfiguration(agentArgs);

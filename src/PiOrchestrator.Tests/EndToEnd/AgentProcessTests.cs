@@ -226,6 +226,35 @@ public class AgentProcessTests
         Assert.Equal("complete", pair!.Value.GetProperty("pair_status").GetString());
     }
 
+    [Fact]
+    public async Task Socket_completions_run_inline_on_one_socket_thread_per_core_unless_the_operator_says_otherwise()
+    {
+        // What the dashboard figures in bench/RESULTS.md rest on (Net/SocketThreading.cs). .NET starts one socket
+        // thread per core when completions run inline, and one in all otherwise (below 45 cores): the count tells
+        // the two apart wherever there is more than one core.
+        static async Task<int> SocketThreadsAsync(params (string Key, string Value)[] extra)
+        {
+            using var data = new TempDirectory();
+            var environment = new Dictionary<string, string>
+            {
+                ["PIORCH_Storage__DataDirectory"] = data.Path,
+                ["PIORCH_Mqtt__Enabled"] = "false",
+            };
+            foreach (var (key, value) in extra) environment[key] = value;
+            await using var agent = AgentProcess.Start(environment, null, "--demo");
+            await agent.WaitReadyAsync();
+            // The demo camera is photographed over HTTP: outgoing connections work in this mode too.
+            await Eventually.UntilAsync(async () =>
+                (await agent.GetDataAsync("/api/v1/sessions?container_id=ctr-demo&status=complete")).GetProperty("sessions").GetArrayLength() > 0,
+                TimeSpan.FromSeconds(30), "a demo pair");
+            return Directory.GetDirectories($"/proc/{agent.ProcessId}/task")
+                .Count(task => File.ReadAllText(Path.Combine(task, "comm")).Trim() == ".NET Sockets");
+        }
+
+        Assert.Equal(System.Environment.ProcessorCount, await SocketThreadsAsync());
+        Assert.Equal(1, await SocketThreadsAsync(("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "0")));
+    }
+
     [Theory]
     [InlineData("GET /api/v1/sessions/sess%001/evidence HTTP/1.1", 400)]
     [InlineData("GET /api/v1/sessions/../../../etc/passwd HTTP/1.1", 404)]

@@ -21,6 +21,7 @@ public sealed class AgentProcess : IAsyncDisposable
     public int Port { get; }
     public HttpClient Http { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
+    public int ProcessId => _process.Id;
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 

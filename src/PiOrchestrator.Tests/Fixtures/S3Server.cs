@@ -95,7 +95,7 @@ public sealed class S3Server : IAsyncDisposable
         AuthenticationRegion = "us-east-1",
         RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
         ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-        HttpClientFactory = _tls is null ? null : new PiOrchestrator.Upload.SiteCaHttpClientFactory(new PiOrchestrator.Tls.SiteCertificateAuthority(_tls.CaFile), TimeProvider.System),
+        HttpClientFactory = _tls is null ? null : new PiOrchestrator.Upload.S3HttpClientFactory(new PiOrchestrator.Tls.SiteCertificateAuthority(_tls.CaFile), TimeProvider.System),
     });
 
     public async Task<List<S3Object>> ListAsync(string bucket)

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Net;
 
 namespace PiOrchestrator.Api;
 
@@ -17,6 +18,7 @@ public static class ApiExtensions
         services.AddOptions<ApiOptions>().BindConfiguration("Api").ValidateOnStart();
         services.AddSingleton<IValidateOptions<ApiOptions>, ApiOptionsAnnotations>();
         services.AddApiAccess();
+        services.AddSocketThreading();
         // Kestrel's options are built with the app, before options are validated: read the raw setting here
         // (a bad value still stops the agent with exit 78 before it listens).
         services.AddOptions<KestrelServerOptions>().Configure<IConfiguration, ConnectionsPerClient>((kestrel, configuration, connections) =>

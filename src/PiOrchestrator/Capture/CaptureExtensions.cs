@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Net;
 
 namespace PiOrchestrator.Capture;
 
@@ -12,6 +13,7 @@ public static class CaptureExtensions
         services.AddSingleton(_ => new CameraClient(new HttpClient(new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(3),
+            ConnectCallback = SocketThreading.ConnectAsync,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(20),
             MaxConnectionsPerServer = 2,
         })

@@ -1,7 +1,9 @@
+using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using PiOrchestrator.Net;
 using PiOrchestrator.Tls;
 
 namespace PiOrchestrator.Mqtt;
@@ -44,9 +46,9 @@ public static class MqttTlsProbe
         timeout.CancelAfter(TimeSpan.FromSeconds(5));
         try
         {
-            using var tcp = new TcpClient();
-            await tcp.ConnectAsync(options.Host, options.BrokerPort, timeout.Token);
-            await using var stream = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false, (_, certificate, chain, errors) =>
+            // The certificate checks run in the handshake's reads: on the thread pool, not a socket thread.
+            var tcp = await SocketThreading.ConnectAsync(new DnsEndPoint(options.Host, options.BrokerPort), timeout.Token);
+            await using var stream = new SslStream(tcp, leaveInnerStreamOpen: false, (_, certificate, chain, errors) =>
             {
                 if (tls.Insecure) errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;
                 serverProblem = authority is null

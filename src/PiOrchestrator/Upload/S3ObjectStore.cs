@@ -19,7 +19,7 @@ public sealed class S3ObjectStore : IDisposable
 {
     private readonly S3Options _options;
     private readonly AmazonS3Client? _client;
-    private readonly SiteCaHttpClientFactory? _siteCa;
+    private readonly S3HttpClientFactory? _http;
 
     public S3ObjectStore(IOptions<S3Options> options, TimeProvider time)
     {
@@ -36,13 +36,12 @@ public sealed class S3ObjectStore : IDisposable
             // Retries are the uploader's, with its own backoff and circuit breaker.
             MaxErrorRetry = 0,
         };
-        if (_options.Endpoint.StartsWith("https:", StringComparison.OrdinalIgnoreCase))
-        {
-            // The CA file was validated at start (S3OptionsValidator); it is trusted for this endpoint only.
-            var authority = string.IsNullOrEmpty(_options.CaFile) ? null : new Tls.SiteCertificateAuthority(_options.CaFile);
-            _siteCa = new SiteCaHttpClientFactory(authority, time);
-            config.HttpClientFactory = _siteCa;
-        }
+        // The CA file was validated at start (S3OptionsValidator); it is trusted for this endpoint only.
+        var authority = _options.Endpoint.StartsWith("https:", StringComparison.OrdinalIgnoreCase) && !string.IsNullOrEmpty(_options.CaFile)
+            ? new Tls.SiteCertificateAuthority(_options.CaFile)
+            : null;
+        _http = new S3HttpClientFactory(authority, time);
+        config.HttpClientFactory = _http;
         _client = new AmazonS3Client(new BasicAWSCredentials(_options.AccessKey, _options.SecretKey), config);
     }
 
@@ -155,7 +154,7 @@ public sealed class S3ObjectStore : IDisposable
         for (var inner = ex; inner is not null; inner = inner.InnerException)
         {
             if (inner is System.Security.Authentication.AuthenticationException tls)
-                return $"TLS to {_options.Endpoint} failed: {_siteCa?.LastProblem ?? tls.Message}"
+                return $"TLS to {_options.Endpoint} failed: {_http?.LastProblem ?? tls.Message}"
                        + (string.IsNullOrEmpty(_options.CaFile) ? " (a private MinIO needs S3:CaFile, its CA's certificate)" : "");
         }
         return DescribeResponse(ex);

@@ -1,15 +1,17 @@
 using System.Net.Security;
 using Amazon.Runtime;
+using PiOrchestrator.Net;
 using PiOrchestrator.Tls;
 
 namespace PiOrchestrator.Upload;
 
 /// <summary>
-/// HttpClients for the S3 endpoint alone that trust the site CA (S3:CaFile) instead of the system store, so a
-/// private MinIO needs no process-wide certificate bypass; without a site CA, the system store as usual. The last
+/// HttpClients for the S3 endpoint alone: connections that resume the uploader on the thread pool
+/// (<see cref="SocketThreading"/>), and over https, trust in the site CA (S3:CaFile) instead of the system store, so
+/// a private MinIO needs no process-wide certificate bypass; without a site CA, the system store as usual. The last
 /// rejection is kept to name the cause.
 /// </summary>
-public sealed class SiteCaHttpClientFactory(SiteCertificateAuthority? authority, TimeProvider time) : HttpClientFactory
+public sealed class S3HttpClientFactory(SiteCertificateAuthority? authority, TimeProvider time) : HttpClientFactory
 {
     private volatile string? _lastProblem;
 
@@ -22,6 +24,7 @@ public sealed class SiteCaHttpClientFactory(SiteCertificateAuthority? authority,
         {
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
             ConnectTimeout = TimeSpan.FromSeconds(10),
+            ConnectCallback = SocketThreading.ConnectAsync,
             SslOptions = new SslClientAuthenticationOptions
             {
                 RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
