@@ -61,21 +61,17 @@ public sealed class ThreadPoolResumingStreamTests
     private sealed record Continuation(bool OnThreadPool, int ThreadId, string? ThreadName);
 
     /// <summary>Where the caller's code after the await runs: registered before the operation completes.</summary>
-    private static Task<Continuation> ContinuationOf(ValueTask pending)
-    {
-        Assert.False(pending.IsCompleted);
-        var continued = new TaskCompletionSource<Continuation>(TaskCreationOptions.RunContinuationsAsynchronously);
-        pending.ConfigureAwait(false).GetAwaiter().OnCompleted(() =>
-            continued.SetResult(new Continuation(Thread.CurrentThread.IsThreadPoolThread, Environment.CurrentManagedThreadId, Thread.CurrentThread.Name)));
-        return continued.Task;
-    }
+    private static Task<Continuation> ContinuationOf(ValueTask pending) =>
+        ContinuationOf(pending.IsCompleted, pending.ConfigureAwait(false).GetAwaiter().OnCompleted);
 
-    private static Task<Continuation> ContinuationOf<T>(ValueTask<T> pending)
+    private static Task<Continuation> ContinuationOf<T>(ValueTask<T> pending) =>
+        ContinuationOf(pending.IsCompleted, pending.ConfigureAwait(false).GetAwaiter().OnCompleted);
+
+    private static Task<Continuation> ContinuationOf(bool completed, Action<Action> onCompleted)
     {
-        Assert.False(pending.IsCompleted);
+        Assert.False(completed);
         var continued = new TaskCompletionSource<Continuation>(TaskCreationOptions.RunContinuationsAsynchronously);
-        pending.ConfigureAwait(false).GetAwaiter().OnCompleted(() =>
-            continued.SetResult(new Continuation(Thread.CurrentThread.IsThreadPoolThread, Environment.CurrentManagedThreadId, Thread.CurrentThread.Name)));
+        onCompleted(() => continued.SetResult(new Continuation(Thread.CurrentThread.IsThreadPoolThread, Environment.CurrentManagedThreadId, Thread.CurrentThread.Name)));
         return continued.Task;
     }
 
