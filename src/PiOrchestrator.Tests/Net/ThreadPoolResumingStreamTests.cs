@@ -75,16 +75,28 @@ public sealed class ThreadPoolResumingStreamTests
         return continued.Task;
     }
 
+    /// <summary>Completes the pending operation on a socket thread; says where the caller's code then ran.</summary>
+    private static async Task<(Continuation Ran, int SocketThread)> CompleteOnSocketThreadAsync(
+        SocketThreadStream socket, Task<Continuation> continuation, Action<TaskCompletionSource<int>> complete)
+    {
+        var socketThread = socket.CompleteOnSocketThread(complete);
+        return (await continuation.WaitAsync(TimeSpan.FromSeconds(10)), socketThread);
+    }
+
+    private static void AssertOnThreadPool((Continuation Ran, int SocketThread) after)
+    {
+        Assert.True(after.Ran.OnThreadPool, after.Ran.ToString());
+        Assert.NotEqual(after.SocketThread, after.Ran.ThreadId);
+    }
+
     [Fact]
     public async Task Without_it_the_code_after_a_read_runs_on_the_socket_thread()
     {
         // The hazard the stream exists for, shown with the same double.
         var socket = new SocketThreadStream();
         var read = socket.ReadAsync(new byte[4]);
-        var continuation = ContinuationOf(read);
-        var socketThread = socket.CompleteOnSocketThread(pending => pending.SetResult(4));
+        var (ran, socketThread) = await CompleteOnSocketThreadAsync(socket, ContinuationOf(read), pending => pending.SetResult(4));
 
-        var ran = await continuation.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(socketThread, ran.ThreadId);
         Assert.False(ran.OnThreadPool);
     }
@@ -95,12 +107,7 @@ public sealed class ThreadPoolResumingStreamTests
         var socket = new SocketThreadStream();
         var stream = new ThreadPoolResumingStream(socket);
         var read = stream.ReadAsync(new byte[4]);
-        var continuation = ContinuationOf(read);
-        var socketThread = socket.CompleteOnSocketThread(pending => pending.SetResult(3));
-
-        var ran = await continuation.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.True(ran.OnThreadPool, ran.ToString());
-        Assert.NotEqual(socketThread, ran.ThreadId);
+        AssertOnThreadPool(await CompleteOnSocketThreadAsync(socket, ContinuationOf(read), pending => pending.SetResult(3)));
         Assert.Equal(3, await read);
     }
 
@@ -110,12 +117,7 @@ public sealed class ThreadPoolResumingStreamTests
         var socket = new SocketThreadStream();
         var stream = new ThreadPoolResumingStream(socket);
         var write = stream.WriteAsync(new byte[64 * 1024]);
-        var continuation = ContinuationOf(write);
-        var socketThread = socket.CompleteOnSocketThread(pending => pending.SetResult(0));
-
-        var ran = await continuation.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.True(ran.OnThreadPool, ran.ToString());
-        Assert.NotEqual(socketThread, ran.ThreadId);
+        AssertOnThreadPool(await CompleteOnSocketThreadAsync(socket, ContinuationOf(write), pending => pending.SetResult(0)));
     }
 
     [Fact]
@@ -124,12 +126,8 @@ public sealed class ThreadPoolResumingStreamTests
         var socket = new SocketThreadStream();
         var stream = new ThreadPoolResumingStream(socket);
         var read = stream.ReadAsync(new byte[4]);
-        var continuation = ContinuationOf(read);
-        var socketThread = socket.CompleteOnSocketThread(pending => pending.SetException(new IOException("connection reset by peer")));
-
-        var ran = await continuation.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.True(ran.OnThreadPool, ran.ToString());
-        Assert.NotEqual(socketThread, ran.ThreadId);
+        AssertOnThreadPool(await CompleteOnSocketThreadAsync(socket, ContinuationOf(read),
+            pending => pending.SetException(new IOException("connection reset by peer"))));
         var failure = await Assert.ThrowsAsync<IOException>(async () => await read);
         Assert.Equal("connection reset by peer", failure.Message);
     }

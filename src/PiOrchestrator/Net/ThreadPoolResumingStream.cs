@@ -46,19 +46,8 @@ public sealed class ThreadPoolResumingStream(Stream inner) : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override async Task FlushAsync(CancellationToken cancellationToken)
-    {
-        var flush = inner.FlushAsync(cancellationToken);
-        if (flush.IsCompletedSuccessfully) return;
-        try
-        {
-            await flush.ConfigureAwait(false);
-        }
-        finally
-        {
-            await ToThreadPool();
-        }
-    }
+    // The stream under it is a socket's, which has nothing to flush: completes at once, on the caller's thread.
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
 
     public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
     public override int Read(Span<byte> buffer) => inner.Read(buffer);
