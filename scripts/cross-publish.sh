@@ -34,6 +34,8 @@ native_toolchain_missing() {
   command -v ld.lld >/dev/null 2>&1 || missing+=(lld)
   if [ "$1" = linux-arm64 ] && [ "$(uname -m)" != aarch64 ]; then
     command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing+=(gcc-aarch64-linux-gnu)
+    # Only a Recommends of the cross gcc, so absent after --no-install-recommends: the link then misses Scrt1.o.
+    [ -f /usr/aarch64-linux-gnu/lib/Scrt1.o ] || missing+=(libc6-dev-arm64-cross)
   fi
   echo "${missing[*]}"
 }

@@ -8,8 +8,10 @@ source scripts/lib.sh
 # mosquitto + clients: the real broker and mosquitto_pub/_sub the tests use; systemd: systemd-analyze for the unit tests.
 # chromium: the status page's browser tests (driven by playwright-core, never a downloaded browser).
 # wrk, nginx: the smoke run of the dashboard benchmark (nginx serves the baseline copy of the same bytes).
-# clang, lld, gcc-aarch64-linux-gnu: the native (ahead-of-time) builds, for this machine and cross to arm64.
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium wrk nginx clang lld gcc-aarch64-linux-gnu
+# clang, lld, gcc-aarch64-linux-gnu: the native (ahead-of-time) builds, for this machine and cross to arm64;
+# libc6-dev-arm64-cross (crt files, libdl/librt/libm for the arm64 link) is only a Recommends of the cross gcc.
+ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium wrk nginx clang lld \
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 ensure_dotnet_sdk
 # qemu-user and an arm64 root: the self-contained linux-arm64 package is run as the Pi would run it.
 ensure_arm64_sysroot "$(pwd)/test-tools/arm64-sysroot"
