@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs PiOrchestrator from this unpacked package on Raspberry Pi OS (bookworm) / Debian. Idempotent.
+# Installs PiOrchestrator from this unpacked package on Raspberry Pi OS / Debian 12 (bookworm) or 13 (trixie). Idempotent.
 #   sudo ./install.sh                 install or upgrade, enable and start the service
 #   sudo ./install.sh --uninstall     remove it, keeping /var/lib/piorchestrator (the evidence) and /etc config
 #   sudo ./install.sh --uninstall --purge   remove the data and configuration too
@@ -47,8 +47,14 @@ if [ "$mode" = uninstall ]; then
   exit 0
 fi
 
-# 1. Native libraries the agent calls (P/Invoke).
-run apt-get install -y --no-install-recommends libmosquitto1 libgpiod2 libturbojpeg0
+# 1. Native libraries the agent calls. libgpiod is libgpiod3 (libgpiod 2) on Debian 13 trixie, which has no
+#    libgpiod2, and libgpiod2 (libgpiod 1) on Debian 12 bookworm; the agent picks its driver by what loads.
+if live; then
+  apt-cache show libgpiod3 >/dev/null 2>&1 || apt-cache show libgpiod2 >/dev/null 2>&1 || apt-get update -qq
+  gpiod=libgpiod2
+  apt-cache show libgpiod3 >/dev/null 2>&1 && gpiod=libgpiod3
+  apt-get install -y --no-install-recommends libmosquitto1 libturbojpeg0 "$gpiod"
+fi
 
 # 2. The ASP.NET Core 10 runtime, unless the package runs by itself: self-contained (app/PiOrchestrator beside the
 #    runtime) or native (app/PiOrchestrator alone, compiled ahead of time).

@@ -33,26 +33,55 @@ ensure_dotnet_sdk() {
   fi
 }
 
-# The native libraries the agent uses at run time (see README, "Why these libraries").
-AGENT_PACKAGES=(libmosquitto1 libturbojpeg0 libgpiod2)
+# The native libraries the agent uses at run time (see README, "Why these libraries"). libgpiod's runtime differs by
+# release: Debian 13 trixie (Raspberry Pi OS since late 2025) ships libgpiod 2 as libgpiod3 and no libgpiod2;
+# Debian 12 bookworm ships libgpiod 1 as libgpiod2. Needs apt's package lists (ensure_apt_lists).
+agent_packages() {
+  local gpiod=libgpiod2
+  apt-cache show libgpiod3 >/dev/null 2>&1 && gpiod=libgpiod3
+  echo libmosquitto1 libturbojpeg0 "$gpiod"
+}
 
-# An arm64 root with the agent's native libraries, for running the arm64 package under qemu-aarch64 -L <root>:
-# the cross glibc/libstdc++ from Debian's *-arm64-cross packages, and the arm64 .debs of AGENT_PACKAGES (and what
-# they need) fetched with a private apt state, so this machine's own apt configuration is left as it is.
-ensure_arm64_sysroot() {
-  local root="$1"
+# apt-get update once, on a machine that has never fetched package lists (apt-cache then knows nothing).
+ensure_apt_lists() {
+  compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null || as_root apt-get update -qq
+}
+
+# An arm64 root of one Debian release with the agent's native libraries and their C library, for running the arm64
+# package as a Pi of that release would: qemu-aarch64 -L <root>. Built from that release's arm64 .debs, fetched with a
+# private apt state and sources entry (dependencies resolved against an empty system), so this machine's own apt
+# configuration is left as it is.
+ensure_arm64_root() {
+  local root="$1" release="$2"
   [ -f "$root/.complete" ] && return 0
-  ensure_debian_packages qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross
+  ensure_debian_packages qemu-user debian-archive-keyring
+  local packages=(libc6 libstdc++6 libmosquitto1 libturbojpeg0)
+  case "$release" in
+    bookworm) packages+=(libgpiod2 libssl3) ;;
+    *) packages+=(libgpiod3 libssl3t64) ;;
+  esac
   local work; work=$(mktemp -d)
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
-  local apt_arm64=(-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "Dir::State::status=/dev/null"
-                   -o APT::Architecture=arm64 -o "APT::Architectures::=arm64" -o APT::Sandbox::User=root)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/parts"
+  echo "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $release main" > "$work/sources.list"
+  local apt_arm64=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=$work/parts"
+                   -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "Dir::State::status=/dev/null"
+                   -o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=$work/parts"
+                   -o APT::Architecture=arm64 -o "APT::Architectures::=arm64" -o APT::Sandbox::User=root -o Debug::NoLocking=1)
   apt-get "${apt_arm64[@]}" update -qq
-  (cd "$work/debs" && apt-get "${apt_arm64[@]}" download -qq "${AGENT_PACKAGES[@]/%/:arm64}" libssl3:arm64 libcjson1:arm64)
-  rm -rf "$root" && mkdir -p "$root/lib/aarch64-linux-gnu"
-  local deb; for deb in "$work"/debs/*.deb; do dpkg -x "$deb" "$root"; done
-  cp -a /usr/aarch64-linux-gnu/lib/. "$root/lib/aarch64-linux-gnu/"
-  ln -sf aarch64-linux-gnu/ld-linux-aarch64.so.1 "$root/lib/ld-linux-aarch64.so.1"
+  apt-get "${apt_arm64[@]}" install -qq -y --download-only --no-install-recommends "${packages[@]}" >/dev/null
+  rm -rf "$root" && mkdir -p "$root"
+  local deb; for deb in "$work"/cache/archives/*.deb; do dpkg -x "$deb" "$root"; done
+  # Debian's arm64 libc puts the loader in /usr/lib (merged /usr): the ELF interpreter path is /lib/ld-linux-aarch64.so.1.
+  [ -e "$root/lib" ] || ln -s usr/lib "$root/lib"
   rm -rf "$work"
   touch "$root/.complete"
+}
+
+# The Debian archive this machine's apt uses (its first URI ending in /debian), for the private arm64 sources entry.
+debian_mirror() {
+  local uri
+  uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -vE '^\s*#' \
+        | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ')
+  [ -n "$uri" ] || { echo "error: no Debian archive in this machine's apt sources, for the arm64 test roots" >&2; return 1; }
+  echo "$uri"
 }

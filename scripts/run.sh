@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_debian_packages "${AGENT_PACKAGES[@]}"
+ensure_apt_lists
+# shellcheck disable=SC2046 # agent_packages prints a word list
+ensure_debian_packages $(agent_packages)
 ensure_dotnet_sdk
 dotnet build src/PiOrchestrator/PiOrchestrator.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 exec dotnet src/PiOrchestrator/bin/Release/net10.0/PiOrchestrator.dll "$@"

@@ -10,11 +10,14 @@ source scripts/lib.sh
 # wrk, nginx: the smoke run of the dashboard benchmark (nginx serves the baseline copy of the same bytes).
 # clang, lld, gcc-aarch64-linux-gnu: the native (ahead-of-time) builds, for this machine and cross to arm64;
 # libc6-dev-arm64-cross (crt files, libdl/librt/libm for the arm64 link) is only a Recommends of the cross gcc.
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients systemd chromium wrk nginx clang lld \
+ensure_apt_lists
+# shellcheck disable=SC2046 # agent_packages prints a word list
+ensure_debian_packages $(agent_packages) mosquitto mosquitto-clients systemd chromium wrk nginx clang lld \
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 ensure_dotnet_sdk
-# qemu-user and an arm64 root: the self-contained linux-arm64 package is run as the Pi would run it.
-ensure_arm64_sysroot "$(pwd)/test-tools/arm64-sysroot"
+# qemu-user and an arm64 root per Raspberry Pi OS base (Debian 12 bookworm: libgpiod 1; Debian 13 trixie: libgpiod 2):
+# the linux-arm64 packages are run as a Pi of each would run them.
+for release in bookworm trixie; do ensure_arm64_root "$(pwd)/test-tools/arm64-$release" "$release"; done
 
 # s3rver (the S3 server the upload tests talk to) and playwright-core, pinned in test-tools/package.json.
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm

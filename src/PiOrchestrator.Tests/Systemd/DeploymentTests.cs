@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -120,18 +121,31 @@ public class DeploymentTests
         Assert.DoesNotContain("out/piorchestrator-", output);
     }
 
-    [Theory]
-    [InlineData("--self-contained")]
-    [InlineData("--native")]
-    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task The_arm64_package_that_runs_by_itself_installs_and_records_a_door_cycle_on_an_emulated_arm64_cpu(string kind)
+    /// <summary>One cross-publish per package kind for the whole class: the arm64 cases share it.</summary>
+    private static readonly ConcurrentDictionary<string, Lazy<Task<string>>> Arm64Packages = new();
+
+    private static Task<string> Arm64PackageAsync(string kind) => Arm64Packages.GetOrAdd(kind, k => new Lazy<Task<string>>(async () =>
     {
-        var sysroot = Path.Combine(RepoPaths.TestTools, "arm64-sysroot");
-        Assert.True(File.Exists(Path.Combine(sysroot, ".complete")), $"no arm64 root at {sysroot}: scripts/test.sh makes it");
-        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", kind], RepoPaths.Root);
+        var (exit, output) = await RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "cross-publish.sh"), "linux-arm64", k], RepoPaths.Root);
         Assert.True(exit == 0, output);
         var tarball = Path.Combine(RepoPaths.Root, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last().Trim());
-        Assert.EndsWith($"-linux-arm64-{kind[2..]}.tar.gz", tarball);
+        Assert.EndsWith($"-linux-arm64-{k[2..]}.tar.gz", tarball);
+        return tarball;
+    })).Value;
+
+    // Raspberry Pi OS is Debian 13 (trixie: libgpiod 2 as libgpiod3, no libgpiod2) since late 2025, Debian 12
+    // (bookworm: libgpiod 1 as libgpiod2) before: the package runs on an arm64 root of each, made by scripts/test.sh
+    // from that release's arm64 .debs (its C library included).
+    [Theory]
+    [InlineData("--self-contained", "bookworm")]
+    [InlineData("--native", "bookworm")]
+    [InlineData("--native", "trixie")]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task The_arm64_package_that_runs_by_itself_installs_and_records_a_door_cycle_on_an_emulated_arm64_cpu(string kind, string release)
+    {
+        var sysroot = Path.Combine(RepoPaths.TestTools, $"arm64-{release}");
+        Assert.True(File.Exists(Path.Combine(sysroot, ".complete")), $"no arm64 root at {sysroot}: scripts/test.sh makes it");
+        var tarball = await Arm64PackageAsync(kind);
         using var extracted = new TempDirectory();
         Assert.Equal(0, (await RunAsync("tar", ["xzf", tarball, "-C", extracted.Path])).Exit);
         var package = Directory.GetDirectories(extracted.Path).Single();
@@ -156,8 +170,10 @@ public class DeploymentTests
         Assert.Equal(kind == "--native", security.Contains("✓ MemoryDenyWriteExecute="));
         var executable = Path.Combine(root.Path, "opt", "piorchestrator", "PiOrchestrator");
 
-        // The installed executable on an emulated arm64 CPU, with Debian's arm64 libmosquitto, libturbojpeg and libgpiod:
-        // a door cycle from the real broker, two photos from the fake camera, validated and stored.
+        // The installed executable on an emulated arm64 CPU with that release's libraries: a door cycle from the real
+        // broker, two photos from the fake camera, validated and stored. The container also has a GPIO door; no chip
+        // exists here, so its sensor must fail naming the chip (the libgpiod of the release loaded, no crash) while
+        // the MQTT door still works.
         using var data = new TempDirectory();
         await using var broker = await MosquittoBroker.StartAsync();
         await using var camera = await FakeCamera.StartAsync();
@@ -170,10 +186,12 @@ public class DeploymentTests
             ["PIORCH_Containers__0__Id"] = "ctr-001",
             ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
             ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
+            ["PIORCH_Containers__0__Door__Chip"] = "gpiochip0",
+            ["PIORCH_Containers__0__Door__Line"] = "17",
         });
         await agent.WaitReadyAsync(TimeSpan.FromMinutes(3));
         await agent.WaitForOutputAsync("MQTT connected to 127.0.0.1", TimeSpan.FromMinutes(1));
-        await broker.PublishAsync("containers/ctr-001/door", """{"event":"opened","event_id":"arm64-1","session_id":"sess-arm64-1"}""");
+        await broker.PublishAsync("containers/ctr-001/door", $$"""{"event":"opened","event_id":"arm64-{{release}}","session_id":"sess-arm64-1"}""");
         await broker.PublishAsync("containers/ctr-001/door", "closed");
         var pair = await Eventually.UntilAsync(async () =>
         {
@@ -182,6 +200,15 @@ public class DeploymentTests
         }, TimeSpan.FromMinutes(2), "a complete pair from the arm64 agent");
         foreach (var side in new[] { "before", "after" })
             Assert.Contains(pair!.Value.GetProperty(side).GetProperty("sha256").GetString(), camera.ServedSha256);
+
+        var sensor = await Eventually.UntilAsync(async () =>
+        {
+            var s = (await agent.GetDataAsync("/api/v1/status")).GetProperty("containers")[0].GetProperty("door_sensor");
+            return s.GetProperty("state").GetString() == "failed" ? (JsonElement?)s : null;
+        }, TimeSpan.FromMinutes(1), "the door sensor to show failed");
+        var reason = sensor!.Value.GetProperty("error").GetString()!;
+        Assert.Contains("gpiochip0", reason);
+        Assert.DoesNotContain("libgpiod.so", reason);
     }
 
     private const ushort ElfMachineAarch64 = 183;
