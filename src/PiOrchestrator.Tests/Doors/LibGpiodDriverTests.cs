@@ -80,15 +80,32 @@ public class LibGpiodDriverTests
         Assert.Contains("libgpiod.so.3", error);
     }
 
-    [Fact]
-    public void A_chip_node_that_cannot_be_opened_is_named_before_libgpiod_1_lists_the_chips()
+    /// <summary>libgpiod 1 would hand System.Device.Gpio a NULL chip iterator for these, which crashes the process.</summary>
+    [Theory]
+    [InlineData("gpiochip1", "cannot open {dev}/gpiochip1: ")]
+    [InlineData("gpiochip2", "{dev}/gpiochip2 is not a GPIO chip (no {sys}/gpiochip2)")]
+    public void A_chip_node_libgpiod_1_cannot_open_is_named_before_it_lists_the_chips(string bad, string expected)
     {
         using var dev = new TempDirectory();
+        using var sys = new TempDirectory();
         File.WriteAllText(Path.Combine(dev.Path, "gpiochip0"), "");
-        File.CreateSymbolicLink(Path.Combine(dev.Path, "gpiochip1"), Path.Combine(dev.Path, "gone"));
+        Directory.CreateDirectory(Path.Combine(sys.Path, "gpiochip0"));
+        if (bad == "gpiochip1") File.CreateSymbolicLink(Path.Combine(dev.Path, bad), Path.Combine(dev.Path, "gone"));
+        else File.WriteAllText(Path.Combine(dev.Path, bad), "");
+        Assert.False(LibGpiodDriverFactory.TryOpenEveryChip(dev.Path, sys.Path, out var error));
+        Assert.StartsWith(expected.Replace("{dev}", dev.Path).Replace("{sys}", sys.Path), error);
+    }
 
-        Assert.False(LibGpiodDriverFactory.TryOpenEveryChip(dev.Path, out var error));
-        Assert.StartsWith($"cannot open {Path.Combine(dev.Path, "gpiochip1")}: ", error);
+    [Fact]
+    public void Chip_nodes_libgpiod_1_can_open_pass_the_check()
+    {
+        using var dev = new TempDirectory();
+        using var sys = new TempDirectory();
+        File.WriteAllText(Path.Combine(dev.Path, "gpiochip0"), "");
+        File.CreateSymbolicLink(Path.Combine(dev.Path, "gpiochip4"), "gpiochip0");
+        Directory.CreateDirectory(Path.Combine(sys.Path, "gpiochip0"));
+
+        Assert.True(LibGpiodDriverFactory.TryOpenEveryChip(dev.Path, sys.Path, out var error), error);
     }
 
     [Theory]

@@ -63,8 +63,8 @@ public sealed class LibGpiodDriverFactory : IGpioDriverFactory
         chips = [];
         error = "";
         // libgpiod 1's chip iterator comes back NULL when any chip fails to open, and System.Device.Gpio hands that
-        // NULL to gpiod_chip_iter_next_noclose, which crashes the process: check every chip opens first.
-        if (version == LibGpiodVersion.V1 && !TryOpenEveryChip("/dev", out error)) return false;
+        // NULL to gpiod_chip_iter_next_noclose: the process dies of SIGSEGV. Every chip is checked first.
+        if (version == LibGpiodVersion.V1 && !TryOpenEveryChip("/dev", "/sys/bus/gpio/devices", out error)) return false;
         try
         {
             chips = version == LibGpiodVersion.V2 ? LibGpiodV2Driver.GetAvailableChips() : LibGpiodDriver.GetAvailableChips();
@@ -77,8 +77,11 @@ public sealed class LibGpiodDriverFactory : IGpioDriverFactory
         }
     }
 
-    /// <summary>Opens each gpiochip node of <paramref name="devDirectory"/> read-write, as libgpiod does; false naming the first that fails.</summary>
-    public static bool TryOpenEveryChip(string devDirectory, out string error)
+    /// <summary>
+    /// What libgpiod 1 needs of each gpiochip node of <paramref name="devDirectory"/> to list the chips: it opens
+    /// read-write and is a GPIO chip (has its entry in <paramref name="sysGpioDevices"/>). False naming the first that fails.
+    /// </summary>
+    public static bool TryOpenEveryChip(string devDirectory, string sysGpioDevices, out string error)
     {
         error = "";
         foreach (var path in Directory.EnumerateFileSystemEntries(devDirectory, "gpiochip*").Order(StringComparer.Ordinal))
@@ -86,6 +89,12 @@ public sealed class LibGpiodDriverFactory : IGpioDriverFactory
             try
             {
                 using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+                var name = File.ResolveLinkTarget(path, returnFinalTarget: true)?.Name ?? Path.GetFileName(path);
+                if (!Directory.Exists(Path.Combine(sysGpioDevices, name)))
+                {
+                    error = $"{path} is not a GPIO chip (no {Path.Combine(sysGpioDevices, name)})";
+                    return false;
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
