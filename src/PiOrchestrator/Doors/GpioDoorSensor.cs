@@ -25,7 +25,8 @@ public sealed class GpioDoorSensor : IDisposable
     private readonly bool _holdsPoolThread;
     private readonly Channel<DoorEdge> _edges = Channel.CreateBounded<DoorEdge>(
         new BoundedChannelOptions(EdgeBuffer) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
-    private Exception? _callbackFault;
+    private static readonly Lock PoolLock = new();
+    private volatile Exception? _callbackFault;
 
     private GpioDoorSensor(GpioController controller, DoorSensorOptions options, TimeProvider time, bool holdsPoolThread)
     {
@@ -136,7 +137,10 @@ public sealed class GpioDoorSensor : IDisposable
 
     private static void AdjustPoolMinimum(int by)
     {
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(1, workers + by), io);
+        lock (PoolLock)
+        {
+            ThreadPool.GetMinThreads(out var workers, out var io);
+            ThreadPool.SetMinThreads(Math.Max(1, workers + by), io);
+        }
     }
 }
