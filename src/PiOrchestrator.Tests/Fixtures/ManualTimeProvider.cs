@@ -22,6 +22,12 @@ public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
         return timer;
     }
 
+    /// <summary>True once the code under test has set a timer to fire <paramref name="after"/> from now (its wait has begun).</summary>
+    public bool HasTimerDueIn(TimeSpan after)
+    {
+        lock (_lock) return _timers.Any(t => t.Due == _now + after);
+    }
+
     /// <summary>Moves the clock forward, firing every timer that falls due on the way, in order.</summary>
     public void Advance(TimeSpan by)
     {

@@ -12,7 +12,7 @@ public static class DoorsExtensions
         services.AddSingleton<IValidateOptions<DoorsOptions>, DoorsOptionsAnnotations>();
         services.AddSingleton<MqttDoorEventSource>();
         services.AddSingleton<DoorSensorRegistry>();
-        services.TryAddSingleton<IDoorSensorFactory, GpiodDoorSensorFactory>();
+        services.TryAddSingleton<IGpioDriverFactory, LibGpiodDriverFactory>();
         services.AddHostedService<GpioDoorSource>();
         services.AddSingleton<IMqttSubscription>(sp => sp.GetRequiredService<MqttDoorEventSource>());
         return services;

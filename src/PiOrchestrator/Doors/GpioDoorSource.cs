@@ -4,82 +4,145 @@ using PiOrchestrator.Site;
 namespace PiOrchestrator.Doors;
 
 /// <summary>
-/// Door contacts on GPIO: one dedicated thread per sensor blocks in gpiod_line_event_wait (no polling loop), feeds
-/// a debouncer, and posts opened/closed once a level is stable. The level at start is read, not reported: a door
-/// already open at boot starts no session, and its later close is handled like any close. A sensor that cannot be
-/// opened is one error for its container, retried every minute; the rest of the agent runs on.
+/// Door contacts on GPIO: per sensor, a loop takes the edges the driver's thread hands over, feeds a debouncer, and
+/// posts opened/closed once a level is stable. The level at start is read, not reported: a door already open at boot
+/// starts no session, and its later close is handled like any close. A sensor that cannot be opened is one error for
+/// its container, retried every minute; the rest of the agent runs on.
 /// </summary>
 public sealed class GpioDoorSource(
     IOptions<SiteOptions> site,
-    IDoorSensorFactory sensors,
+    IGpioDriverFactory drivers,
     IDoorEventSink sink,
     DoorSensorRegistry registry,
     Systemd.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<GpioDoorSource> log) : BackgroundService
 {
-    private static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan ReopenEvery = TimeSpan.FromMinutes(1);
+    /// <summary>How often each loop beats and compares the line's level with the edges it was given.</summary>
+    public static readonly TimeSpan WaitSlice = TimeSpan.FromMilliseconds(500);
+
+    public static readonly TimeSpan ReopenEvery = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan ReopenAfterFault = TimeSpan.FromSeconds(5);
+    private long _edgesTaken;
+
+    /// <summary>Edges fed to the debouncers so far (tests wait on it before moving the clock).</summary>
+    internal long EdgesTaken => Interlocked.Read(ref _edgesTaken);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var doors = site.Value.Containers.Where(c => c.Door is not null).ToList();
-        var threads = doors.Select(c => new Thread(() => Watch(c, stoppingToken)) { IsBackground = true, Name = $"gpio-{c.Id}" }).ToList();
-        foreach (var t in threads) t.Start();
         if (doors.Count > 0)
             log.LogInformation("Watching GPIO door sensors: {Doors}", string.Join(", ", doors.Select(c => $"{c.Id} ({c.Door!.Chip} line {c.Door.Line})")));
-        // The threads stop within one wait slice of the token; the host waits for this task.
-        return Task.Run(() =>
-        {
-            foreach (var t in threads) t.Join();
-        }, CancellationToken.None);
+        return Task.WhenAll(doors.Select(c => WatchAsync(c, stoppingToken)));
     }
 
-    private void Watch(ContainerOptions container, CancellationToken stop)
+    private static string LoopName(ContainerOptions container) => "gpio-" + container.Id;
+
+    private async Task WatchAsync(ContainerOptions container, CancellationToken stop)
     {
+        await Task.Yield();
+        var door = container.Door!;
         var failedOnce = false;
         while (!stop.IsCancellationRequested)
         {
-            using var sensor = sensors.Create(container);
-            if (!sensor.TryOpen(out var error))
+            GpioDoorSensor? sensor = null;
+            var opened = drivers.TryOpen(door.Chip, out var driver, out var error)
+                && GpioDoorSensor.TryOpen(driver, door, time, out sensor, out error);
+            if (!opened)
             {
                 registry.Set(container.Id, new DoorSensorStatus("failed", error, time.GetUtcNow()));
-                heartbeats.Beat("gpio-" + container.Id, ReopenEvery);
+                heartbeats.Beat(LoopName(container), ReopenEvery);
                 if (!failedOnce) log.LogError("Door sensor of {ContainerId} is not working: {Error}; MQTT door events still count", container.Id, error);
                 failedOnce = true;
-                stop.WaitHandle.WaitOne(ReopenEvery);
+                if (!await WaitAsync(ReopenEvery, stop)) return;
                 continue;
             }
             if (failedOnce) log.LogInformation("Door sensor of {ContainerId} is working again", container.Id);
             failedOnce = false;
-            try
+            using (sensor)
             {
-                Run(container, sensor, stop);
-                return;
+                try
+                {
+                    await RunAsync(container, sensor!, stop);
+                    return;
+                }
+                catch (IOException ex)
+                {
+                    registry.Set(container.Id, new DoorSensorStatus("failed", ex.Message, time.GetUtcNow()));
+                    heartbeats.Beat(LoopName(container), ReopenAfterFault);
+                    log.LogError("Door sensor of {ContainerId} failed: {Error}; reopening", container.Id, ex.Message);
+                    failedOnce = true;
+                }
             }
-            catch (IOException ex)
+            if (!await WaitAsync(ReopenAfterFault, stop)) return;
+        }
+    }
+
+    private async Task RunAsync(ContainerOptions container, GpioDoorSensor sensor, CancellationToken stop)
+    {
+        using var debouncer = new Debouncer(TimeSpan.FromMilliseconds(container.Door!.DebounceMs), time, (open, at) =>
+            sink.Post(new DoorEvent(container.Id, open ? DoorEventKind.Opened : DoorEventKind.Closed, DoorEventSource.Gpio, at)));
+        // Edges queued before this read agree with it or come after it; either way the debouncer sorts them out.
+        var lastSeen = sensor.ReadIsOpen();
+        debouncer.Initialise(lastSeen);
+        registry.Set(container.Id, new DoorSensorStatus("ok", null, time.GetUtcNow()));
+        log.LogInformation("Door sensor of {ContainerId} ready; door is {State}", container.Id, lastSeen ? "open" : "closed");
+        var mismatchSeen = false;
+        while (!stop.IsCancellationRequested)
+        {
+            heartbeats.Beat(LoopName(container), WaitSlice);
+            var gotEdge = false;
+            using (var sliceEnd = new CancellationTokenSource(WaitSlice, time))
+            using (var wait = CancellationTokenSource.CreateLinkedTokenSource(stop, sliceEnd.Token))
             {
-                registry.Set(container.Id, new DoorSensorStatus("failed", ex.Message, time.GetUtcNow()));
-                log.LogError("Door sensor of {ContainerId} failed: {Error}; reopening", container.Id, ex.Message);
-                failedOnce = true;
-                stop.WaitHandle.WaitOne(TimeSpan.FromSeconds(5));
+                try
+                {
+                    gotEdge = await sensor.Edges.WaitToReadAsync(wait.Token);
+                }
+                catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+                {
+                }
+            }
+            while (sensor.Edges.TryRead(out var edge))
+            {
+                debouncer.Feed(edge.IsOpen, edge.At);
+                Interlocked.Increment(ref _edgesTaken);
+                lastSeen = edge.IsOpen;
+                mismatchSeen = false;
+            }
+            if (gotEdge || stop.IsCancellationRequested) continue;
+            // A quiet slice: the level must still be the last one seen. A level that differs for two quiet slices in a
+            // row means edges were lost (the driver's event thread ends silently on an error): it is fed like an edge.
+            // One slice is not enough: an edge can be on its way from the driver's thread while the level is read.
+            var now = sensor.ReadIsOpen();
+            if (now == lastSeen)
+            {
+                mismatchSeen = false;
+            }
+            else if (!mismatchSeen)
+            {
+                mismatchSeen = true;
+            }
+            else
+            {
+                log.LogWarning("Door sensor of {ContainerId} reads {State} with no edge reported; taking the level as read", container.Id, now ? "open" : "closed");
+                debouncer.Feed(now, time.GetUtcNow());
+                lastSeen = now;
+                mismatchSeen = false;
             }
         }
     }
 
-    private void Run(ContainerOptions container, IDoorSensor sensor, CancellationToken stop)
+    private async Task<bool> WaitAsync(TimeSpan delay, CancellationToken stop)
     {
-        using var debouncer = new Debouncer(TimeSpan.FromMilliseconds(container.Door!.DebounceMs), time, (open, at) =>
-            sink.Post(new DoorEvent(container.Id, open ? DoorEventKind.Opened : DoorEventKind.Closed, DoorEventSource.Gpio, at)));
-        var initial = sensor.ReadIsOpen();
-        debouncer.Initialise(initial);
-        registry.Set(container.Id, new DoorSensorStatus("ok", null, time.GetUtcNow()));
-        log.LogInformation("Door sensor of {ContainerId} ready; door is {State}", container.Id, initial ? "open" : "closed");
-        while (!stop.IsCancellationRequested)
+        try
         {
-            heartbeats.Beat("gpio-" + container.Id, WaitSlice);
-            if (sensor.WaitForEdge(WaitSlice) is { } edge)
-                debouncer.Feed(edge.IsOpen, edge.At);
+            await Task.Delay(delay, time, stop);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 }

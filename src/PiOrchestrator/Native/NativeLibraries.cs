@@ -15,4 +15,8 @@ internal static class NativeLibraries
         error = $"{library} cannot be loaded: install the Debian package {debianPackage} (apt-get install {debianPackage})";
         return false;
     }
+
+    /// <summary>True when the library loads; it stays loaded for the P/Invokes that bind to it later.</summary>
+    public static bool CanLoad(string library) =>
+        NativeLibrary.TryLoad(library, typeof(NativeLibraries).Assembly, null, out _);
 }
