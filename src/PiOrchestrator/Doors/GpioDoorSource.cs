@@ -63,7 +63,7 @@ public sealed class GpioDoorSource(
             {
                 try
                 {
-                    await RunAsync(container, sensor!, stop);
+                    await RunAsync(container, sensor!, driver!.GetType().Name, stop);
                     return;
                 }
                 catch (IOException ex)
@@ -78,7 +78,7 @@ public sealed class GpioDoorSource(
         }
     }
 
-    private async Task RunAsync(ContainerOptions container, GpioDoorSensor sensor, CancellationToken stop)
+    private async Task RunAsync(ContainerOptions container, GpioDoorSensor sensor, string driverName, CancellationToken stop)
     {
         using var debouncer = new Debouncer(TimeSpan.FromMilliseconds(container.Door!.DebounceMs), time, (open, at) =>
             sink.Post(new DoorEvent(container.Id, open ? DoorEventKind.Opened : DoorEventKind.Closed, DoorEventSource.Gpio, at)));
@@ -86,7 +86,8 @@ public sealed class GpioDoorSource(
         var lastSeen = sensor.ReadIsOpen();
         debouncer.Initialise(lastSeen);
         registry.Set(container.Id, new DoorSensorStatus("ok", null, time.GetUtcNow()));
-        log.LogInformation("Door sensor of {ContainerId} ready; door is {State}", container.Id, lastSeen ? "open" : "closed");
+        log.LogInformation("Door sensor of {ContainerId} ready on {Chip} line {Line} through System.Device.Gpio's {Driver}; door is {State}",
+            container.Id, container.Door.Chip, container.Door.Line, driverName, lastSeen ? "open" : "closed");
         var mismatchSeen = false;
         while (!stop.IsCancellationRequested)
         {
