@@ -144,6 +144,24 @@ public class SystemdServiceTests
     }
 
     [Fact]
+    public async Task Watchdog_pings_meant_for_another_process_are_not_sent()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        var environment = Environment(data.Path, notify);
+        environment["WATCHDOG_USEC"] = "200000";
+        environment["WATCHDOG_PID"] = "1";
+        await using var agent = AgentProcess.Start(environment);
+        await Eventually.UntilAsync(() => notify.Count("READY=1") == 1, TimeSpan.FromSeconds(30), "READY=1");
+        var readyAt = DateTimeOffset.UtcNow;
+        // Ten intervals of 0.1 s: pings for this process would have come by now.
+        await Eventually.UntilAsync(() => DateTimeOffset.UtcNow - readyAt > TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), "one second after READY=1");
+        Assert.Contains(notify.Lines, l => l.StartsWith("STATUS=", StringComparison.Ordinal));
+        Assert.DoesNotContain("WATCHDOG=1", notify.Lines);
+        Assert.DoesNotContain("systemd watchdog: pinging", agent.Output);
+    }
+
+    [Fact]
     public async Task Ctrl_c_stops_the_agent_as_gracefully_as_sigterm_under_systemd()
     {
         using var data = new TempDirectory();
