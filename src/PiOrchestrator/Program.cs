@@ -26,7 +26,7 @@ builder.Services
     .AddMqtt()
     .AddDoors()
     .AddApi()
-    .AddSystemd();
+    .AddAgentSystemd();
 if (demo) builder.AddDemo();
 
 var app = builder.Build();

@@ -61,8 +61,9 @@ public sealed class AgentProcess : IAsyncDisposable
         foreach (var a in args) start.ArgumentList.Add(a);
         // No site file from the machine running the tests.
         start.Environment["PIORCH_CONFIG_FILE"] = "/nonexistent/piorchestrator.json";
-        start.Environment.Remove("INVOCATION_ID");
-        start.Environment.Remove("JOURNAL_STREAM");
+        // Nor systemd's variables, should the tests themselves run under a unit: a test gives them when it means to.
+        foreach (var variable in new[] { "INVOCATION_ID", "JOURNAL_STREAM", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID" })
+            start.Environment.Remove(variable);
         foreach (var (key, value) in environment) start.Environment[key] = value;
         var process = Process.Start(start) ?? throw new InvalidOperationException("agent did not start");
         var agent = new AgentProcess(process, listen);
@@ -123,12 +124,12 @@ public sealed class AgentProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
-    /// <summary>SIGTERM, as systemd stops a service.</summary>
-    public async Task<int> StopAsync()
+    /// <summary>SIGTERM, as systemd stops a service (or <paramref name="signal"/>: INT is Ctrl+C).</summary>
+    public async Task<int> StopAsync(string signal = "TERM")
     {
         if (!_process.HasExited)
         {
-            Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
+            Process.Start("kill", ["-" + signal, _process.Id.ToString()])!.WaitForExit();
             await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         }
         return _process.ExitCode;

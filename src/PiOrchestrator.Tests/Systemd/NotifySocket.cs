@@ -11,11 +11,12 @@ public sealed class NotifySocket : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _reader;
 
-    public NotifySocket(bool abstractNamespace = false)
+    /// <param name="address">A path to bind again (systemd back after a restart); a new one by default.</param>
+    public NotifySocket(bool abstractNamespace = false, string? address = null)
     {
         var name = $"piorch-notify-{Guid.NewGuid():N}";
-        Address = abstractNamespace ? "@" + name : Path.Combine(Path.GetTempPath(), name + ".sock");
-        _socket.Bind(new UnixDomainSocketEndPoint(abstractNamespace ? "\0" + name : Address));
+        Address = address ?? (abstractNamespace ? "@" + name : Path.Combine(Path.GetTempPath(), name + ".sock"));
+        _socket.Bind(new UnixDomainSocketEndPoint(Address.StartsWith('@') ? "\0" + Address[1..] : Address));
         _reader = Task.Run(ReadAsync);
     }
 

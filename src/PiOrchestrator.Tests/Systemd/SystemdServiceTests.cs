@@ -123,6 +123,91 @@ public class SystemdServiceTests
     }
 
     [Fact]
+    public async Task Ready_comes_whenever_NOTIFY_SOCKET_is_set_even_when_the_parent_is_not_systemd()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        var environment = Environment(data.Path, notify);
+        // Nothing else says systemd: Hosting.Systemd's own AddSystemd() would decide "not a service" here (its parent
+        // is this test, as under ProtectProc=invisible it cannot read systemd's name) and send no READY=1.
+        environment.Remove("INVOCATION_ID");
+        await using var agent = AgentProcess.Start(environment);
+
+        await Eventually.UntilAsync(() => notify.Count("READY=1") == 1, TimeSpan.FromSeconds(30), "READY=1");
+        Assert.NotEqual("systemd", ParentProcessName(agent.ProcessId));
+        // READY=1 means serving: the first request after it is answered, no retry.
+        using (var ready = await agent.Http.GetAsync("/readyz"))
+            Assert.Equal(200, (int)ready.StatusCode);
+        Assert.Equal(0, await agent.StopAsync());
+        Assert.Equal(1, notify.Count("STOPPING=1"));
+        Assert.Equal(1, notify.Count("READY=1"));
+    }
+
+    [Fact]
+    public async Task Watchdog_pings_meant_for_another_process_are_not_sent()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        var environment = Environment(data.Path, notify);
+        environment["WATCHDOG_USEC"] = "200000";
+        environment["WATCHDOG_PID"] = "1";
+        await using var agent = AgentProcess.Start(environment);
+        await Eventually.UntilAsync(() => notify.Count("READY=1") == 1, TimeSpan.FromSeconds(30), "READY=1");
+        var readyAt = DateTimeOffset.UtcNow;
+        // Ten intervals of 0.1 s: pings for this process would have come by now.
+        await Eventually.UntilAsync(() => DateTimeOffset.UtcNow - readyAt > TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), "one second after READY=1");
+        Assert.Contains(notify.Lines, l => l.StartsWith("STATUS=", StringComparison.Ordinal));
+        Assert.DoesNotContain("WATCHDOG=1", notify.Lines);
+        Assert.DoesNotContain("systemd watchdog: pinging", agent.Output);
+    }
+
+    [Fact]
+    public async Task Ctrl_c_stops_the_agent_as_gracefully_as_sigterm_under_systemd()
+    {
+        using var data = new TempDirectory();
+        using var notify = new NotifySocket();
+        await using var agent = AgentProcess.Start(Environment(data.Path, notify));
+        await Eventually.UntilAsync(() => notify.Count("READY=1") == 1, TimeSpan.FromSeconds(30), "READY=1");
+        Assert.Equal(0, await agent.StopAsync("INT"));
+        Assert.Equal(1, notify.Count("STOPPING=1"));
+        Assert.Contains("STATUS=stopping", notify.Lines);
+    }
+
+    [Fact]
+    public async Task A_vanished_notify_socket_is_logged_once_and_the_watchdog_resumes_when_it_is_back()
+    {
+        using var data = new TempDirectory();
+        using var first = new NotifySocket();
+        var environment = Environment(data.Path, first);
+        environment["WATCHDOG_USEC"] = "400000";
+        await using var agent = AgentProcess.Start(environment);
+        await Eventually.UntilAsync(() => first.Count("READY=1") == 1 && first.Count("WATCHDOG=1") >= 2, TimeSpan.FromSeconds(30), "READY=1 and pings");
+
+        first.Dispose();
+        await agent.WaitForOutputAsync("notifications are dropped");
+        var goneAt = DateTimeOffset.UtcNow;
+        // Ten ping intervals without a socket: every send fails, one line says so, the agent keeps serving.
+        await Eventually.UntilAsync(() => DateTimeOffset.UtcNow - goneAt > TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10), "two seconds without a socket");
+        Assert.Single(agent.Output.Split('\n'), l => l.Contains("notifications are dropped"));
+        using (var ready = await agent.Http.GetAsync("/readyz"))
+            Assert.Equal(200, (int)ready.StatusCode);
+
+        using var back = new NotifySocket(address: first.Address);
+        await Eventually.UntilAsync(() => back.Count("WATCHDOG=1") >= 2, TimeSpan.FromSeconds(10), "pings on the socket bound again");
+        await agent.WaitForOutputAsync("notify socket reachable again");
+        Assert.Equal(0, await agent.StopAsync());
+        Assert.Equal(1, back.Count("STOPPING=1"));
+    }
+
+    private static string ParentProcessName(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        // "pid (comm) state ppid …": comm may hold spaces, so count fields after its closing parenthesis.
+        var ppid = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1];
+        return File.ReadAllText($"/proc/{ppid}/comm").TrimEnd('\n');
+    }
+
+    [Fact]
     public async Task Under_systemd_every_log_entry_is_one_line_with_a_syslog_priority()
     {
         using var data = new TempDirectory();

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Evidence;
@@ -7,13 +9,15 @@ using PiOrchestrator.Site;
 namespace PiOrchestrator.Systemd;
 
 /// <summary>
-/// READY=1 once Kestrel listens (the store is open by then), STATUS= a one-line summary whenever it changes,
-/// WATCHDOG=1 at half of WATCHDOG_USEC only while every loop keeps its heartbeat, STOPPING=1 on shutdown.
+/// STATUS= a one-line summary whenever it changes, WATCHDOG=1 at half of WATCHDOG_USEC only while every loop keeps
+/// its heartbeat. READY=1 (once Kestrel listens; the store is open by then) and STOPPING=1 come from the library's
+/// <see cref="SystemdLifetime"/>.
 /// </summary>
 public sealed class SystemdService(
-    SystemdNotifier notifier,
+    ISystemdNotifier notifier,
     LoopHeartbeats heartbeats,
     IHostApplicationLifetime lifetime,
+    IHostLifetime hostLifetime,
     MqttConnection mqtt,
     CameraHealth cameras,
     EvidenceStore store,
@@ -22,20 +26,30 @@ public sealed class SystemdService(
     ILogger<SystemdService> log) : BackgroundService
 {
     private static readonly TimeSpan StatusEvery = TimeSpan.FromSeconds(2);
+    private static readonly ServiceState WatchdogPing = new("WATCHDOG=1");
     private string? _lastStatus;
     private bool _withholding;
+    private readonly List<PosixSignalRegistration> _signals = [];
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        lifetime.ApplicationStarted.Register(() => notifier.Notify($"READY=1\nSTATUS={Summary()}\nMAINPID={Environment.ProcessId}"));
-        lifetime.ApplicationStopping.Register(() => notifier.Notify("STOPPING=1\nSTATUS=stopping"));
+        lifetime.ApplicationStopping.Register(() => notifier.Notify(new ServiceState("STATUS=stopping")));
+        // SystemdLifetime stops gracefully on SIGTERM only; Ctrl+C (SIGINT) and SIGQUIT would kill the agent at once
+        // where the default console lifetime lets captures in flight finish.
+        if (hostLifetime is SystemdLifetime)
+            foreach (var signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGQUIT })
+                _signals.Add(PosixSignalRegistration.Create(signal, context =>
+                {
+                    context.Cancel = true;
+                    lifetime.StopApplication();
+                }));
         return base.StartAsync(cancellationToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!notifier.Enabled) return;
-        var ping = notifier.WatchdogInterval;
+        if (!notifier.IsEnabled) return;
+        var ping = WatchdogInterval();
         if (ping is { } interval)
             log.LogInformation("systemd watchdog: pinging every {Seconds:F1} s while loops {Loops} keep their heartbeats", interval.TotalSeconds, string.Join(", ", heartbeats.Loops));
         var tick = ping is { } p && p < StatusEvery ? p : StatusEvery;
@@ -49,7 +63,7 @@ public sealed class SystemdService(
                 var status = Summary();
                 if (status != _lastStatus)
                 {
-                    notifier.Notify("STATUS=" + status);
+                    notifier.Notify(new ServiceState("STATUS=" + status));
                     _lastStatus = status;
                 }
                 if (ping is { } every && now - lastPing >= every - TimeSpan.FromMilliseconds(50))
@@ -57,7 +71,7 @@ public sealed class SystemdService(
                     var stalled = heartbeats.Stalled();
                     if (stalled.Count == 0)
                     {
-                        notifier.Notify("WATCHDOG=1");
+                        notifier.Notify(WatchdogPing);
                         lastPing = now;
                         if (_withholding) log.LogInformation("All loops turn again; systemd watchdog pings resumed");
                         _withholding = false;
@@ -75,6 +89,15 @@ public sealed class SystemdService(
         }
     }
 
+    /// <summary>Half of WATCHDOG_USEC when systemd asked for pings and they are for this process, else null.</summary>
+    internal static TimeSpan? WatchdogInterval()
+    {
+        if (!long.TryParse(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), out var usec) || usec <= 0) return null;
+        var pid = Environment.GetEnvironmentVariable("WATCHDOG_PID");
+        if (!string.IsNullOrEmpty(pid) && pid != Environment.ProcessId.ToString()) return null;
+        return TimeSpan.FromMicroseconds(usec / 2.0);
+    }
+
     /// <summary>"mqtt connected; cameras 2/2 online; upload queue 0; loops ok" — what `systemctl status` shows.</summary>
     public string Summary()
     {
@@ -84,5 +107,11 @@ public sealed class SystemdService(
         var stalled = heartbeats.Stalled();
         return $"mqtt {mqtt.State.ToString().ToLowerInvariant()}; cameras {online}/{configured.Count} online; upload queue {queue}; " +
                (stalled.Count == 0 ? "loops ok" : "stalled: " + string.Join(",", stalled));
+    }
+
+    public override void Dispose()
+    {
+        foreach (var signal in _signals) signal.Dispose();
+        base.Dispose();
     }
 }
