@@ -27,6 +27,8 @@ builder.Services
     .AddDoors()
     .AddApi()
     .AddSystemd();
+// A loop failing with an error nothing handled stops the host; RunAgentAsync then exits non-zero (see AgentRunner).
+builder.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost);
 if (demo) builder.AddDemo();
 
 var app = builder.Build();
