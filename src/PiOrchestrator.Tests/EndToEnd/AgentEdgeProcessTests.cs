@@ -62,6 +62,43 @@ public class AgentEdgeProcessTests
         Assert.False(agent.HasExited, agent.Output);
     }
 
+    [Fact]
+    public async Task Killed_during_a_slow_test_capture_the_next_door_cycle_still_gets_its_own_session()
+    {
+        using var data = new TempDirectory();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        var environment = Environment(data.Path, broker.Port, camera.Url);
+        environment["PIORCH_Capture__TimeoutMs"] = "60000";
+        environment["PIORCH_Capture__AttemptTimeoutMs"] = "60000";
+        var port = TestPorts.Free();
+        await using (var first = AgentProcess.Start(environment, port))
+        {
+            await first.WaitReadyAsync();
+            camera.SlowDelay = TimeSpan.FromSeconds(30);
+            camera.Mode = CameraMode.Slow;
+            var capture = first.Http.PostAsync("/api/v1/containers/ctr-001/captures", null);
+            await Eventually.UntilAsync(() => camera.CaptureRequests > 0, TimeSpan.FromSeconds(20), "the test capture's camera request");
+            await first.KillAsync();
+            await Assert.ThrowsAnyAsync<Exception>(() => capture);
+        }
+        camera.Mode = CameraMode.Healthy;
+
+        await using var second = AgentProcess.Start(environment, port);
+        await second.WaitReadyAsync();
+        await second.WaitForOutputAsync("MQTT connected");
+        await broker.PublishAsync("containers/ctr-001/door", """{"event":"opened","event_id":"site-1","session_id":"sess-site-1"}""");
+        await broker.PublishAsync("containers/ctr-001/door", """{"event":"closed","event_id":"site-2"}""");
+        await WaitCompleteAsync(second, "sess-site-1");
+
+        var sessions = (await second.GetDataAsync("/api/v1/sessions?container_id=ctr-001")).GetProperty("sessions").EnumerateArray().ToList();
+        var manual = Assert.Single(sessions, s => s.GetProperty("id").GetString()!.StartsWith("manual-", StringComparison.Ordinal));
+        Assert.Equal("complete", manual.GetProperty("status").GetString());
+        var evidence = await second.GetDataAsync($"/api/v1/sessions/{manual.GetProperty("id").GetString()}/evidence?include_image=false");
+        var row = Assert.Single(evidence.GetProperty("captures").EnumerateArray());
+        Assert.Equal(("MANUAL", "interrupted"), (row.GetProperty("capture_tag").GetString(), row.GetProperty("failure_reason").GetString()));
+    }
+
     /// <summary>
     /// An S3 server whose policy lets this user put and read objects but not create or even HEAD the bucket, as a
     /// least-privilege MinIO user gets: HEAD bucket 404, PUT bucket 403 AccessDenied, objects accepted.

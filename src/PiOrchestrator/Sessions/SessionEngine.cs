@@ -26,6 +26,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private sealed record CaptureDone(string SessionId, CaptureTag Tag) : Input;
     private sealed record AfterCloseDue(string SessionId, int Generation) : Input;
     private sealed record Tick : Input;
+    private sealed record ManualCapture(ContainerOptions Container, TaskCompletionSource<EvidenceRecord> Result) : Input;
 
     private enum Phase { Open, Closing, Finishing }
 
@@ -102,6 +103,17 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
 
     public bool Post(DoorEvent doorEvent) => _inputs.Writer.TryWrite(new DoorInput(doorEvent));
 
+    /// <summary>A technician's test capture's session: never a container's current one, closed once its picture is stored.</summary>
+    public const string ManualSessionPrefix = "manual-";
+
+    /// <summary>A MANUAL capture in a session of its own, run by the loop like any other, so a crash mid-capture is recovered like any other.</summary>
+    public Task<EvidenceRecord> CaptureManualAsync(ContainerOptions container)
+    {
+        var result = new TaskCompletionSource<EvidenceRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_inputs.Writer.TryWrite(new ManualCapture(container, result))) result.TrySetCanceled();
+        return result.Task;
+    }
+
     /// <summary>Raised on the engine's loop when a door has been open too long (once per session).</summary>
     public event Action<DoorAlert>? Alert;
 
@@ -142,6 +154,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     {
         await base.StopAsync(cancellationToken);
         _tick?.Dispose();
+        // Test captures asked for after the loop's last turn are never taken: their callers hear so.
+        while (_inputs.Reader.TryRead(out var left))
+            if (left is ManualCapture manual) manual.Result.TrySetCanceled();
         foreach (var s in _sessions.Values) s.AfterCloseTimer?.Dispose();
         // Captures in flight finish (each has its own deadline) so their rows are written; sessions resume at next start.
         var pending = _captures.Where(t => !t.IsCompleted).ToArray();
@@ -178,6 +193,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 break;
             case CaptureDone done:
                 OnCaptureDone(done);
+                break;
+            case ManualCapture manual:
+                OnManualCapture(manual);
                 break;
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);
@@ -356,6 +374,17 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         StartCapture(session, CaptureTag.AfterClose);
     }
 
+    private void OnManualCapture(ManualCapture manual)
+    {
+        var now = _time.GetUtcNow();
+        var sessionId = ManualSessionPrefix + Guid.CreateVersion7(now).ToString("N");
+        _knownSessionIds.Add(sessionId);
+        // Finishing from the start: the door state and the container's current session are not touched.
+        var session = Track(new ActiveSession(sessionId, manual.Container) { Phase = Phase.Finishing, AfterCloseDone = true, OpenedAt = now });
+        _store.InsertSession(new SessionRecord { SessionId = sessionId, ContainerId = manual.Container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now });
+        StartCapture(session, CaptureTag.Manual, manual.Result);
+    }
+
     private void OnCaptureDone(CaptureDone done)
     {
         if (!_sessions.TryGetValue(done.SessionId, out var session)) return;
@@ -380,21 +409,23 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         : evidence.LastOrDefault(e => e.Tag == tag) is { } failed ? $"failed ({failed.FailureReason})"
         : "missing";
 
-    private void StartCapture(ActiveSession session, CaptureTag tag)
+    private void StartCapture(ActiveSession session, CaptureTag tag, TaskCompletionSource<EvidenceRecord>? result = null)
     {
         session.CapturesInFlight++;
-        _captures.Add(RunCaptureAsync(session.Container, session.Id, tag));
+        _captures.Add(RunCaptureAsync(session.Container, session.Id, tag, result));
     }
 
-    private async Task RunCaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag)
+    private async Task RunCaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, TaskCompletionSource<EvidenceRecord>? result)
     {
         try
         {
-            await _capture.CaptureAsync(container, sessionId, tag, _captureAbort.Token);
+            var record = await _capture.CaptureAsync(container, sessionId, tag, _captureAbort.Token);
+            result?.TrySetResult(record);
         }
         catch (Exception ex)
         {
             _log.LogError(ex, "Capture {Tag} for session {SessionId} could not be stored", EvidenceNames.Of(tag), sessionId);
+            result?.TrySetException(ex);
         }
         finally
         {
@@ -456,6 +487,14 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             {
                 _log.LogWarning("Session {SessionId} belongs to {ContainerId}, which is no longer configured: completed as it is", record.SessionId, record.ContainerId);
                 _store.CompleteSession(record.SessionId, _time.GetUtcNow(), HashChain.Head(record.SessionId, evidence));
+                continue;
+            }
+            if (record.SessionId.StartsWith(ManualSessionPrefix, StringComparison.Ordinal))
+            {
+                // A test capture cut by a stop or crash: recorded as such and closed, never resumed as the door's session.
+                if (!evidence.Any(e => e.Tag == CaptureTag.Manual))
+                    _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.Manual, CaptureFailure.Interrupted);
+                _store.CompleteSession(record.SessionId, _time.GetUtcNow(), HashChain.Head(record.SessionId, _store.GetEvidenceForSession(record.SessionId)));
                 continue;
             }
             if (record.BeforeMissingReason is null && !evidence.Any(e => e.Tag == CaptureTag.BeforeOpen))
