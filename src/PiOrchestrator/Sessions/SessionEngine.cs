@@ -71,6 +71,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private readonly CaptureOptions _options;
     private readonly LoopHeartbeats _heartbeats;
     private static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(5);
+    /// <summary>How far an event's own timestamp may be ahead of its arrival (clock drift, not a glitch).</summary>
+    public static readonly TimeSpan FutureStampTolerance = TimeSpan.FromMinutes(5);
     private readonly TimeSpan _mergeWindow;
     private readonly TimeSpan _maxOpen;
     private readonly TimeProvider _time;
@@ -244,7 +246,21 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 DoorEvent.Word(e.Kind), container.Config.Id, e.Source, stamp, newest);
             return false;
         }
-        if (e.Timestamp is { } accepted) container.LastTimestamps[e.Source] = accepted;
+        if (e.Timestamp is { } accepted)
+        {
+            // A stamp far ahead of its arrival is a clock glitch: trusted as the newest, it would make every later
+            // event look late. The event still counts, ordered by when it arrived.
+            if (accepted - e.ReceivedAt > FutureStampTolerance)
+            {
+                if (_throttle.ShouldLog("future:" + container.Config.Id + ":" + e.Source, out _))
+                    _log.LogWarning("{Event} for {ContainerId} from {Source} is stamped {Stamp:O}, {Ahead} ahead of the time it arrived: the sender's clock is wrong; its stamp is ignored for ordering",
+                        DoorEvent.Word(e.Kind), container.Config.Id, e.Source, accepted, accepted - e.ReceivedAt);
+            }
+            else
+            {
+                container.LastTimestamps[e.Source] = accepted;
+            }
+        }
 
         var reported = e.IsOpening ? DoorState.Open : DoorState.Closed;
         if (container.LastReported == reported && e.ReceivedAt - container.LastReportedAt < _mergeWindow)
