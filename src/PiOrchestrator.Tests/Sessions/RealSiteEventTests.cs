@@ -101,6 +101,23 @@ public class RealSiteEventTests
     }
 
     [Fact]
+    public async Task Open_requested_then_opened_inside_the_merge_window_shows_the_door_open()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var h = await EngineHarness.StartAsync(dir.Path, Settings(camera.Url));
+
+        Post(h, DoorEventKind.Closed, DoorEventSource.Mqtt);
+        await h.WaitForCompleteAsync("ctr-001");
+        Assert.Equal(DoorState.Closed, h.Engine.Snapshot("ctr-001")!.Door);
+        Post(h, DoorEventKind.OpenRequested, DoorEventSource.Mqtt);
+        Post(h, DoorEventKind.Opened, DoorEventSource.Mqtt);
+
+        await Eventually.UntilAsync(() => h.Logs.Entries.Any(e => e.Message.Contains("merged with the same report")), TimeSpan.FromSeconds(5), "the opened to be merged");
+        Assert.Equal(DoorState.Open, h.Engine.Snapshot("ctr-001")!.Door);
+    }
+
+    [Fact]
     public async Task A_door_left_open_is_flagged_warned_and_alerted_once()
     {
         using var dir = new TempDirectory();

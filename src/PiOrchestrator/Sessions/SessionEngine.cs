@@ -267,6 +267,12 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         {
             _log.LogDebug("{Event} for {ContainerId} from {Source} merged with the same report {Ms:F0} ms earlier",
                 DoorEvent.Word(e.Kind), container.Config.Id, e.Source, (e.ReceivedAt - container.LastReportedAt).TotalMilliseconds);
+            // open_requested then opened is one report for the session, but only opened says the door is open.
+            if (e.Kind == DoorEventKind.Opened && container.Door != DoorState.Open)
+            {
+                SetDoor(container, DoorState.Open, e.ReceivedAt);
+                Publish(container);
+            }
             return false;
         }
         container.LastReported = reported;
