@@ -176,6 +176,30 @@ public class SessionEngineTests
         Assert.True(session.PairComplete);
     }
 
+    [Fact]
+    public async Task A_stored_AFTER_CLOSE_time_far_ahead_of_the_clock_waits_no_longer_than_the_delay()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Capture:AfterCloseDelayMs"] = "300";
+        // The first run's clock is an hour ahead; after the reboot the clock is right (a Pi without RTC gets it wrong either way).
+        var ahead = new OffsetTimeProvider();
+        ahead.Advance(TimeSpan.FromHours(1));
+        await using (var first = await EngineHarness.StartAsync(dir.Path, settings, ahead))
+        {
+            first.Post("ctr-001", DoorEventKind.Opened);
+            await first.WaitForSessionAsync("ctr-001", s => s.HasBefore, "BEFORE_OPEN");
+            first.Engine.Post(new DoorEvent("ctr-001", DoorEventKind.Closed, DoorEventSource.Mqtt, ahead.GetUtcNow()));
+            await first.WaitForSessionAsync("ctr-001", s => s.Phase == SessionPhase.Closing, "closing");
+        }
+        Assert.True(Assert.Single(new EvidenceStoreProbe(dir.Path).Unfinished()).AfterCloseDueAt > DateTimeOffset.UtcNow.AddMinutes(50));
+
+        await using var second = await EngineHarness.StartAsync(dir.Path, settings);
+        var session = await second.WaitForCompleteAsync("ctr-001");
+        Assert.True(session.PairComplete);
+    }
+
     [Theory]
     [InlineData(CameraMode.Http500, "http_500")]
     [InlineData(CameraMode.Hang, CaptureFailure.Timeout)]

@@ -224,6 +224,12 @@ public sealed class EvidenceStore : IDisposable
         });
     }
 
+    /// <summary>The AFTER_CLOSE grab is starting: a closing session with no due time has its grab under way.</summary>
+    public void MarkAfterCloseStarted(string sessionId)
+    {
+        WriteSession(sessionId, null, "UPDATE sessions SET after_close_due_ms = NULL, revision = revision + 1 WHERE session_id = $id RETURNING revision", _ => { });
+    }
+
     public void FlagDoorLeftOpen(string sessionId, DateTimeOffset at)
     {
         WriteSession(sessionId, null, "UPDATE sessions SET door_left_open_ms = $at, revision = revision + 1 WHERE session_id = $id RETURNING revision",

@@ -393,6 +393,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             container.Current = null;
             Publish(container);
         }
+        // On disk before the grab: a grab cut by a crash is recorded interrupted at restart, never taken late.
+        _store.MarkAfterCloseStarted(session.Id);
         StartCapture(session, CaptureTag.AfterClose);
     }
 
@@ -459,8 +461,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     {
         session.AfterCloseTimer?.Dispose();
         var generation = ++session.Generation;
-        var wait = due - _time.GetUtcNow();
-        if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
+        // A stored due time from a clock that was ahead (a Pi without RTC before NTP) must not delay AFTER_CLOSE.
+        var wait = TimeSpan.FromTicks(Math.Clamp((due - _time.GetUtcNow()).Ticks, 0, TimeSpan.FromMilliseconds(_options.AfterCloseDelayMs).Ticks));
         session.AfterCloseTimer = _time.CreateTimer(
             _ => _inputs.Writer.TryWrite(new AfterCloseDue(session.Id, generation)), null, wait, Timeout.InfiniteTimeSpan);
     }
@@ -535,9 +537,10 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 session.AfterCloseDone = true;
                 Complete(session);
             }
-            else if (newer)
+            else if (newer || record is { Phase: SessionPhase.Closing, AfterCloseDueAt: null })
             {
-                // The door opened again after this cycle: an AFTER_CLOSE taken now would show the wrong moment.
+                // Either the door opened again after this cycle, or the AFTER_CLOSE grab was under way when the agent
+                // stopped: an AFTER_CLOSE taken now would show the wrong moment.
                 _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.AfterClose, CaptureFailure.Interrupted);
                 session.Phase = Phase.Finishing;
                 session.AfterCloseDone = true;
