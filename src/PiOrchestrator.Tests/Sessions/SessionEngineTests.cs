@@ -200,6 +200,32 @@ public class SessionEngineTests
         Assert.True(session.PairComplete);
     }
 
+    [Fact]
+    public async Task A_grab_cut_by_a_stop_overrun_is_recorded_interrupted_before_the_store_closes()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        camera.Mode = CameraMode.Hang;
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Capture:TimeoutMs"] = "30000";
+        settings["Capture:AttemptTimeoutMs"] = "30000";
+        var h = await EngineHarness.StartAsync(dir.Path, settings);
+        h.Post("ctr-001", DoorEventKind.Opened);
+        var session = await h.WaitForSessionAsync("ctr-001", _ => true, "the session");
+        await Eventually.UntilAsync(() => camera.CaptureRequests > 0, TimeSpan.FromSeconds(10), "the BEFORE_OPEN request");
+
+        // The host's stop timeout has already passed.
+        using var overrun = new CancellationTokenSource();
+        overrun.Cancel();
+        await h.Engine.StopAsync(overrun.Token);
+
+        var row = Assert.Single(h.Store.GetEvidenceForSession(session.SessionId));
+        Assert.Equal((CaptureStatus.Failed, CaptureFailure.Interrupted), (row.Status, row.FailureReason));
+        h.Store.Dispose();
+        h.Store.Dispose();
+        await h.DisposeAsync();
+    }
+
     [Theory]
     [InlineData(CameraMode.Http500, "http_500")]
     [InlineData(CameraMode.Hang, CaptureFailure.Timeout)]

@@ -666,10 +666,15 @@ public sealed class EvidenceStore : IDisposable
         }
     }
 
+    private bool _disposed;
+
+    /// <summary>Safe to call twice (the host and a stopping service may both close the store).</summary>
     public void Dispose()
     {
         lock (_writeLock)
         {
+            if (_disposed) return;
+            _disposed = true;
             // Fold the WAL back into the main file so a copied evidence.db is complete on its own.
             try { Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);"); }
             catch (SqliteException ex) { _log.LogWarning("WAL checkpoint at shutdown failed: {Error}", ex.Message); }

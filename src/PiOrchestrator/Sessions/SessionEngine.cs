@@ -171,10 +171,23 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             }
             catch (OperationCanceledException)
             {
+                // Out of time: the grabs are cut and recorded interrupted, which takes a moment; those rows must be
+                // written before the store closes behind this service.
                 _captureAbort.Cancel();
+                try
+                {
+                    await Task.WhenAll(pending).WaitAsync(AbortGrace);
+                }
+                catch (TimeoutException)
+                {
+                    _log.LogError("{Count} capture(s) still not recorded {Seconds} s after being cut; they are recorded interrupted at next start",
+                        pending.Count(t => !t.IsCompleted), AbortGrace.TotalSeconds);
+                }
             }
         }
     }
+
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
     public override void Dispose()
     {
