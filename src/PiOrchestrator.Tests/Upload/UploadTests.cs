@@ -319,6 +319,28 @@ public class UploadTests
     }
 
     [Fact]
+    public async Task After_purge_an_image_once_served_from_S3_is_410_and_its_thumbnail_is_not_written_back()
+    {
+        await using var rig = await Rig.StartAsync(settings => settings["S3:RetentionDays"] = "2");
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
+        var sessionId = await app.DoorCycleAsync();
+        await UploadThenAgePastTheLocalTtlAsync(app);
+        var row = app.Store.GetEvidenceForSession(sessionId)[0];
+        var url = $"/api/v1/evidence/image?key={Uri.EscapeDataString(row.ObjectKey!)}";
+        // Served from S3 once: now in the memory cache, with a thumbnail made from it.
+        using (var full = await http.GetAsync(url)) Assert.Equal(HttpStatusCode.OK, full.StatusCode);
+        using (var thumb = await http.GetAsync(url + "&size=thumb")) Assert.Equal(HttpStatusCode.OK, thumb.StatusCode);
+
+        app.Time.Advance(TimeSpan.FromDays(2));
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        Assert.Empty(await s3.ListAsync(Bucket));
+
+        using (var full = await http.GetAsync(url)) Assert.Equal(HttpStatusCode.Gone, full.StatusCode);
+        using (var thumb = await http.GetAsync(url + "&size=thumb")) Assert.Equal(HttpStatusCode.Gone, thumb.StatusCode);
+        Assert.Null(app.Store.ReadThumbnail(row.EvidenceId));
+    }
+
+    [Fact]
     public async Task Old_sessions_are_removed_after_the_metadata_retention_but_not_unuploaded_ones()
     {
         await using var rig = await Rig.StartAsync(settings => settings["Storage:MetadataRetentionDays"] = "1");

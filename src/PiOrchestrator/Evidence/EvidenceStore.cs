@@ -427,29 +427,48 @@ public sealed class EvidenceStore : IDisposable
         if (_byKey.TryGetValue(objectKey, out var cached)) return cached;
         var version = Interlocked.Read(ref _evidenceVersion);
         var found = QuerySingleEvidence("object_key = $v", objectKey);
-        // Kept only if no write came in between (a write bumps the version, then clears).
-        if (found is not null && Interlocked.Read(ref _evidenceVersion) == version && _byKey.Count < 10_000)
-            _byKey[objectKey] = found;
+        // Kept only if no write came in between. Check and keep under the same lock as the writer's bump-and-clear:
+        // otherwise a row read before a write could be kept just after the clear, and outlive it.
+        lock (_byKeyLock)
+        {
+            if (found is not null && _evidenceVersion == version && _byKey.Count < 10_000)
+                _byKey[objectKey] = found;
+        }
         return found;
     }
 
     private readonly ConcurrentDictionary<string, EvidenceRecord> _byKey = new(StringComparer.Ordinal);
+    private readonly Lock _byKeyLock = new();
     private long _evidenceVersion;
 
     private void EvidenceChanged()
     {
-        Interlocked.Increment(ref _evidenceVersion);
-        _byKey.Clear();
+        lock (_byKeyLock)
+        {
+            Interlocked.Increment(ref _evidenceVersion);
+            _byKey.Clear();
+        }
     }
 
-    /// <summary>Keeps a thumbnail made later (for a capture stored before thumbnails were made at capture time).</summary>
-    public void SaveThumbnail(Guid evidenceId, byte[] thumbnail)
+    /// <summary>
+    /// Keeps a thumbnail made later (for a capture stored before thumbnails were made at capture time); false, and
+    /// nothing kept, once the capture is purged.
+    /// </summary>
+    public bool SaveThumbnail(Guid evidenceId, byte[] thumbnail)
     {
         lock (_writeLock)
         {
             using var tx = _writer.BeginTransaction();
+            using (var check = _writer.CreateCommand())
+            {
+                check.Transaction = tx;
+                check.CommandText = "SELECT count(*) FROM evidence WHERE evidence_id = $id AND purged_ms IS NULL";
+                check.Parameters.AddWithValue("$id", evidenceId.ToString("D"));
+                if (Convert.ToInt32(check.ExecuteScalar()) == 0) return false;
+            }
             InsertThumbnail(tx, evidenceId, thumbnail);
             tx.Commit();
+            return true;
         }
     }
 

@@ -68,6 +68,9 @@ public sealed class RetentionService(
             {
                 await s3.DeleteAsync(e.ObjectKey!, ct);
                 store.MarkPurged(e, time.GetUtcNow());
+                // Every copy goes with the object: an answer from memory would outlive the purge.
+                cache.Remove(e.ObjectKey!);
+                cache.Remove(ImageCache.ThumbnailKey(e.ObjectKey!));
                 purged++;
             }
             if (purged > 0)
