@@ -341,6 +341,38 @@ public class UploadTests
     }
 
     [Fact]
+    public async Task Retention_skips_objects_it_cannot_delete_and_still_removes_the_sessions_it_may()
+    {
+        await using var rig = await Rig.StartAsync(settings =>
+        {
+            settings["S3:RetentionDays"] = "1";
+            settings["Storage:MetadataRetentionDays"] = "1";
+        });
+        var (s3, app, camera) = (rig.S3, rig.App, rig.Camera);
+        var uploaded = await app.DoorCycleAsync();
+        await WaitUploadedAsync(app, 2);
+        // A session with no object in S3 at all (both captures failed).
+        camera.Mode = CameraMode.Http500;
+        var failed = await app.DoorCycleAsync("ctr-002");
+        camera.Mode = CameraMode.Healthy;
+        await s3.StopAsync();
+
+        app.Time.Advance(TimeSpan.FromDays(2));
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+
+        Assert.Null(app.Store.GetSession(failed));
+        // Its objects are still in the bucket: the row is what lets the next pass purge them.
+        Assert.NotNull(app.Store.GetSession(uploaded));
+        Assert.All(app.Store.GetEvidenceForSession(uploaded), r => Assert.Null(r.PurgedAt));
+        Assert.Single(app.Logs.At(LogLevel.Warning), m => m.Contains("could not delete 2 object(s)"));
+
+        await s3.LaunchAsync();
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        Assert.Empty(await s3.ListAsync(Bucket));
+        Assert.Null(app.Store.GetSession(uploaded));
+    }
+
+    [Fact]
     public async Task Old_sessions_are_removed_after_the_metadata_retention_but_not_unuploaded_ones()
     {
         await using var rig = await Rig.StartAsync(settings => settings["Storage:MetadataRetentionDays"] = "1");

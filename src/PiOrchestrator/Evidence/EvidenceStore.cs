@@ -632,9 +632,10 @@ public sealed class EvidenceStore : IDisposable
 
     /// <summary>
     /// Removes complete sessions (and their rows) that started before the cutoff, keeping any row whose bytes
-    /// exist only here: a photo that never reached S3 is not deleted by age.
+    /// exist only here: a photo that never reached S3 is not deleted by age. With <paramref name="purgeCutoff"/>, a
+    /// session with an object captured before it and not yet purged from S3 is kept too.
     /// </summary>
-    public int DeleteSessionsBefore(DateTimeOffset cutoff)
+    public int DeleteSessionsBefore(DateTimeOffset cutoff, DateTimeOffset? purgeCutoff = null)
     {
         lock (_writeLock)
         {
@@ -643,7 +644,9 @@ public sealed class EvidenceStore : IDisposable
                 CREATE TEMP TABLE IF NOT EXISTS expired(session_id TEXT PRIMARY KEY);
                 DELETE FROM expired;
                 INSERT INTO expired SELECT session_id FROM sessions s WHERE phase = 'complete' AND started_ms < $cutoff
-                  AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.bytes_held = 1 AND e.upload_status <> 'uploaded');
+                  AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.bytes_held = 1 AND e.upload_status <> 'uploaded')
+                  AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.upload_status = 'uploaded'
+                                    AND e.purged_ms IS NULL AND e.captured_ms < $purgeCutoff);
                 DELETE FROM evidence_bytes WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM thumbnails WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM evidence WHERE session_id IN (SELECT session_id FROM expired);
@@ -652,6 +655,7 @@ public sealed class EvidenceStore : IDisposable
                 SELECT count(*) FROM expired;
                 """;
             cmd.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$purgeCutoff", purgeCutoff?.ToUnixTimeMilliseconds() ?? long.MinValue);
             var removed = Convert.ToInt32(cmd.ExecuteScalar());
             if (removed > 0) _revisions.Clear();
             EvidenceChanged();
