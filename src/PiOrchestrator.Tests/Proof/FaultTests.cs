@@ -50,6 +50,50 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Kill_9_during_a_hanging_AFTER_CLOSE_among_camera_faults_records_it_interrupted_and_never_takes_it_late()
+    {
+        var cycles = ProofScale.Pick(12, 120);
+        var kills = ProofScale.Pick(3, 20);
+        var random = Seeded(out var seed);
+        output.WriteLine($"PROOF_SEED={seed}");
+        var killAt = Enumerable.Range(0, cycles).OrderBy(_ => random.Next()).Take(kills).ToHashSet();
+        CameraMode[] sometimes = [CameraMode.Healthy, CameraMode.Healthy, CameraMode.Http500, CameraMode.Hang];
+        await using var rig = await ProofRig.StartAsync(new() { ["PIORCH_Capture__TimeoutMs"] = "800", ["PIORCH_Capture__Attempts"] = "1" });
+        for (var i = 0; i < cycles; i++)
+        {
+            if (!killAt.Contains(i))
+            {
+                rig.Camera.Mode = sometimes[random.Next(sometimes.Length)];
+                await rig.DoorCycleAsync();
+                continue;
+            }
+            rig.Camera.Mode = CameraMode.Healthy;
+            var requests = 0;
+            await rig.DoorCycleAsync(
+                betweenEvents: async () =>
+                {
+                    // BEFORE_OPEN stored, then the camera hangs for AFTER_CLOSE and the agent is killed mid-grab.
+                    await rig.ReachAsync(2);
+                    requests = rig.Camera.CaptureRequests;
+                    rig.Camera.Mode = CameraMode.Hang;
+                },
+                afterEvents: async () =>
+                {
+                    await Eventually.UntilAsync(() => rig.Camera.CaptureRequests > requests, TimeSpan.FromSeconds(20), "the AFTER_CLOSE request");
+                    await rig.Agent.KillAsync();
+                    rig.Camera.Mode = CameraMode.Healthy;
+                    await rig.KillAndRestartAsync();
+                });
+        }
+        rig.Camera.Mode = CameraMode.Healthy;
+        await rig.WaitSettledAsync(cycles, TimeSpan.FromSeconds(ProofScale.Pick(90, 600)));
+        var rows = await rig.AuditAsync(cycles);
+        Assert.Equal(kills, rig.Restarts);
+        Assert.Equal(kills, rows.Count(r => r.Tag == "AFTER_CLOSE" && r.FailureReason == "interrupted"));
+        Assert.All(rows.Where(r => r.Status == "failed"), r => Assert.Contains(r.FailureReason, new[] { "interrupted", "http_500", "timeout" }));
+    }
+
+    [Fact]
     public async Task A_broker_restarted_during_door_cycles_loses_no_door_event()
     {
         var cycles = ProofScale.Pick(20, 200);

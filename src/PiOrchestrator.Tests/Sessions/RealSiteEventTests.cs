@@ -81,6 +81,43 @@ public class RealSiteEventTests
     }
 
     [Fact]
+    public async Task One_event_stamped_years_ahead_does_not_make_later_events_late()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var h = await EngineHarness.StartAsync(dir.Path, Settings(camera.Url, mergeWindowMs: 0));
+
+        // A lock controller's clock glitch: one event stamped in 2031, the rest correct.
+        h.Engine.Post(new DoorEvent("ctr-001", DoorEventKind.Opened, DoorEventSource.Mqtt, DateTimeOffset.UtcNow, "ev-future", "sess-future",
+            new DateTimeOffset(2031, 1, 1, 0, 0, 0, TimeSpan.Zero)));
+        await h.WaitForSessionAsync("ctr-001", s => s.SessionId == "sess-future" && s.HasBefore, "the glitched event's session");
+        h.Engine.Post(new DoorEvent("ctr-001", DoorEventKind.Closed, DoorEventSource.Mqtt, DateTimeOffset.UtcNow, "ev-closed", null, DateTimeOffset.UtcNow));
+        await h.WaitForSessionAsync("ctr-001", s => s.SessionId == "sess-future" && s.Phase == SessionPhase.Complete, "the glitched session to complete");
+        h.Engine.Post(new DoorEvent("ctr-001", DoorEventKind.Opened, DoorEventSource.Mqtt, DateTimeOffset.UtcNow, "ev-good", "sess-good", DateTimeOffset.UtcNow));
+
+        await h.WaitForSessionAsync("ctr-001", s => s.SessionId == "sess-good" && s.HasBefore, "the correctly stamped session");
+        Assert.Single(h.Logs.At(LogLevel.Warning), m => m.Contains("ahead of the time it arrived"));
+        Assert.DoesNotContain(h.Logs.At(LogLevel.Warning), m => m.Contains("Late "));
+    }
+
+    [Fact]
+    public async Task Open_requested_then_opened_inside_the_merge_window_shows_the_door_open()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var h = await EngineHarness.StartAsync(dir.Path, Settings(camera.Url));
+
+        Post(h, DoorEventKind.Closed, DoorEventSource.Mqtt);
+        await h.WaitForCompleteAsync("ctr-001");
+        Assert.Equal(DoorState.Closed, h.Engine.Snapshot("ctr-001")!.Door);
+        Post(h, DoorEventKind.OpenRequested, DoorEventSource.Mqtt);
+        Post(h, DoorEventKind.Opened, DoorEventSource.Mqtt);
+
+        await Eventually.UntilAsync(() => h.Logs.Entries.Any(e => e.Message.Contains("merged with the same report")), TimeSpan.FromSeconds(5), "the opened to be merged");
+        Assert.Equal(DoorState.Open, h.Engine.Snapshot("ctr-001")!.Door);
+    }
+
+    [Fact]
     public async Task A_door_left_open_is_flagged_warned_and_alerted_once()
     {
         using var dir = new TempDirectory();

@@ -176,6 +176,56 @@ public class SessionEngineTests
         Assert.True(session.PairComplete);
     }
 
+    [Fact]
+    public async Task A_stored_AFTER_CLOSE_time_far_ahead_of_the_clock_waits_no_longer_than_the_delay()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Capture:AfterCloseDelayMs"] = "300";
+        // The first run's clock is an hour ahead; after the reboot the clock is right (a Pi without RTC gets it wrong either way).
+        var ahead = new OffsetTimeProvider();
+        ahead.Advance(TimeSpan.FromHours(1));
+        await using (var first = await EngineHarness.StartAsync(dir.Path, settings, ahead))
+        {
+            first.Post("ctr-001", DoorEventKind.Opened);
+            await first.WaitForSessionAsync("ctr-001", s => s.HasBefore, "BEFORE_OPEN");
+            first.Engine.Post(new DoorEvent("ctr-001", DoorEventKind.Closed, DoorEventSource.Mqtt, ahead.GetUtcNow()));
+            await first.WaitForSessionAsync("ctr-001", s => s.Phase == SessionPhase.Closing, "closing");
+        }
+        Assert.True(Assert.Single(new EvidenceStoreProbe(dir.Path).Unfinished()).AfterCloseDueAt > DateTimeOffset.UtcNow.AddMinutes(50));
+
+        await using var second = await EngineHarness.StartAsync(dir.Path, settings);
+        var session = await second.WaitForCompleteAsync("ctr-001");
+        Assert.True(session.PairComplete);
+    }
+
+    [Fact]
+    public async Task A_grab_cut_by_a_stop_overrun_is_recorded_interrupted_before_the_store_closes()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        camera.Mode = CameraMode.Hang;
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Capture:TimeoutMs"] = "30000";
+        settings["Capture:AttemptTimeoutMs"] = "30000";
+        var h = await EngineHarness.StartAsync(dir.Path, settings);
+        h.Post("ctr-001", DoorEventKind.Opened);
+        var session = await h.WaitForSessionAsync("ctr-001", _ => true, "the session");
+        await Eventually.UntilAsync(() => camera.CaptureRequests > 0, TimeSpan.FromSeconds(10), "the BEFORE_OPEN request");
+
+        // The host's stop timeout has already passed.
+        using var overrun = new CancellationTokenSource();
+        overrun.Cancel();
+        await h.Engine.StopAsync(overrun.Token);
+
+        var row = Assert.Single(h.Store.GetEvidenceForSession(session.SessionId));
+        Assert.Equal((CaptureStatus.Failed, CaptureFailure.Interrupted), (row.Status, row.FailureReason));
+        h.Store.Dispose();
+        h.Store.Dispose();
+        await h.DisposeAsync();
+    }
+
     [Theory]
     [InlineData(CameraMode.Http500, "http_500")]
     [InlineData(CameraMode.Hang, CaptureFailure.Timeout)]

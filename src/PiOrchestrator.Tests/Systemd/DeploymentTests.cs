@@ -34,7 +34,7 @@ public class DeploymentTests
         Assert.True(match.Success, output);
         Assert.True(double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) <= 2.0, output[^200..]);
         var text = await File.ReadAllTextAsync(Unit);
-        foreach (var line in new[] { "Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=on-failure", "SupplementaryGroups=gpio",
+        foreach (var line in new[] { "Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=always", "SupplementaryGroups=gpio",
                      "StateDirectory=piorchestrator", "ConfigurationDirectory=piorchestrator", "CacheDirectory=piorchestrator",
                      "EnvironmentFile=-/etc/piorchestrator/piorchestrator.env", "DevicePolicy=closed", "DeviceAllow=char-gpiochip" })
             Assert.Contains(line, text);

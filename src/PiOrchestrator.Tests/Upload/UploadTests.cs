@@ -319,6 +319,60 @@ public class UploadTests
     }
 
     [Fact]
+    public async Task After_purge_an_image_once_served_from_S3_is_410_and_its_thumbnail_is_not_written_back()
+    {
+        await using var rig = await Rig.StartAsync(settings => settings["S3:RetentionDays"] = "2");
+        var (s3, app, http) = (rig.S3, rig.App, rig.Http);
+        var sessionId = await app.DoorCycleAsync();
+        await UploadThenAgePastTheLocalTtlAsync(app);
+        var row = app.Store.GetEvidenceForSession(sessionId)[0];
+        var url = $"/api/v1/evidence/image?key={Uri.EscapeDataString(row.ObjectKey!)}";
+        // Served from S3 once: now in the memory cache, with a thumbnail made from it.
+        using (var full = await http.GetAsync(url)) Assert.Equal(HttpStatusCode.OK, full.StatusCode);
+        using (var thumb = await http.GetAsync(url + "&size=thumb")) Assert.Equal(HttpStatusCode.OK, thumb.StatusCode);
+
+        app.Time.Advance(TimeSpan.FromDays(2));
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        Assert.Empty(await s3.ListAsync(Bucket));
+
+        using (var full = await http.GetAsync(url)) Assert.Equal(HttpStatusCode.Gone, full.StatusCode);
+        using (var thumb = await http.GetAsync(url + "&size=thumb")) Assert.Equal(HttpStatusCode.Gone, thumb.StatusCode);
+        Assert.Null(app.Store.ReadThumbnail(row.EvidenceId));
+    }
+
+    [Fact]
+    public async Task Retention_skips_objects_it_cannot_delete_and_still_removes_the_sessions_it_may()
+    {
+        await using var rig = await Rig.StartAsync(settings =>
+        {
+            settings["S3:RetentionDays"] = "1";
+            settings["Storage:MetadataRetentionDays"] = "1";
+        });
+        var (s3, app, camera) = (rig.S3, rig.App, rig.Camera);
+        var uploaded = await app.DoorCycleAsync();
+        await WaitUploadedAsync(app, 2);
+        // A session with no object in S3 at all (both captures failed).
+        camera.Mode = CameraMode.Http500;
+        var failed = await app.DoorCycleAsync("ctr-002");
+        camera.Mode = CameraMode.Healthy;
+        await s3.StopAsync();
+
+        app.Time.Advance(TimeSpan.FromDays(2));
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+
+        Assert.Null(app.Store.GetSession(failed));
+        // Its objects are still in the bucket: the row is what lets the next pass purge them.
+        Assert.NotNull(app.Store.GetSession(uploaded));
+        Assert.All(app.Store.GetEvidenceForSession(uploaded), r => Assert.Null(r.PurgedAt));
+        Assert.Single(app.Logs.At(LogLevel.Warning), m => m.Contains("could not delete 2 object(s)"));
+
+        await s3.LaunchAsync();
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        Assert.Empty(await s3.ListAsync(Bucket));
+        Assert.Null(app.Store.GetSession(uploaded));
+    }
+
+    [Fact]
     public async Task Old_sessions_are_removed_after_the_metadata_retention_but_not_unuploaded_ones()
     {
         await using var rig = await Rig.StartAsync(settings => settings["Storage:MetadataRetentionDays"] = "1");

@@ -46,6 +46,9 @@ public sealed class CaptureService(
     {
         var requestedAt = time.GetUtcNow();
         var grab = await GrabUnderCameraLockAsync(container, cancellationToken);
+        // Cut by the agent stopping, not by the camera: the camera's deadline did not pass.
+        if (!grab.Ok && cancellationToken.IsCancellationRequested)
+            grab = new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", grab.Latency);
         var capturedAt = time.GetUtcNow();
         var id = Guid.CreateVersion7(capturedAt);
         EvidenceRecord record;
@@ -76,7 +79,8 @@ public sealed class CaptureService(
         }
         else
         {
-            health.RecordFailure(container.CameraId, grab.FailureReason!, grab.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout);
+            if (grab.FailureReason != CaptureFailure.Interrupted)
+                health.RecordFailure(container.CameraId, grab.FailureReason!, grab.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout);
             record = Persist(FailedRecord(container, sessionId, tag, id, capturedAt, grab.FailureReason!), []);
         }
 

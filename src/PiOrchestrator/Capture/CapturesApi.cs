@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Api;
 using PiOrchestrator.Evidence;
+using PiOrchestrator.Sessions;
 using PiOrchestrator.Site;
 
 namespace PiOrchestrator.Capture;
@@ -22,7 +23,7 @@ public static class CapturesApi
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult>> CreateCapture(
         string containerId, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api,
-        CaptureService captures, EvidenceStore store, TimeProvider time)
+        SessionEngine engine, TimeProvider time)
     {
         if (!Authorized(context, api.Value.Key)) return ApiErrors.Unauthorized("this endpoint needs Authorization: Bearer <Api:Key>");
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
@@ -31,14 +32,14 @@ public static class CapturesApi
         if (key.Length > 0 && !Validation.IsValidKey(key)) return ApiErrors.InvalidRequest("Idempotency-Key", "Idempotency-Key must be 1-512 characters of [A-Za-z0-9._:/-]");
 
         if (key.Length == 0)
-            return Answer(context, await CaptureAsync(container, captures, store, time), created: true, time);
+            return Answer(context, await engine.CaptureManualAsync(container), created: true, time);
         if (Idempotent.Count > 1000) Idempotent.Clear();
         var scoped = containerId + "\n" + key;
         var created = false;
         var lazy = Idempotent.GetOrAdd(scoped, _ =>
         {
             created = true;
-            return new Lazy<Task<EvidenceRecord>>(() => CaptureAsync(container, captures, store, time));
+            return new Lazy<Task<EvidenceRecord>>(() => engine.CaptureManualAsync(container));
         });
         return Answer(context, await lazy.Value, created, time);
     }
@@ -49,16 +50,6 @@ public static class CapturesApi
         if (created) context.Response.Headers.Location = $"/api/v1/evidence/{record.EvidenceId}";
         return TypedResults.Json(new ApiEnvelope<CaptureDto>(CaptureDto.From(record, null), time.GetUtcNow()),
             AppJsonContext.Default.ApiEnvelopeCaptureDto, statusCode: created ? 201 : 200);
-    }
-
-    private static async Task<EvidenceRecord> CaptureAsync(ContainerOptions container, CaptureService captures, EvidenceStore store, TimeProvider time)
-    {
-        var now = time.GetUtcNow();
-        var sessionId = "manual-" + Guid.CreateVersion7(now).ToString("N");
-        store.InsertSession(new SessionRecord { SessionId = sessionId, ContainerId = container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now });
-        var record = await captures.CaptureAsync(container, sessionId, CaptureTag.Manual, CancellationToken.None);
-        store.CompleteSession(sessionId, time.GetUtcNow(), HashChain.Head(sessionId, store.GetEvidenceForSession(sessionId)));
-        return record;
     }
 
     /// <summary>Constant-time comparison of the bearer token with Api:Key; no key configured means open.</summary>

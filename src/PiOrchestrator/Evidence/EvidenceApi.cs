@@ -64,9 +64,11 @@ public static class EvidenceApi
         if (store.GetEvidenceByKey(key!) is not { } evidence || !evidence.IsCaptured)
             return ApiErrors.NotFound("no evidence has this key");
 
+        if (evidence.PurgedAt is not null)
+            return ApiErrors.RetentionExpired($"the image was purged from object storage on {evidence.PurgedAt:yyyy-MM-dd} by retention");
         var thumbKey = ImageCache.ThumbnailKey(evidence.ObjectKey!);
         byte[]? bytes = null;
-        if (thumbnail && evidence.PurgedAt is null)
+        if (thumbnail)
         {
             if (cache.TryGet(thumbKey, out var cachedThumb)) bytes = cachedThumb;
             else if (store.ReadThumbnail(evidence.EvidenceId) is { } storedThumb) cache.Set(thumbKey, bytes = storedThumb);
@@ -90,8 +92,8 @@ public static class EvidenceApi
             {
                 if (!Capture.JpegCodec.Check(bytes, out var made).Ok || made is null)
                     return ApiErrors.Internal("the stored image does not decode");
-                store.SaveThumbnail(evidence.EvidenceId, made);
-                cache.Set(thumbKey, made);
+                // Not kept if retention purged the capture meanwhile.
+                if (store.SaveThumbnail(evidence.EvidenceId, made)) cache.Set(thumbKey, made);
                 bytes = made;
             }
         }

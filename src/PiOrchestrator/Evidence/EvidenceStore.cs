@@ -224,6 +224,12 @@ public sealed class EvidenceStore : IDisposable
         });
     }
 
+    /// <summary>The AFTER_CLOSE grab is starting: a closing session with no due time has its grab under way.</summary>
+    public void MarkAfterCloseStarted(string sessionId)
+    {
+        WriteSession(sessionId, null, "UPDATE sessions SET after_close_due_ms = NULL, revision = revision + 1 WHERE session_id = $id RETURNING revision", _ => { });
+    }
+
     public void FlagDoorLeftOpen(string sessionId, DateTimeOffset at)
     {
         WriteSession(sessionId, null, "UPDATE sessions SET door_left_open_ms = $at, revision = revision + 1 WHERE session_id = $id RETURNING revision",
@@ -421,29 +427,48 @@ public sealed class EvidenceStore : IDisposable
         if (_byKey.TryGetValue(objectKey, out var cached)) return cached;
         var version = Interlocked.Read(ref _evidenceVersion);
         var found = QuerySingleEvidence("object_key = $v", objectKey);
-        // Kept only if no write came in between (a write bumps the version, then clears).
-        if (found is not null && Interlocked.Read(ref _evidenceVersion) == version && _byKey.Count < 10_000)
-            _byKey[objectKey] = found;
+        // Kept only if no write came in between. Check and keep under the same lock as the writer's bump-and-clear:
+        // otherwise a row read before a write could be kept just after the clear, and outlive it.
+        lock (_byKeyLock)
+        {
+            if (found is not null && _evidenceVersion == version && _byKey.Count < 10_000)
+                _byKey[objectKey] = found;
+        }
         return found;
     }
 
     private readonly ConcurrentDictionary<string, EvidenceRecord> _byKey = new(StringComparer.Ordinal);
+    private readonly Lock _byKeyLock = new();
     private long _evidenceVersion;
 
     private void EvidenceChanged()
     {
-        Interlocked.Increment(ref _evidenceVersion);
-        _byKey.Clear();
+        lock (_byKeyLock)
+        {
+            Interlocked.Increment(ref _evidenceVersion);
+            _byKey.Clear();
+        }
     }
 
-    /// <summary>Keeps a thumbnail made later (for a capture stored before thumbnails were made at capture time).</summary>
-    public void SaveThumbnail(Guid evidenceId, byte[] thumbnail)
+    /// <summary>
+    /// Keeps a thumbnail made later (for a capture stored before thumbnails were made at capture time); false, and
+    /// nothing kept, once the capture is purged.
+    /// </summary>
+    public bool SaveThumbnail(Guid evidenceId, byte[] thumbnail)
     {
         lock (_writeLock)
         {
             using var tx = _writer.BeginTransaction();
+            using (var check = _writer.CreateCommand())
+            {
+                check.Transaction = tx;
+                check.CommandText = "SELECT count(*) FROM evidence WHERE evidence_id = $id AND purged_ms IS NULL";
+                check.Parameters.AddWithValue("$id", evidenceId.ToString("D"));
+                if (Convert.ToInt32(check.ExecuteScalar()) == 0) return false;
+            }
             InsertThumbnail(tx, evidenceId, thumbnail);
             tx.Commit();
+            return true;
         }
     }
 
@@ -607,9 +632,10 @@ public sealed class EvidenceStore : IDisposable
 
     /// <summary>
     /// Removes complete sessions (and their rows) that started before the cutoff, keeping any row whose bytes
-    /// exist only here: a photo that never reached S3 is not deleted by age.
+    /// exist only here: a photo that never reached S3 is not deleted by age. With <paramref name="purgeCutoff"/>, a
+    /// session with an object captured before it and not yet purged from S3 is kept too.
     /// </summary>
-    public int DeleteSessionsBefore(DateTimeOffset cutoff)
+    public int DeleteSessionsBefore(DateTimeOffset cutoff, DateTimeOffset? purgeCutoff = null)
     {
         lock (_writeLock)
         {
@@ -618,7 +644,9 @@ public sealed class EvidenceStore : IDisposable
                 CREATE TEMP TABLE IF NOT EXISTS expired(session_id TEXT PRIMARY KEY);
                 DELETE FROM expired;
                 INSERT INTO expired SELECT session_id FROM sessions s WHERE phase = 'complete' AND started_ms < $cutoff
-                  AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.bytes_held = 1 AND e.upload_status <> 'uploaded');
+                  AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.bytes_held = 1 AND e.upload_status <> 'uploaded')
+                  AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.session_id = s.session_id AND e.upload_status = 'uploaded'
+                                    AND e.purged_ms IS NULL AND e.captured_ms < $purgeCutoff);
                 DELETE FROM evidence_bytes WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM thumbnails WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM evidence WHERE session_id IN (SELECT session_id FROM expired);
@@ -627,6 +655,7 @@ public sealed class EvidenceStore : IDisposable
                 SELECT count(*) FROM expired;
                 """;
             cmd.Parameters.AddWithValue("$cutoff", cutoff.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$purgeCutoff", purgeCutoff?.ToUnixTimeMilliseconds() ?? long.MinValue);
             var removed = Convert.ToInt32(cmd.ExecuteScalar());
             if (removed > 0) _revisions.Clear();
             EvidenceChanged();
@@ -660,10 +689,15 @@ public sealed class EvidenceStore : IDisposable
         }
     }
 
+    private bool _disposed;
+
+    /// <summary>Safe to call twice (the host and a stopping service may both close the store).</summary>
     public void Dispose()
     {
         lock (_writeLock)
         {
+            if (_disposed) return;
+            _disposed = true;
             // Fold the WAL back into the main file so a copied evidence.db is complete on its own.
             try { Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);"); }
             catch (SqliteException ex) { _log.LogWarning("WAL checkpoint at shutdown failed: {Error}", ex.Message); }

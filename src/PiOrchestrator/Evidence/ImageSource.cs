@@ -16,13 +16,14 @@ public sealed class ImageSource(EvidenceStore store, ImageCache cache, S3ObjectS
     public async Task<ImageLookup> GetAsync(EvidenceRecord e, CancellationToken ct)
     {
         if (!e.IsCaptured || e.ObjectKey is null) return new(ImageOutcome.NotFound, null);
+        // Purged first: no copy of a purged image, in memory or anywhere, is served.
+        if (e.PurgedAt is not null) return new(ImageOutcome.Purged, null);
         if (cache.TryGet(e.ObjectKey, out var hot)) return new(ImageOutcome.Found, hot);
         if (e.BytesHeld && store.ReadImage(e.EvidenceId) is { } local)
         {
             cache.Set(e.ObjectKey, local);
             return new(ImageOutcome.Found, local);
         }
-        if (e.PurgedAt is not null) return new(ImageOutcome.Purged, null);
         if (!s3.Configured || e.UploadStatus != UploadStatus.Uploaded)
             return new(ImageOutcome.Unavailable, null, "the image is not held on this agent and is not in object storage");
 

@@ -18,6 +18,7 @@ public sealed class RetentionService(
     ILogger<RetentionService> log) : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(10);
+    private const int MaxDeleteFailuresInARow = 20;
     private DateTimeOffset _lastHeldWarning = DateTimeOffset.MinValue;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -61,20 +62,45 @@ public sealed class RetentionService(
             log.LogWarning("{Count} capture(s) older than {Hours} h are still not uploaded; their bytes are kept until they are", heldNotUploaded, storage.Value.ImageTtlHours);
         }
 
-        if (s3.Configured && s3Options.Value.RetentionDays is { } days)
+        DateTimeOffset? purgeCutoff = s3.Configured && s3Options.Value.RetentionDays is { } d ? now.AddDays(-d) : null;
+        if (purgeCutoff is { } cutoff && s3Options.Value.RetentionDays is { } days)
         {
             var purged = 0;
-            foreach (var e in store.UploadedBefore(now.AddDays(-days), 500))
+            var skipped = 0;
+            var inARow = 0;
+            string? firstError = null;
+            foreach (var e in store.UploadedBefore(cutoff, 500))
             {
-                await s3.DeleteAsync(e.ObjectKey!, ct);
+                // A server that refuses everything (or is down) is not asked 500 times, each up to its timeout.
+                if (inARow >= MaxDeleteFailuresInARow) break;
+                try
+                {
+                    await s3.DeleteAsync(e.ObjectKey!, ct);
+                    inARow = 0;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    // S3 down, or an object-locked bucket refusing: this object waits for the next pass, the rest go on.
+                    skipped++;
+                    inARow++;
+                    firstError ??= s3.Describe(ex);
+                    continue;
+                }
                 store.MarkPurged(e, time.GetUtcNow());
+                // Every copy goes with the object: an answer from memory would outlive the purge.
+                cache.Remove(e.ObjectKey!);
+                cache.Remove(ImageCache.ThumbnailKey(e.ObjectKey!));
                 purged++;
             }
             if (purged > 0)
                 log.LogInformation("Retention: deleted {Count} object(s) older than {Days} days from S3; their rows stay, marked purged", purged, days);
+            if (skipped > 0)
+                log.LogWarning("Retention: could not delete {Count} object(s) from S3 ({Error}); they stay, with their sessions, until a later pass deletes them",
+                    skipped, firstError);
         }
 
-        var removed = store.DeleteSessionsBefore(now.AddDays(-storage.Value.MetadataRetentionDays));
+        // A session whose objects are due for purge but still in the bucket is kept: its rows are what lets a later pass delete them.
+        var removed = store.DeleteSessionsBefore(now.AddDays(-storage.Value.MetadataRetentionDays), purgeCutoff);
         if (removed > 0)
             log.LogInformation("Retention: removed {Count} session(s) older than {Days} days", removed, storage.Value.MetadataRetentionDays);
     }

@@ -26,6 +26,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private sealed record CaptureDone(string SessionId, CaptureTag Tag) : Input;
     private sealed record AfterCloseDue(string SessionId, int Generation) : Input;
     private sealed record Tick : Input;
+    private sealed record ManualCapture(ContainerOptions Container, TaskCompletionSource<EvidenceRecord> Result) : Input;
 
     private enum Phase { Open, Closing, Finishing }
 
@@ -70,6 +71,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private readonly CaptureOptions _options;
     private readonly LoopHeartbeats _heartbeats;
     private static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(5);
+    /// <summary>How far an event's own timestamp may be ahead of its arrival (clock drift, not a glitch).</summary>
+    public static readonly TimeSpan FutureStampTolerance = TimeSpan.FromMinutes(5);
     private readonly TimeSpan _mergeWindow;
     private readonly TimeSpan _maxOpen;
     private readonly TimeProvider _time;
@@ -101,6 +104,17 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     public ContainerSnapshot? Snapshot(string containerId) => _snapshots.GetValueOrDefault(containerId);
 
     public bool Post(DoorEvent doorEvent) => _inputs.Writer.TryWrite(new DoorInput(doorEvent));
+
+    /// <summary>A technician's test capture's session: never a container's current one, closed once its picture is stored.</summary>
+    public const string ManualSessionPrefix = "manual-";
+
+    /// <summary>A MANUAL capture in a session of its own, run by the loop like any other, so a crash mid-capture is recovered like any other.</summary>
+    public Task<EvidenceRecord> CaptureManualAsync(ContainerOptions container)
+    {
+        var result = new TaskCompletionSource<EvidenceRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_inputs.Writer.TryWrite(new ManualCapture(container, result))) result.TrySetCanceled();
+        return result.Task;
+    }
 
     /// <summary>Raised on the engine's loop when a door has been open too long (once per session).</summary>
     public event Action<DoorAlert>? Alert;
@@ -142,6 +156,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     {
         await base.StopAsync(cancellationToken);
         _tick?.Dispose();
+        // Test captures asked for after the loop's last turn are never taken: their callers hear so.
+        while (_inputs.Reader.TryRead(out var left))
+            if (left is ManualCapture manual) manual.Result.TrySetCanceled();
         foreach (var s in _sessions.Values) s.AfterCloseTimer?.Dispose();
         // Captures in flight finish (each has its own deadline) so their rows are written; sessions resume at next start.
         var pending = _captures.Where(t => !t.IsCompleted).ToArray();
@@ -154,10 +171,23 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             }
             catch (OperationCanceledException)
             {
+                // Out of time: the grabs are cut and recorded interrupted, which takes a moment; those rows must be
+                // written before the store closes behind this service.
                 _captureAbort.Cancel();
+                try
+                {
+                    await Task.WhenAll(pending).WaitAsync(AbortGrace);
+                }
+                catch (TimeoutException)
+                {
+                    _log.LogError("{Count} capture(s) still not recorded {Seconds} s after being cut; they are recorded interrupted at next start",
+                        pending.Count(t => !t.IsCompleted), AbortGrace.TotalSeconds);
+                }
             }
         }
     }
+
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
     public override void Dispose()
     {
@@ -178,6 +208,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 break;
             case CaptureDone done:
                 OnCaptureDone(done);
+                break;
+            case ManualCapture manual:
+                OnManualCapture(manual);
                 break;
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);
@@ -226,13 +259,33 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 DoorEvent.Word(e.Kind), container.Config.Id, e.Source, stamp, newest);
             return false;
         }
-        if (e.Timestamp is { } accepted) container.LastTimestamps[e.Source] = accepted;
+        if (e.Timestamp is { } accepted)
+        {
+            // A stamp far ahead of its arrival is a clock glitch: trusted as the newest, it would make every later
+            // event look late. The event still counts, ordered by when it arrived.
+            if (accepted - e.ReceivedAt > FutureStampTolerance)
+            {
+                if (_throttle.ShouldLog("future:" + container.Config.Id + ":" + e.Source, out _))
+                    _log.LogWarning("{Event} for {ContainerId} from {Source} is stamped {Stamp:O}, {Ahead} ahead of the time it arrived: the sender's clock is wrong; its stamp is ignored for ordering",
+                        DoorEvent.Word(e.Kind), container.Config.Id, e.Source, accepted, accepted - e.ReceivedAt);
+            }
+            else
+            {
+                container.LastTimestamps[e.Source] = accepted;
+            }
+        }
 
         var reported = e.IsOpening ? DoorState.Open : DoorState.Closed;
         if (container.LastReported == reported && e.ReceivedAt - container.LastReportedAt < _mergeWindow)
         {
             _log.LogDebug("{Event} for {ContainerId} from {Source} merged with the same report {Ms:F0} ms earlier",
                 DoorEvent.Word(e.Kind), container.Config.Id, e.Source, (e.ReceivedAt - container.LastReportedAt).TotalMilliseconds);
+            // open_requested then opened is one report for the session, but only opened says the door is open.
+            if (e.Kind == DoorEventKind.Opened && container.Door != DoorState.Open)
+            {
+                SetDoor(container, DoorState.Open, e.ReceivedAt);
+                Publish(container);
+            }
             return false;
         }
         container.LastReported = reported;
@@ -353,7 +406,20 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             container.Current = null;
             Publish(container);
         }
+        // On disk before the grab: a grab cut by a crash is recorded interrupted at restart, never taken late.
+        _store.MarkAfterCloseStarted(session.Id);
         StartCapture(session, CaptureTag.AfterClose);
+    }
+
+    private void OnManualCapture(ManualCapture manual)
+    {
+        var now = _time.GetUtcNow();
+        var sessionId = ManualSessionPrefix + Guid.CreateVersion7(now).ToString("N");
+        _knownSessionIds.Add(sessionId);
+        // Finishing from the start: the door state and the container's current session are not touched.
+        var session = Track(new ActiveSession(sessionId, manual.Container) { Phase = Phase.Finishing, AfterCloseDone = true, OpenedAt = now });
+        _store.InsertSession(new SessionRecord { SessionId = sessionId, ContainerId = manual.Container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now });
+        StartCapture(session, CaptureTag.Manual, manual.Result);
     }
 
     private void OnCaptureDone(CaptureDone done)
@@ -380,21 +446,23 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         : evidence.LastOrDefault(e => e.Tag == tag) is { } failed ? $"failed ({failed.FailureReason})"
         : "missing";
 
-    private void StartCapture(ActiveSession session, CaptureTag tag)
+    private void StartCapture(ActiveSession session, CaptureTag tag, TaskCompletionSource<EvidenceRecord>? result = null)
     {
         session.CapturesInFlight++;
-        _captures.Add(RunCaptureAsync(session.Container, session.Id, tag));
+        _captures.Add(RunCaptureAsync(session.Container, session.Id, tag, result));
     }
 
-    private async Task RunCaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag)
+    private async Task RunCaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, TaskCompletionSource<EvidenceRecord>? result)
     {
         try
         {
-            await _capture.CaptureAsync(container, sessionId, tag, _captureAbort.Token);
+            var record = await _capture.CaptureAsync(container, sessionId, tag, _captureAbort.Token);
+            result?.TrySetResult(record);
         }
         catch (Exception ex)
         {
             _log.LogError(ex, "Capture {Tag} for session {SessionId} could not be stored", EvidenceNames.Of(tag), sessionId);
+            result?.TrySetException(ex);
         }
         finally
         {
@@ -406,8 +474,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     {
         session.AfterCloseTimer?.Dispose();
         var generation = ++session.Generation;
-        var wait = due - _time.GetUtcNow();
-        if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
+        // A stored due time from a clock that was ahead (a Pi without RTC before NTP) must not delay AFTER_CLOSE.
+        var wait = TimeSpan.FromTicks(Math.Clamp((due - _time.GetUtcNow()).Ticks, 0, TimeSpan.FromMilliseconds(_options.AfterCloseDelayMs).Ticks));
         session.AfterCloseTimer = _time.CreateTimer(
             _ => _inputs.Writer.TryWrite(new AfterCloseDue(session.Id, generation)), null, wait, Timeout.InfiniteTimeSpan);
     }
@@ -458,6 +526,14 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 _store.CompleteSession(record.SessionId, _time.GetUtcNow(), HashChain.Head(record.SessionId, evidence));
                 continue;
             }
+            if (record.SessionId.StartsWith(ManualSessionPrefix, StringComparison.Ordinal))
+            {
+                // A test capture cut by a stop or crash: recorded as such and closed, never resumed as the door's session.
+                if (!evidence.Any(e => e.Tag == CaptureTag.Manual))
+                    _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.Manual, CaptureFailure.Interrupted);
+                _store.CompleteSession(record.SessionId, _time.GetUtcNow(), HashChain.Head(record.SessionId, _store.GetEvidenceForSession(record.SessionId)));
+                continue;
+            }
             if (record.BeforeMissingReason is null && !evidence.Any(e => e.Tag == CaptureTag.BeforeOpen))
                 _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.BeforeOpen, CaptureFailure.Interrupted);
 
@@ -474,9 +550,10 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 session.AfterCloseDone = true;
                 Complete(session);
             }
-            else if (newer)
+            else if (newer || record is { Phase: SessionPhase.Closing, AfterCloseDueAt: null })
             {
-                // The door opened again after this cycle: an AFTER_CLOSE taken now would show the wrong moment.
+                // Either the door opened again after this cycle, or the AFTER_CLOSE grab was under way when the agent
+                // stopped: an AFTER_CLOSE taken now would show the wrong moment.
                 _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.AfterClose, CaptureFailure.Interrupted);
                 session.Phase = Phase.Finishing;
                 session.AfterCloseDone = true;

@@ -11,6 +11,9 @@ public static class AgentRunner
     /// <summary>EX_CONFIG from sysexits.h: the unit does not restart on it (RestartPreventExitStatus=78).</summary>
     public const int ConfigurationError = 78;
 
+    /// <summary>EX_SOFTWARE from sysexits.h: a loop failed with an error nothing handled; systemd restarts the agent.</summary>
+    public const int LoopFailed = 70;
+
     /// <summary>Runs the agent; a bad configuration is one line per problem and exit 78, not a stack trace.</summary>
     public static async Task<int> RunAgentAsync(this WebApplication app)
     {
@@ -19,8 +22,18 @@ public static class AgentRunner
             // Every ValidateOnStart check at once, before any service is built, so all problems show together.
             app.Services.GetRequiredService<IStartupValidator>().Validate();
             app.Lifetime.ApplicationStarted.Register(() => LogStart(app));
-            await app.RunAsync();
-            return 0;
+            // Taken before the run: the host is disposed when RunAsync returns.
+            var loops = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PiOrchestrator");
+            try
+            {
+                await app.RunAsync();
+            }
+            catch (OperationCanceledException) when (loops.Any(l => l.ExecuteTask is { IsFaulted: true }))
+            {
+                // A loop failed while the host was still starting: the start was called off for it.
+            }
+            return ExitCode(loops, log);
         }
         catch (Exception ex) when (ex is OptionsValidationException or AggregateException { InnerExceptions: [OptionsValidationException, ..] })
         {
@@ -36,6 +49,19 @@ public static class AgentRunner
             Console.Error.WriteLine($"piorchestrator: cannot listen: {ex.Message} (another process has the port; choose one with --urls)");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// 0 only for a deliberate stop. A loop that failed with an error nothing handled stops the host (StopHost); the
+    /// process must then exit non-zero, or systemd would take the stop as deliberate and leave the site without an agent.
+    /// </summary>
+    private static int ExitCode(List<BackgroundService> loops, ILogger log)
+    {
+        var failed = loops.Where(l => l.ExecuteTask is { IsFaulted: true }).ToList();
+        foreach (var loop in failed)
+            log.LogCritical("Loop {Loop} failed: {Error}; exiting with {ExitCode} so that systemd restarts the agent",
+                loop.GetType().Name, loop.ExecuteTask!.Exception!.GetBaseException().Message, LoopFailed);
+        return failed.Count > 0 ? LoopFailed : 0;
     }
 
     /// <summary>"DataAnnotation validation failed for 'CaptureOptions' members: 'Attempts' with the error: '…'." → "Capture:Attempts: …"</summary>

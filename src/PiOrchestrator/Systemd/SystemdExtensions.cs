@@ -21,7 +21,13 @@ public static class SystemdExtensions
             services.AddSingleton<IHostLifetime, SystemdLifetime>();
         services.AddHostedService<SystemdService>();
         // Inside systemd's TimeoutStopSec=30: captures in flight finish, uploads go back to pending, SQLite closes.
-        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(25));
+        // A loop failing with an error nothing handled stops the host; RunAgentAsync then exits non-zero (70), which
+        // the unit restarts: never a silent exit 0.
+        services.Configure<HostOptions>(o =>
+        {
+            o.ShutdownTimeout = TimeSpan.FromSeconds(25);
+            o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
+        });
         return services;
     }
 }

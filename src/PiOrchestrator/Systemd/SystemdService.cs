@@ -103,7 +103,16 @@ public sealed class SystemdService(
     {
         var configured = site.Value.Containers.Select(c => c.CameraId).Distinct().ToList();
         var online = configured.Count(id => cameras.Get(id).Online == true);
-        var (queue, _) = store.PendingUploads();
+        string queue;
+        try
+        {
+            queue = store.PendingUploads().Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
+        {
+            // A status line is no reason to stop the loop that feeds the watchdog.
+            queue = "unknown";
+        }
         var stalled = heartbeats.Stalled();
         return $"mqtt {mqtt.State.ToString().ToLowerInvariant()}; cameras {online}/{configured.Count} online; upload queue {queue}; " +
                (stalled.Count == 0 ? "loops ok" : "stalled: " + string.Join(",", stalled));

@@ -1,4 +1,5 @@
 using Amazon.Runtime;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
@@ -57,7 +58,17 @@ public sealed class Uploader : BackgroundService
                     if (ex is not BrokenCircuitException)
                         _state.RecordFailure(_s3.Describe(ex), S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
                     if (args.Context.Properties.TryGetValue(RowKey, out var row))
-                        _store.SetUploadStatus(row, UploadStatus.Pending, _s3.Describe(ex));
+                    {
+                        try
+                        {
+                            _store.SetUploadStatus(row, UploadStatus.Pending, _s3.Describe(ex));
+                        }
+                        catch (SqliteException sql)
+                        {
+                            // Only the row's last error is lost; the retry goes on.
+                            _log.LogWarning("Recording the upload error of {Key} failed: {Error}", row.ObjectKey, sql.Message);
+                        }
+                    }
                     return ValueTask.CompletedTask;
                 },
             })
@@ -93,25 +104,32 @@ public sealed class Uploader : BackgroundService
 
         try
         {
-            await _pipeline.ExecuteAsync(async ct =>
-            {
-                _heartbeats.Beat(HeartbeatName, AttemptBudget);
-                await _s3.EnsureBucketAsync(ct);
-            }, stoppingToken);
-            _state.RecordReachable(true);
-            _log.LogInformation("Uploading to bucket {Bucket} at {Endpoint}", _s3.Bucket, _options.Endpoint);
-
+            await EnsureBucketAsync(stoppingToken);
+            var failures = 0;
             while (!stoppingToken.IsCancellationRequested)
             {
-                _heartbeats.Beat(HeartbeatName, IdleWait + AttemptBudget);
-                var batch = _store.NextPendingUploads(32);
-                if (batch.Count == 0)
+                try
                 {
-                    await _wake.WaitAsync(IdleWait, stoppingToken);
-                    continue;
+                    _heartbeats.Beat(HeartbeatName, IdleWait + AttemptBudget);
+                    var batch = _store.NextPendingUploads(32);
+                    if (batch.Count == 0)
+                    {
+                        failures = 0;
+                        await _wake.WaitAsync(IdleWait, stoppingToken);
+                        continue;
+                    }
+                    await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelUploads, CancellationToken = stoppingToken },
+                        async (row, ct) => await UploadAsync(row, ct));
+                    failures = 0;
                 }
-                await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelUploads, CancellationToken = stoppingToken },
-                    async (row, ct) => await UploadAsync(row, ct));
+                catch (Exception ex) when (!(ex is OperationCanceledException && stoppingToken.IsCancellationRequested))
+                {
+                    // The store or anything else failing is no reason to stop uploading for good: wait, then try again.
+                    var wait = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, _options.RetryBaseDelayMs * Math.Pow(2, Math.Min(failures++, 16))));
+                    _log.LogError(ex, "Upload pass failed; retrying in {Seconds:F1} s (captures stay pending)", wait.TotalSeconds);
+                    _heartbeats.Beat(HeartbeatName, wait + AttemptBudget);
+                    await Task.Delay(wait, _time, stoppingToken);
+                }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -120,6 +138,30 @@ public sealed class Uploader : BackgroundService
         finally
         {
             _heartbeats.Retire(HeartbeatName);
+        }
+    }
+
+    /// <summary>
+    /// HeadBucket, PutBucket if missing; retried while S3 is unreachable. A refusal is logged and shown in status, and
+    /// uploads are tried anyway: a least-privilege user may not check or create the bucket yet may put objects in it.
+    /// </summary>
+    private async Task EnsureBucketAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await _pipeline.ExecuteAsync(async ct =>
+            {
+                _heartbeats.Beat(HeartbeatName, AttemptBudget);
+                await _s3.EnsureBucketAsync(ct);
+            }, stoppingToken);
+            _state.RecordReachable(true);
+            _log.LogInformation("Uploading to bucket {Bucket} at {Endpoint}", _s3.Bucket, _options.Endpoint);
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && stoppingToken.IsCancellationRequested))
+        {
+            var reason = _s3.Describe(ex);
+            _state.RecordFailure("bucket check: " + reason, S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
+            _log.LogWarning("Bucket {Bucket} at {Endpoint} could not be checked or created ({Reason}); uploading to it anyway", _s3.Bucket, _options.Endpoint, reason);
         }
     }
 
