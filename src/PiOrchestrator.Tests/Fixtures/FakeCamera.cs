@@ -27,6 +27,10 @@ public enum CameraMode
     Garbage,
     /// <summary>Answers after a delay.</summary>
     Slow,
+    /// <summary>Serves <see cref="FakeCamera.CustomFrame"/> as it is.</summary>
+    Custom,
+    /// <summary>Answers 302 with <see cref="FakeCamera.RedirectTo"/> as Location.</summary>
+    Redirect,
 }
 
 /// <summary>An ESP32-CAM CameraWebServer over real HTTP (Kestrel on loopback) that can misbehave on purpose.</summary>
@@ -46,6 +50,10 @@ public sealed class FakeCamera : IAsyncDisposable
     }
 
     public CameraMode Mode { get; set; } = CameraMode.Healthy;
+    public byte[] CustomFrame { get; set; } = [];
+    public string RedirectTo { get; set; } = "";
+    /// <summary>A <c>/status</c> body that never ends (it stops when the client goes away).</summary>
+    public bool EndlessStatus { get; set; }
     public TimeSpan SlowDelay { get; set; } = TimeSpan.FromMilliseconds(300);
     public int Port { get; private set; }
     public string Url => $"http://127.0.0.1:{Port}";
@@ -68,10 +76,29 @@ public sealed class FakeCamera : IAsyncDisposable
         var app = builder.Build();
         var camera = new FakeCamera(app, seed * 1000);
         app.MapGet("/capture", camera.CaptureAsync);
-        app.MapGet("/status", () => Results.Json(new { framesize = 13, quality = 10 }));
+        app.MapGet("/status", camera.StatusAsync);
         await app.StartAsync();
         camera.Port = new Uri(app.Urls.First()).Port;
         return camera;
+    }
+
+    private async Task StatusAsync(HttpContext context)
+    {
+        if (!EndlessStatus)
+        {
+            await context.Response.WriteAsJsonAsync(new { framesize = 13, quality = 10 });
+            return;
+        }
+        context.Response.ContentType = "application/json";
+        var filler = new byte[64 * 1024];
+        Array.Fill(filler, (byte)' ');
+        try
+        {
+            await context.Response.Body.WriteAsync("{\"framesize\":13,\"pad\":\""u8.ToArray(), context.RequestAborted);
+            while (!context.RequestAborted.IsCancellationRequested)
+                await context.Response.Body.WriteAsync(filler, context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException) { }
     }
 
     private async Task CaptureAsync(HttpContext context)
@@ -129,6 +156,13 @@ public sealed class FakeCamera : IAsyncDisposable
                 _previous = fresh;
                 _served.Enqueue(stale);
                 await Send(context, stale);
+                return;
+            case CameraMode.Custom:
+                await Send(context, CustomFrame);
+                return;
+            case CameraMode.Redirect:
+                response.StatusCode = 302;
+                response.Headers.Location = RedirectTo;
                 return;
             case CameraMode.Slow:
                 await Task.Delay(SlowDelay, context.RequestAborted);

@@ -20,4 +20,46 @@ public static class TestJpegs
         }
         return JpegCodec.Encode(rgb, width, height, quality: 85);
     }
+
+    /// <summary>A progressive JPEG (TurboJPEG's TJFLAG_PROGRESSIVE): the kind of frame an ESP32-CAM never sends.</summary>
+    public static unsafe byte[] MakeProgressive(int seed, int width = 320, int height = 240)
+    {
+        var rgb = new byte[width * height * 3];
+        new Random(seed).NextBytes(rgb);
+        var handle = PiOrchestrator.Native.TurboJpeg.InitCompress();
+        byte* output = null;
+        nuint size = 0;
+        try
+        {
+            fixed (byte* src = rgb)
+                Assert.Equal(0, PiOrchestrator.Native.TurboJpeg.Compress2(handle, src, width, 0, height, PiOrchestrator.Native.TurboJpeg.TJPF_RGB,
+                    &output, &size, PiOrchestrator.Native.TurboJpeg.TJSAMP_420, 80, TjflagProgressive));
+            return new ReadOnlySpan<byte>(output, checked((int)size)).ToArray();
+        }
+        finally
+        {
+            if (output is not null) PiOrchestrator.Native.TurboJpeg.Free(output);
+            PiOrchestrator.Native.TurboJpeg.Destroy(handle);
+        }
+    }
+
+    private const int TjflagProgressive = 16384;
+
+    /// <summary>The same bytes with the frame header (SOFn) declaring another size: a decode bomb's header on a small file.</summary>
+    public static byte[] DeclaringSize(byte[] jpeg, int width, int height)
+    {
+        var copy = (byte[])jpeg.Clone();
+        for (var i = 2; i + 9 < copy.Length;)
+        {
+            var marker = copy[i + 1];
+            if (marker is 0xC0 or 0xC1 or 0xC2)
+            {
+                copy[i + 5] = (byte)(height >> 8); copy[i + 6] = (byte)height;
+                copy[i + 7] = (byte)(width >> 8); copy[i + 8] = (byte)width;
+                return copy;
+            }
+            i += 2 + ((copy[i + 2] << 8) | copy[i + 3]);
+        }
+        throw new ArgumentException("no frame header found", nameof(jpeg));
+    }
 }

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Options;
 namespace PiOrchestrator.Api;
 
 /// <summary>
-/// Who may talk to the agent and how much: the network allow-list (403 on every endpoint), a per-address token
+/// Who may talk to the agent and how much: the network allow-list (403 on every endpoint), the host names served and
+/// no cross-site changes (<see cref="RequestOrigin"/>), a per-address token
 /// bucket (429 with Retry-After, <see cref="ClientRateLimiter"/>), and a cap on connections per address so one
 /// client cannot use up the server.
 /// </summary>
@@ -21,11 +22,12 @@ public static class ApiAccess
         return services;
     }
 
-    /// <summary>The allow-list runs first (cheapest refusal), then the declared body size, then the rate limit.</summary>
+    /// <summary>The allow-list runs first (cheapest refusal), then Host and Origin, the declared body size, the rate limit.</summary>
     public static WebApplication UseApiAccess(this WebApplication app)
     {
         // Lazily: options are validated (with a clear message and exit 78) when the agent starts, after this runs.
         var allowed = new Lazy<IPNetwork[]>(() => app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ParsedAllowedNetworks().ToArray());
+        var origin = new Lazy<RequestOrigin>(() => new RequestOrigin(app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.AllowedHosts));
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PiOrchestrator.Api.Access");
         var refusedLogged = new ConcurrentDictionary<IPAddress, DateTimeOffset>();
         var time = app.Services.GetRequiredService<TimeProvider>();
@@ -44,6 +46,10 @@ public static class ApiAccess
                 }
                 return ApiErrors.PermissionDenied("this address is not in the agent's allowed networks").ExecuteAsync(context);
             }
+            if (!origin.Value.IsServedHost(context.Request))
+                return ApiErrors.InvalidRequest("Host", "this host name is not served here: use the agent's address or a name in Api:AllowedHosts").ExecuteAsync(context);
+            if (RequestOrigin.IsCrossSite(context.Request))
+                return ApiErrors.PermissionDenied("cross-site requests may not change anything here").ExecuteAsync(context);
             if (!DeclaredBodyFits(context)) return TooLarge(context);
             if (client is null || rate.TryAcquire(client, out var retryAfter)) return next(context);
             return ApiErrors.RateLimited(retryAfter).ExecuteAsync(context);

@@ -15,6 +15,12 @@ public sealed class ApiOptions
     /// <summary>Source networks (CIDR) allowed on any endpoint; others get 403. Unset: loopback and private ranges.</summary>
     public string[]? AllowedNetworks { get; set; }
 
+    /// <summary>
+    /// Host names the API answers to besides IP literals, localhost and this machine's name (and name.local);
+    /// <c>*</c> answers any name (gives up the DNS-rebinding protection).
+    /// </summary>
+    public string[]? AllowedHosts { get; set; }
+
     /// <summary>Requests per second each client address may keep up; 0 turns the limit off.</summary>
     [Range(0, 1_000_000)]
     public int RateLimitPerSecond { get; set; } = 50;

@@ -22,8 +22,10 @@ public sealed class CameraClient(HttpClient http)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(cameraUrl, "capture"));
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            // Redirects are never followed (the handler is built so): a 3xx is a failure like any other answer.
+            // The camera's own reason phrase is not repeated: status, page and log carry fixed words only.
             if (!response.IsSuccessStatusCode)
-                return Failed(CaptureFailure.Http((int)response.StatusCode), $"camera answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                return Failed(CaptureFailure.Http((int)response.StatusCode), $"camera answered HTTP {(int)response.StatusCode}");
 
             var announced = response.Content.Headers.ContentLength;
             if (announced > maxBytes)
@@ -49,28 +51,37 @@ public sealed class CameraClient(HttpClient http)
         }
         catch (HttpRequestException ex)
         {
-            return Failed(CaptureFailure.TruncatedJpeg, ex.Message);
+            return Failed(CaptureFailure.TruncatedJpeg, $"HTTP error from the camera ({ex.HttpRequestError})");
         }
-        catch (HttpIOException ex)
+        catch (IOException)
         {
-            // The camera closed the connection before sending all it announced.
-            return Failed(CaptureFailure.TruncatedJpeg, ex.Message);
-        }
-        catch (IOException ex)
-        {
-            return Failed(CaptureFailure.TruncatedJpeg, ex.Message);
+            // HttpIOException included: the camera closed the connection before sending all it announced.
+            return Failed(CaptureFailure.TruncatedJpeg, "the camera closed the connection mid-frame");
         }
 
         GrabResult Failed(string reason, string detail) => new(null, reason, detail, Stopwatch.GetElapsedTime(started));
     }
+
+    /// <summary>The most of a <c>/status</c> body read: the firmware's settings JSON is well under 1 KB.</summary>
+    public const int MaxStatusBytes = 8 * 1024;
 
     /// <summary><c>GET /status</c>: null when the camera answered with its settings, else why not.</summary>
     public async Task<(string Reason, bool Unreachable)?> ProbeAsync(Uri cameraUrl, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await http.GetAsync(new Uri(cameraUrl, "status"), cancellationToken);
-            return response.IsSuccessStatusCode ? null : (CaptureFailure.Http((int)response.StatusCode), false);
+            // Headers first, then at most MaxStatusBytes of the body: GetAsync would buffer a body that never ends.
+            using var response = await http.GetAsync(new Uri(cameraUrl, "status"), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode) return (CaptureFailure.Http((int)response.StatusCode), false);
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            var buffer = new byte[4096];
+            for (var read = 0; read < MaxStatusBytes;)
+            {
+                var n = await body.ReadAsync(buffer, cancellationToken);
+                if (n == 0) return null;
+                read += n;
+            }
+            return (CaptureFailure.StatusTooLarge, false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -78,7 +89,11 @@ public sealed class CameraClient(HttpClient http)
         }
         catch (HttpRequestException ex)
         {
-            return (IsUnreachable(ex) ? CaptureFailure.CameraOffline : ex.Message, IsUnreachable(ex));
+            return (IsUnreachable(ex) ? CaptureFailure.CameraOffline : CaptureFailure.HttpError, IsUnreachable(ex));
+        }
+        catch (IOException)
+        {
+            return (CaptureFailure.HttpError, false);
         }
     }
 

@@ -16,6 +16,10 @@ public static class CaptureExtensions
             ConnectCallback = SocketThreading.ConnectAsync,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(20),
             MaxConnectionsPerServer = 2,
+            // A camera's redirect is never followed: it could point the agent anywhere (request forgery) and make
+            // another host's JPEG this container's evidence.
+            AllowAutoRedirect = false,
+            MaxResponseHeadersLength = 16,
         })
         {
             // Each capture carries its own deadline.

@@ -28,6 +28,16 @@ public sealed class CaptureOptions
     [Range(1, 100)]
     public int BreakAfterFailures { get; set; } = 3;
 
+    /// <summary>
+    /// The largest frame a camera may declare. The ESP32-CAM's largest frame size is QSXGA 2560x1920 (an OV5640
+    /// module; the common OV2640 stops at UXGA 1600x1200); anything bigger is refused before it is decoded.
+    /// </summary>
+    [Range(16, 16384)]
+    public int MaxWidth { get; set; } = 2560;
+
+    [Range(16, 16384)]
+    public int MaxHeight { get; set; } = 1920;
+
     /// <summary>Grabs thrown away before the real one: with one frame buffer the first frame after idle is old.</summary>
     [Range(0, 10)]
     public int FlushFrames { get; set; } = 1;

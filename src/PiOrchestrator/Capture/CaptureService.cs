@@ -170,9 +170,9 @@ public sealed class CaptureService(
     }
 
     /// <summary>A frame counts only if it decodes without a single warning.</summary>
-    private static GrabResult Decode(GrabResult grab)
+    private GrabResult Decode(GrabResult grab)
     {
-        var check = JpegCodec.Check(grab.Frame, out var thumbnail);
+        var check = JpegCodec.Check(grab.Frame, _options.MaxWidth, _options.MaxHeight, out var thumbnail);
         return check.Ok
             ? grab with { Width = check.Width, Height = check.Height, Thumbnail = thumbnail }
             : new GrabResult(null, check.FailureReason, $"{grab.Frame!.Length}-byte frame does not decode: {check.Detail}", grab.Latency);

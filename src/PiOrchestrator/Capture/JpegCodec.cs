@@ -13,6 +13,9 @@ public readonly record struct JpegCheck(bool Ok, int Width, int Height, string? 
 /// </summary>
 public static unsafe class JpegCodec
 {
+    /// <summary>The size limit when the caller names none (thumbnails, tests): JPEG's own 16-bit field, in practice.</summary>
+    private const int MaxDimension = 16384;
+
     public static bool TryLoadLibrary(out string error) =>
         NativeLibraries.TryLoad(TurboJpeg.Library, TurboJpeg.DebianPackage, out error);
 
@@ -21,9 +24,14 @@ public static unsafe class JpegCodec
     /// so truncation and corruption surface as warnings), returning the thumbnail as a by-product.
     /// A warning is a failure: a truncated JPEG makes tjDecompress2 return -1 with TJERR_WARNING.
     /// </summary>
-    public static JpegCheck Check(ReadOnlySpan<byte> jpeg, out byte[]? thumbnail)
+    public static JpegCheck Check(ReadOnlySpan<byte> jpeg, out byte[]? thumbnail) => Check(jpeg, MaxDimension, MaxDimension, out thumbnail);
+
+    /// <summary>As <see cref="Check(ReadOnlySpan{byte}, out byte[])"/>, refusing before any decode a frame that is not baseline or declares more than maxWidth x maxHeight.</summary>
+    public static JpegCheck Check(ReadOnlySpan<byte> jpeg, int maxWidth, int maxHeight, out byte[]? thumbnail)
     {
         thumbnail = null;
+        var header = JpegValidator.CheckFrameHeader(jpeg, maxWidth, maxHeight);
+        if (!header.Ok) return new JpegCheck(false, header.Width, header.Height, header.FailureReason, header.Detail);
         var handle = TurboJpeg.InitDecompress();
         if (handle == 0) return new JpegCheck(false, 0, 0, CaptureFailure.NotAJpeg, "tjInitDecompress failed");
         try
@@ -32,6 +40,8 @@ public static unsafe class JpegCodec
             {
                 if (TurboJpeg.DecompressHeader3(handle, src, (nuint)jpeg.Length, out var width, out var height, out _, out _) != 0)
                     return new JpegCheck(false, 0, 0, CaptureFailure.NotAJpeg, ErrorOf(handle));
+                if (width != header.Width || height != header.Height)
+                    return new JpegCheck(false, width, height, CaptureFailure.CorruptJpeg, $"two frame headers ({header.Width}x{header.Height}, {width}x{height})");
                 var tw = (width + 7) / 8;
                 var th = (height + 7) / 8;
                 var pixels = ArrayPool<byte>.Shared.Rent(tw * th * 3);
@@ -40,7 +50,7 @@ public static unsafe class JpegCodec
                     fixed (byte* dst = pixels)
                     {
                         if (TurboJpeg.Decompress2(handle, src, (nuint)jpeg.Length, dst, tw, 0, th, TurboJpeg.TJPF_RGB,
-                                TurboJpeg.TJFLAG_STOPONWARNING | TurboJpeg.TJFLAG_FASTDCT) != 0)
+                                TurboJpeg.TJFLAG_STOPONWARNING | TurboJpeg.TJFLAG_LIMITSCANS | TurboJpeg.TJFLAG_FASTDCT) != 0)
                         {
                             var warning = TurboJpeg.GetErrorCode(handle) == TurboJpeg.TJERR_WARNING;
                             var detail = ErrorOf(handle);

@@ -125,7 +125,7 @@ public static class EvidenceApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionVerificationDto>>, ApiErrorResult>> VerifySession(
-        string sessionId, EvidenceStore store, S3ObjectStore s3, TimeProvider time, CancellationToken ct)
+        string sessionId, EvidenceStore store, S3ObjectStore s3, ObjectReadBacks readBacks, TimeProvider time, CancellationToken ct)
     {
         if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
         if (store.GetSession(sessionId) is not { } session) return ApiErrors.NotFound($"session {sessionId} not found");
@@ -141,25 +141,12 @@ public static class EvidenceApi
             var remote = e.PurgedAt is not null ? "purged"
                 : e.UploadStatus != UploadStatus.Uploaded ? "not_uploaded"
                 : !s3.Configured ? "not_configured"
-                : await ReadBackAsync(s3, e, ct);
+                : await readBacks.CheckAsync(e, ct);
             captures.Add(new CaptureVerificationDto(e.EvidenceId.ToString("D"), EvidenceNames.Of(e.Tag), e.Sha256!, local, remote));
         }
         var ok = chainOk && captures.All(c => c.Local is "ok" or "absent" && c.Object is "ok" or "not_uploaded" or "purged" or "not_configured");
         return Envelope.Ok(new SessionVerificationDto(sessionId, session.ChainHead, recomputed, chainOk, captures, ok),
             AppJsonContext.Default.ApiEnvelopeSessionVerificationDto, time);
-    }
-
-    private static async Task<string> ReadBackAsync(S3ObjectStore s3, EvidenceRecord e, CancellationToken ct)
-    {
-        try
-        {
-            var bytes = await s3.GetAsync(e.ObjectKey!, e.ImageSizeBytes ?? 0, ct);
-            return bytes is null ? "missing" : Sha(bytes) == e.Sha256 ? "ok" : "mismatch";
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            return "unreachable";
-        }
     }
 
     private static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));

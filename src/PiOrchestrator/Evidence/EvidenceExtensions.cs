@@ -11,6 +11,7 @@ public static class EvidenceExtensions
         services.AddSingleton<ImageCache>();
         services.AddSingleton<EvidenceViews>();
         services.AddSingleton<ImageSource>();
+        services.AddSingleton<ObjectReadBacks>();
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         return services;

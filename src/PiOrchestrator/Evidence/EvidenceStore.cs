@@ -26,8 +26,8 @@ public sealed class EvidenceStore : IDisposable
     {
         _log = log;
         DataDirectory = options.Value.ResolveDataDirectory();
-        Directory.CreateDirectory(DataDirectory);
         DatabasePath = Path.Combine(DataDirectory, "evidence.db");
+        RestrictToOwner(DataDirectory, DatabasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
@@ -45,6 +45,34 @@ public sealed class EvidenceStore : IDisposable
         {
             _diskFull = true;
             _log.LogError("Data disk {Directory} is full: new photos are refused until space returns", DataDirectory);
+        }
+    }
+
+    /// <summary>
+    /// Evidence is for the agent's user alone, however the agent was started (umask, a shell rather than the unit):
+    /// the directory 0700, the database 0600 before SQLite first opens it (its WAL and shared-memory files take the
+    /// database's mode).
+    /// </summary>
+    private void RestrictToOwner(string directory, string database)
+    {
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+            return;
+        }
+        Directory.CreateDirectory(directory, ownerOnly | UnixFileMode.UserExecute);
+        if (!File.Exists(database))
+            new FileStream(database, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = ownerOnly }).Dispose();
+        try
+        {
+            File.SetUnixFileMode(directory, ownerOnly | UnixFileMode.UserExecute);
+            foreach (var file in new[] { database, database + "-wal", database + "-shm" })
+                if (File.Exists(file)) File.SetUnixFileMode(file, ownerOnly);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            _log.LogWarning("Cannot make {Directory} private to the agent's user: it belongs to another user", directory);
         }
     }
 

@@ -12,6 +12,8 @@ internal static unsafe partial class TurboJpeg
     public const int TJSAMP_420 = 2;
     public const int TJFLAG_FASTDCT = 2048;
     public const int TJFLAG_STOPONWARNING = 8192;
+    /// <summary>Refuse a JPEG of more than 500 scans (a progressive decode bomb) instead of reading them all.</summary>
+    public const int TJFLAG_LIMITSCANS = 32768;
     public const int TJERR_WARNING = 0;
 
     [StructLayout(LayoutKind.Sequential)]

@@ -25,6 +25,8 @@ public sealed class S3HttpClientFactory(SiteCertificateAuthority? authority, Tim
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
             ConnectTimeout = TimeSpan.FromSeconds(10),
             ConnectCallback = SocketThreading.ConnectAsync,
+            // S3 answers are never followed elsewhere: a redirect from a hostile endpoint would send the signed request on.
+            AllowAutoRedirect = false,
             SslOptions = new SslClientAuthenticationOptions
             {
                 RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>

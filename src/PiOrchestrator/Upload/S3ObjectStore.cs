@@ -106,16 +106,27 @@ public sealed class S3ObjectStore : IDisposable
         }
     }
 
-    /// <summary>The object's bytes, or null when it does not exist.</summary>
+    /// <summary>
+    /// The object's bytes, or null when it does not exist. At most one byte more than the row's size is read: a
+    /// longer object cannot be the evidence (its sha256 check fails), and a hostile or broken endpoint must not grow
+    /// memory with an endless body.
+    /// </summary>
     public async Task<byte[]?> GetAsync(string key, long expectedLength, CancellationToken ct)
     {
         try
         {
             using var response = await Client.GetObjectAsync(new GetObjectRequest { BucketName = _options.Bucket, Key = key }, ct);
             // Evidence JPEGs are at most a few MB: buffer them whole, because nothing may be sent before the sha256 is checked.
-            var buffer = new MemoryStream(expectedLength > 0 && expectedLength < int.MaxValue ? (int)expectedLength : 0);
-            await response.ResponseStream.CopyToAsync(buffer, ct);
-            return buffer.ToArray();
+            var limit = (int)Math.Clamp(expectedLength + 1, 1, int.MaxValue);
+            var buffer = new byte[limit];
+            var read = 0;
+            while (read < limit)
+            {
+                var n = await response.ResponseStream.ReadAsync(buffer.AsMemory(read), ct);
+                if (n == 0) break;
+                read += n;
+            }
+            return read == limit ? buffer : buffer[..read];
         }
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
