@@ -93,6 +93,13 @@ install -d -m 0750 "$etc"
 chgrp -R piorchestrator "$etc" 2>/dev/null || true
 # Secrets as systemd credentials: root-only files here, handed to the service alone (LoadCredential=).
 install -d -m 0700 "$etc/credentials"
+# Test captures need a key: without one any web page open in a technician's browser on the LAN could take photos.
+# Made once, only when no key is configured anywhere; the status page asks for it.
+if [ ! -f "$etc/credentials/api-key" ] && ! grep -qsE '^\s*PIORCH_Api__Key=.' "$etc/piorchestrator.env" \
+   && ! grep -qs '"Key"' "$etc/appsettings.json"; then
+  (umask 077 && head -c 24 /dev/urandom | base64 | tr '+/' '-_' > "$etc/credentials/api-key")
+  echo "An API key for test captures was made: sudo cat /etc/piorchestrator/credentials/api-key"
+fi
 
 # 6. The unit, then start.
 install -d "$(dirname "$unit")"

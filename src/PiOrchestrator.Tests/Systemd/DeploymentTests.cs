@@ -269,11 +269,17 @@ public class DeploymentTests
         var credentials = Path.Combine(root.Path, "etc", "piorchestrator", "credentials");
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(credentials));
         var dropIn = Path.Combine(root.Path, "etc", "systemd", "system", "piorchestrator.service.d", "credentials.conf");
-        Assert.False(File.Exists(dropIn));
+        // No key configured anywhere: the first install made one (test captures are never open to any web page).
+        var apiKey = Path.Combine(credentials, "api-key");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(apiKey));
+        Assert.Matches("^[A-Za-z0-9_-]{32}$", (await File.ReadAllTextAsync(apiKey)).Trim());
+        Assert.Equal("[Service]\nLoadCredential=api-key:/etc/piorchestrator/credentials/api-key",
+            (await File.ReadAllTextAsync(dropIn)).Split('\n', 2)[1].Trim());
         await File.WriteAllTextAsync(Path.Combine(credentials, "s3-secret-key"), "secret\n");
         Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path])).Exit);
         var loaded = await File.ReadAllTextAsync(dropIn);
         Assert.Contains("[Service]\nLoadCredential=s3-secret-key:/etc/piorchestrator/credentials/s3-secret-key", loaded);
+        Assert.Contains("LoadCredential=api-key:", loaded);
         Assert.DoesNotContain("mqtt-password", loaded);
 
         Assert.Equal(0, (await RunAsync("bash", [install, "--root", root.Path, "--uninstall"])).Exit);
