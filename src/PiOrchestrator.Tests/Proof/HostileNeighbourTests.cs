@@ -209,4 +209,63 @@ public sealed class HostileNeighbourTests
         foreach (var file in new[] { "evidence.db", "evidence.db-wal", "evidence.db-shm" })
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(data, file)));
     }
+
+    [Fact]
+    public async Task Test_captures_never_delay_a_door_capture_and_are_capped_per_container()
+    {
+        using var data = new TempDirectory();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        var environment = Environment(data.Path, camera.Url,
+            ("PIORCH_Capture__TimeoutMs", "60000"), ("PIORCH_Capture__AttemptTimeoutMs", "60000"), ("PIORCH_Capture__AfterCloseDelayMs", "100"),
+            ("PIORCH_Capture__ManualCapturesPerHour", "1"));
+        environment["PIORCH_Mqtt__Enabled"] = "true";
+        environment["PIORCH_Mqtt__Host"] = "127.0.0.1";
+        environment["PIORCH_Mqtt__Port"] = broker.Port.ToString(CultureInfo.InvariantCulture);
+        await using var agent = AgentProcess.Start(environment);
+        await agent.WaitReadyAsync();
+        await agent.WaitForOutputAsync("MQTT connected");
+
+        // A test capture holds the camera (it answers only after a minute)...
+        camera.Mode = CameraMode.Slow;
+        camera.SlowDelay = TimeSpan.FromMinutes(1);
+        var manual = agent.Http.PostAsync("/api/v1/containers/ctr-001/captures", null);
+        await Eventually.UntilAsync(() => camera.CaptureRequests == 1, TimeSpan.FromSeconds(20), "the test capture to reach the camera");
+        // ...when the door opens: the door's BEFORE_OPEN takes the camera at once.
+        camera.Mode = CameraMode.Healthy;
+        await broker.PublishAsync("containers/ctr-001/door", """{"event":"opened","event_id":"ev-door-1","session_id":"sess-door-1"}""");
+        using (var manualAnswer = await manual)
+        {
+            var test = (await manualAnswer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data");
+            Assert.Equal("failed", test.GetProperty("status").GetString());
+            Assert.Equal(CaptureFailure.CameraBusy, test.GetProperty("failure_reason").GetString());
+        }
+        var before = await Eventually.UntilAsync(async () =>
+        {
+            var pair = await agent.GetDataAsync("/api/v1/sessions/sess-door-1/evidence/pair");
+            return pair.GetProperty("before").TryGetProperty("sha256", out _) ? (JsonElement?)pair.GetProperty("before") : null;
+        }, TimeSpan.FromSeconds(20), "the BEFORE_OPEN");
+        Assert.Contains(before!.Value.GetProperty("sha256").GetString(), camera.ServedSha256);
+
+        // While a door capture has the camera, a test capture is refused at once rather than queued behind it.
+        camera.Mode = CameraMode.Slow;
+        var requests = camera.CaptureRequests;
+        await broker.PublishAsync("containers/ctr-001/door", "closed");
+        await Eventually.UntilAsync(() => camera.CaptureRequests > requests, TimeSpan.FromSeconds(20), "the AFTER_CLOSE to reach the camera");
+        using (var busy = await agent.Http.PostAsync("/api/v1/containers/ctr-001/captures", null))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
+            Assert.NotNull(busy.Headers.RetryAfter);
+        }
+        camera.Mode = CameraMode.Healthy;
+        await Eventually.UntilAsync(async () =>
+            (await agent.GetDataAsync("/api/v1/sessions/sess-door-1")).GetProperty("status").GetString() == "complete", TimeSpan.FromMinutes(2), "the session to complete");
+
+        // A burst of test captures, then the hourly budget: the container's store does not fill with test photos.
+        for (var i = 0; i < 4; i++)
+            Assert.Equal("captured", (await ManualCaptureAsync(agent)).GetProperty("status").GetString());
+        using var limited = await agent.Http.PostAsync("/api/v1/containers/ctr-001/captures", null);
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.FromMinutes(10), $"Retry-After {limited.Headers.RetryAfter}");
+    }
 }

@@ -27,6 +27,7 @@ public static class CaptureExtensions
         }));
         services.AddSingleton<CameraHealth>();
         services.AddSingleton<CaptureService>();
+        services.AddSingleton<ManualCaptureBudget>();
         services.AddSingleton<CameraHealthMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<CameraHealthMonitor>());
         return services;

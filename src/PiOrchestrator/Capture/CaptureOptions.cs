@@ -38,6 +38,10 @@ public sealed class CaptureOptions
     [Range(16, 16384)]
     public int MaxHeight { get; set; } = 1920;
 
+    /// <summary>Test captures (POST …/captures) each container may take per hour after a burst of 5; 0 = no limit.</summary>
+    [Range(0, 100_000)]
+    public int ManualCapturesPerHour { get; set; } = 60;
+
     /// <summary>Grabs thrown away before the real one: with one frame buffer the first frame after idle is old.</summary>
     [Range(0, 10)]
     public int FlushFrames { get; set; } = 1;

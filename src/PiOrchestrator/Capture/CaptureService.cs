@@ -24,7 +24,7 @@ public sealed class CaptureService(
     ILogger<CaptureService> log)
 {
     private readonly CaptureOptions _options = captureOptions.Value;
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _cameraLocks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CameraGate> _cameraGates = new(StringComparer.Ordinal);
     private readonly ResiliencePipeline<GrabResult> _retry = captureOptions.Value.Attempts <= 1
         // Polly refuses a retry strategy of zero retries: one attempt is no strategy at all.
         ? ResiliencePipeline<GrabResult>.Empty
@@ -40,12 +40,12 @@ public sealed class CaptureService(
             .Build();
 
     /// <summary>True while a capture holds the camera (status polls leave it alone then).</summary>
-    public bool IsBusy(string cameraUrl) => _cameraLocks.TryGetValue(cameraUrl, out var l) && l.CurrentCount == 0;
+    public bool IsBusy(string cameraUrl) => _cameraGates.TryGetValue(cameraUrl, out var gate) && gate.Busy;
 
     public async Task<EvidenceRecord> CaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, CancellationToken cancellationToken)
     {
         var requestedAt = time.GetUtcNow();
-        var grab = await GrabUnderCameraLockAsync(container, cancellationToken);
+        var grab = await GrabUnderCameraLockAsync(container, tag, cancellationToken);
         // Cut by the agent stopping, not by the camera: the camera's deadline did not pass.
         if (!grab.Ok && cancellationToken.IsCancellationRequested)
             grab = new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", grab.Latency);
@@ -79,7 +79,8 @@ public sealed class CaptureService(
         }
         else
         {
-            if (grab.FailureReason != CaptureFailure.Interrupted)
+            // Neither the agent stopping nor a door taking the camera says anything about the camera's health.
+            if (grab.FailureReason is not (CaptureFailure.Interrupted or CaptureFailure.CameraBusy))
                 health.RecordFailure(container.CameraId, grab.FailureReason!, grab.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout);
             record = Persist(FailedRecord(container, sessionId, tag, id, capturedAt, grab.FailureReason!), []);
         }
@@ -102,63 +103,75 @@ public sealed class CaptureService(
     }
 
     /// <summary>
-    /// One camera, one capture at a time. The deadline starts once the camera is ours: waiting for the capture
-    /// before (itself bounded by its deadline) must not eat this one's attempts.
+    /// One camera, one capture at a time, door captures first (<see cref="CameraGate"/>). The deadline starts when the
+    /// capture is asked for, wait included: a BEFORE_OPEN taken seconds late would no longer show the container
+    /// before the door opened. With test captures out of the way a door capture waits only for another door's.
     /// </summary>
-    private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CancellationToken cancellationToken)
+    private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CaptureTag tag, CancellationToken cancellationToken)
     {
-        var cameraLock = _cameraLocks.GetOrAdd(container.CameraUrl, _ => new SemaphoreSlim(1, 1));
+        var gate = _cameraGates.GetOrAdd(container.CameraUrl, _ => new CameraGate());
+        using var deadlineSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadlineSource.CancelAfter(_options.TimeoutMs);
+        IDisposable lease;
+        if (tag == CaptureTag.Manual)
+        {
+            if (!gate.TryEnterForManual(deadlineSource.Token, out lease, out var preempted))
+                return new GrabResult(null, CaptureFailure.CameraBusy, "the camera is taking a door's photo", TimeSpan.Zero);
+            using var _ = lease;
+            var manual = await GrabAsync(container, preempted);
+            return !manual.Ok && preempted.IsCancellationRequested && !deadlineSource.IsCancellationRequested && !cancellationToken.IsCancellationRequested
+                ? new GrabResult(null, CaptureFailure.CameraBusy, "a door capture needed the camera", manual.Latency)
+                : manual;
+        }
         try
         {
-            await cameraLock.WaitAsync(cancellationToken);
+            lease = await gate.EnterForDoorAsync(deadlineSource.Token);
         }
         catch (OperationCanceledException)
         {
-            return new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", TimeSpan.Zero);
+            return cancellationToken.IsCancellationRequested
+                ? new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", TimeSpan.Zero)
+                : new GrabResult(null, CaptureFailure.Timeout, "the camera was busy with another door's capture until the deadline", TimeSpan.Zero);
         }
-        using var deadlineSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadlineSource.CancelAfter(_options.TimeoutMs);
-        var deadline = deadlineSource.Token;
+        using (lease) return await GrabAsync(container, deadlineSource.Token);
+    }
+
+    /// <summary>Flush grabs, then the real one and its decode check, retried inside <paramref name="deadline"/>.</summary>
+    private async Task<GrabResult> GrabAsync(ContainerOptions container, CancellationToken deadline)
+    {
+        var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
+        var maxBytes = storageOptions.Value.MaxImageBytes;
+        var flush = container.FlushFrames ?? _options.FlushFrames;
+        var perGrab = TimeSpan.FromMilliseconds(_options.AttemptTimeoutMs);
+        GrabResult? lastFailure = null;
+        // Circuit open: a camera unreachable several times running gets one attempt per capture, not a full
+        // retry budget, until a capture or a status poll finds it again. Never zero: a skipped capture is a lost photo.
+        var pipeline = health.IsDown(container.CameraId, _options.BreakAfterFailures) ? ResiliencePipeline<GrabResult>.Empty : _retry;
         try
         {
-            var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
-            var maxBytes = storageOptions.Value.MaxImageBytes;
-            var flush = container.FlushFrames ?? _options.FlushFrames;
-            var perGrab = TimeSpan.FromMilliseconds(_options.AttemptTimeoutMs);
-            GrabResult? lastFailure = null;
-            // Circuit open: a camera unreachable several times running gets one attempt per capture, not a full
-            // retry budget, until a capture or a status poll finds it again. Never zero: a skipped capture is a lost photo.
-            var pipeline = health.IsDown(container.CameraId, _options.BreakAfterFailures) ? ResiliencePipeline<GrabResult>.Empty : _retry;
-            try
+            var result = await pipeline.ExecuteAsync(async token =>
             {
-                var result = await pipeline.ExecuteAsync(async token =>
+                // The first frame after idle is the one taken at the previous grab: throw it away.
+                for (var i = 0; i < flush; i++)
                 {
-                    // The first frame after idle is the one taken at the previous grab: throw it away.
-                    for (var i = 0; i < flush; i++)
+                    var stale = await GrabOnceAsync(url, maxBytes, perGrab, token);
+                    if (stale.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout)
                     {
-                        var stale = await GrabOnceAsync(url, maxBytes, perGrab, token);
-                        if (stale.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout)
-                        {
-                            if (!(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = stale;
-                            return stale;
-                        }
+                        if (!(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = stale;
+                        return stale;
                     }
-                    var grab = await GrabOnceAsync(url, maxBytes, perGrab, token);
-                    var checkedGrab = grab.Ok ? Decode(grab) : grab;
-                    if (!checkedGrab.Ok && !(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = checkedGrab;
-                    return checkedGrab;
-                }, deadline);
-                return result.Ok ? result : lastFailure ?? result;
-            }
-            catch (OperationCanceledException)
-            {
-                // The deadline fell during a retry pause: the last real failure says more than "timeout".
-                return lastFailure ?? new GrabResult(null, CaptureFailure.Timeout, "capture deadline passed", TimeSpan.Zero);
-            }
+                }
+                var grab = await GrabOnceAsync(url, maxBytes, perGrab, token);
+                var checkedGrab = grab.Ok ? Decode(grab) : grab;
+                if (!checkedGrab.Ok && !(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = checkedGrab;
+                return checkedGrab;
+            }, deadline);
+            return result.Ok ? result : lastFailure ?? result;
         }
-        finally
+        catch (OperationCanceledException)
         {
-            cameraLock.Release();
+            // The deadline fell during a retry pause: the last real failure says more than "timeout".
+            return lastFailure ?? new GrabResult(null, CaptureFailure.Timeout, "capture deadline passed", TimeSpan.Zero);
         }
     }
 

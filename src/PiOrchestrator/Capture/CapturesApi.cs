@@ -23,13 +23,18 @@ public static class CapturesApi
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult>> CreateCapture(
         string containerId, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api,
-        SessionEngine engine, TimeProvider time)
+        SessionEngine engine, CaptureService captures, ManualCaptureBudget budget, TimeProvider time)
     {
         if (!Authorized(context, api.Value.Key)) return ApiErrors.Unauthorized("this endpoint needs Authorization: Bearer <Api:Key>");
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
         if (site.Value.Find(containerId) is not { } container) return ApiErrors.NotFound($"container {containerId} is not configured");
         var key = context.Request.Headers["Idempotency-Key"].ToString();
         if (key.Length > 0 && !Validation.IsValidKey(key)) return ApiErrors.InvalidRequest("Idempotency-Key", "Idempotency-Key must be 1-512 characters of [A-Za-z0-9._:/-]");
+        var repeat = key.Length > 0 && Idempotent.ContainsKey(containerId + "\n" + key);
+        // A door's photo goes first: a test capture does not queue for a busy camera.
+        if (!repeat && captures.IsBusy(container.CameraUrl))
+            return ApiErrors.ServiceUnavailable("the camera is busy with a door's capture; try again in a moment", TimeSpan.FromSeconds(2));
+        if (!repeat && !budget.TryTake(container.Id, out var retryAfter)) return ApiErrors.RateLimited(retryAfter);
 
         if (key.Length == 0)
             return Answer(context, await engine.CaptureManualAsync(container), created: true, time);

@@ -77,6 +77,8 @@ public static class CaptureFailure
     public const string HttpError = "http_error";
     public const string StorageFailed = "storage_failed";
     public const string Interrupted = "interrupted";
+    /// <summary>A test capture refused or given up because a door's capture needed the camera.</summary>
+    public const string CameraBusy = "camera_busy";
 
     public static string Http(int status) => $"http_{status}";
 }
