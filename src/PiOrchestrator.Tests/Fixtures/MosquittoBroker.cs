@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
+using MQTTnet;
 
 namespace PiOrchestrator.Tests.Fixtures;
 
@@ -136,6 +137,21 @@ public sealed class MosquittoBroker : IAsyncDisposable
         if (_login is { } login) args.AddRange(["-u", login.User, "-P", login.Password]);
         if (retain) args.Add("-r");
         await RunClientAsync("mosquitto_pub", args);
+    }
+
+    /// <summary>
+    /// An MQTTnet client of the test's own on the plain listener (clean session), for publishing many messages
+    /// quickly or from inside the test process.
+    /// </summary>
+    public async Task<IMqttClient> ConnectClientAsync(string clientId)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId(clientId).WithCleanSession()
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V311);
+        if (_login is { } login) options.WithCredentials(login.User, login.Password);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await client.ConnectAsync(options.Build(), timeout.Token);
+        return client;
     }
 
     /// <summary>Publishes raw bytes from a file (for payloads that are not text).</summary>

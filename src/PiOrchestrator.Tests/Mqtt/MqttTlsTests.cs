@@ -5,7 +5,7 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.Mqtt;
 
 /// <summary>
-/// The agent's libmosquitto client against a real mosquitto with TLS listeners, certificates made by openssl:
+/// The agent's MQTT client (MQTTnet, TLS through .NET) against a real mosquitto with TLS listeners, certificates made by openssl:
 /// it connects with the right CA (and client certificate), and every wrong certificate is one clear log line,
 /// a reason in /api/v1/status, and retries that go on without crashing anything.
 /// </summary>
