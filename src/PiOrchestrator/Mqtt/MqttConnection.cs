@@ -42,6 +42,12 @@ public sealed class MqttConnection(
     private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
     private long _messagesReceived;
 
+    /// <summary>How the broker's TCP connection is made (<see cref="MqttTransport.ConnectTcp"/>); tests replace it.</summary>
+    internal Func<System.Net.DnsEndPoint, CancellationToken, ValueTask<Stream>> ConnectTcp { get; init; } = Net.SocketThreading.ConnectAsync;
+
+    /// <summary>Sees the client before it connects (tests attach MQTTnet's packet inspector).</summary>
+    internal Action<IMqttClient>? ClientCreated { get; init; }
+
     public MqttState State => _state;
     public string? LastError { get; private set; }
     public DateTimeOffset? StateSince { get; private set; }
@@ -63,9 +69,10 @@ public sealed class MqttConnection(
         if (_options.Tls.Enabled && _options.Tls.Insecure)
             log.LogWarning("MQTT TLS hostname check is off (Mqtt:Tls:Insecure=true): any certificate signed by the CA is accepted for {Host}", _options.Host);
 
-        var transport = new MqttTransport(_options, time);
+        var transport = new MqttTransport(_options, time) { ConnectTcp = ConnectTcp };
         var clientOptions = ClientOptions(transport);
         using var client = new MqttClientFactory().CreateMqttClient();
+        ClientCreated?.Invoke(client);
         client.ApplicationMessageReceivedAsync += OnMessageAsync;
         client.DisconnectedAsync += e =>
         {
