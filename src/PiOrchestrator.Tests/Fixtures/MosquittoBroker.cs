@@ -124,6 +124,13 @@ public sealed class MosquittoBroker : IAsyncDisposable
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
     }
 
+    /// <summary>SIGSTOP: the broker's sockets stay open and its listen queue still accepts, but nothing answers.</summary>
+    public void Freeze() => Signal("STOP");
+
+    public void Thaw() => Signal("CONT");
+
+    private void Signal(string signal) => Process.Start("kill", [$"-{signal}", _process!.Id.ToString()])!.WaitForExit();
+
     public async Task RestartAsync()
     {
         await StopAsync();
