@@ -38,7 +38,7 @@ public sealed class MqttConnection(
         new BoundedChannelOptions(OutboxCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
     private volatile bool _running;
     private volatile MqttState _state = MqttState.Connecting;
-    private TaskCompletionSource<string> _lost = NewLostSignal();
+    private volatile TaskCompletionSource<string> _lost = NewLostSignal();
     private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
     private long _messagesReceived;
 
@@ -80,7 +80,7 @@ public sealed class MqttConnection(
             return Task.CompletedTask;
         };
         _running = true;
-        var acks = SendAcksAsync(client, stoppingToken);
+        var acks = SendAcksAsync(stoppingToken);
         var publishes = SendPublishesAsync(client, stoppingToken);
         try
         {
@@ -285,7 +285,7 @@ public sealed class MqttConnection(
     /// the session engine's loop never waits on the network. An ack that cannot go out (the connection is gone) is
     /// harmless: the broker sends the message again and its stored event id makes the repeat a no-op.
     /// </summary>
-    private async Task SendAcksAsync(IMqttClient client, CancellationToken stoppingToken)
+    private async Task SendAcksAsync(CancellationToken stoppingToken)
     {
         try
         {
