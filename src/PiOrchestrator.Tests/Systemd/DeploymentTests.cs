@@ -156,7 +156,7 @@ public class DeploymentTests
         Assert.Equal(kind == "--native", security.Contains("✓ MemoryDenyWriteExecute="));
         var executable = Path.Combine(root.Path, "opt", "piorchestrator", "PiOrchestrator");
 
-        // The installed executable on an emulated arm64 CPU, with Debian's arm64 libmosquitto, libturbojpeg and libgpiod:
+        // The installed executable on an emulated arm64 CPU, with Debian's arm64 libturbojpeg and libgpiod:
         // a door cycle from the real broker, two photos from the fake camera, validated and stored.
         using var data = new TempDirectory();
         await using var broker = await MosquittoBroker.StartAsync();
