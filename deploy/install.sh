@@ -53,7 +53,7 @@ if live; then
   apt-cache show libgpiod3 >/dev/null 2>&1 || apt-cache show libgpiod2 >/dev/null 2>&1 || apt-get update -qq
   gpiod=libgpiod2
   apt-cache show libgpiod3 >/dev/null 2>&1 && gpiod=libgpiod3
-  apt-get install -y --no-install-recommends libmosquitto1 libturbojpeg0 "$gpiod"
+  apt-get install -y --no-install-recommends libturbojpeg0 "$gpiod"
 fi
 
 # 2. The ASP.NET Core 10 runtime, unless the package runs by itself: self-contained (app/PiOrchestrator beside the

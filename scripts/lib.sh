@@ -39,7 +39,7 @@ ensure_dotnet_sdk() {
 agent_packages() {
   local gpiod=libgpiod2
   apt-cache show libgpiod3 >/dev/null 2>&1 && gpiod=libgpiod3
-  echo libmosquitto1 libturbojpeg0 "$gpiod"
+  echo libturbojpeg0 "$gpiod"
 }
 
 # apt-get update once, on a machine that has never fetched package lists (apt-cache then knows nothing).
@@ -55,7 +55,8 @@ ensure_arm64_root() {
   local root="$1" release="$2"
   [ -f "$root/.complete" ] && return 0
   ensure_debian_packages qemu-user debian-archive-keyring
-  local packages=(libc6 libstdc++6 libmosquitto1 libturbojpeg0)
+  # libstdc++6: the self-contained runtime; libssl: .NET's TLS (MQTT over TLS, S3 over https) loads libssl.so.3.
+  local packages=(libc6 libstdc++6 libturbojpeg0)
   case "$release" in
     bookworm) packages+=(libgpiod2 libssl3) ;;
     *) packages+=(libgpiod3 libssl3t64) ;;

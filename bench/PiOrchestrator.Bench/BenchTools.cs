@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using MQTTnet;
+using MQTTnet.Protocol;
 using PiOrchestrator.Capture;
+using PiOrchestrator.Mqtt;
 
 namespace PiOrchestrator.Bench;
 
@@ -16,6 +19,26 @@ internal static class BenchTools
             return dir?.FullName ?? throw new InvalidOperationException("run from the repository");
         }
     }
+
+    /// <summary>
+    /// An MQTTnet client on the broker, reading through the agent's own transport (<see cref="MqttTransport"/>: a
+    /// TCP stream resuming on the thread pool), so a baseline reads messages the way the agent does.
+    /// </summary>
+    public static async Task<IMqttClient> ConnectMqttAsync(int brokerPort, string clientId)
+    {
+        var transport = new MqttTransport(new MqttOptions { Host = "127.0.0.1", Port = brokerPort }, TimeProvider.System);
+        var client = new MqttClientFactory().CreateMqttClient();
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", brokerPort).WithStreamProvider(transport)
+            .WithClientId(clientId).WithCleanSession().WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V311).Build();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await client.ConnectAsync(options, timeout.Token);
+        return client;
+    }
+
+    /// <summary>A QoS 1 publish; the task ends with the broker's PUBACK.</summary>
+    public static Task PublishAsync(IMqttClient client, string topic, string payload) =>
+        client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
     public static int FreePort()
     {

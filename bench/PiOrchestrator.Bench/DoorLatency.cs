@@ -7,14 +7,15 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using PiOrchestrator.Capture;
-using PiOrchestrator.Mqtt;
+using MQTTnet;
+using MQTTnet.Protocol;
 
 namespace PiOrchestrator.Bench;
 
 /// <summary>
 /// Door event → camera request: the time from publishing <c>opened</c> (QoS 1) to the camera receiving its first
 /// request, over N door cycles of the real agent process. Baseline in the same run: the same publish reaching a
-/// plain libmosquitto subscriber that makes one HTTP GET to the same camera.
+/// bare MQTTnet subscriber (reading through the agent's transport) that makes one HTTP GET to the same camera.
 /// </summary>
 internal static class DoorLatency
 {
@@ -31,9 +32,7 @@ internal static class DoorLatency
         try
         {
             await Task.Delay(300);
-            using var publisher = new MosquittoClient("bench-pub-" + Environment.ProcessId, cleanSession: true, 4096);
-            if (!publisher.TryConnect("127.0.0.1", brokerPort, 30, out var error)) throw new InvalidOperationException(error);
-            publisher.StartLoop();
+            using var publisher = await BenchTools.ConnectMqttAsync(brokerPort, "bench-pub-" + Environment.ProcessId);
 
             var baseline = await BaselineAsync(brokerPort, publisher, camera, cycles);
             agent = StartAgent(work.FullName, brokerPort, camera.Url);
@@ -59,45 +58,31 @@ internal static class DoorLatency
         return BenchTools.Percentile(sorted, p);
     }
 
-    private static async Task<List<double>> BaselineAsync(int port, MosquittoClient publisher, Camera camera, int cycles)
+    private static async Task<List<double>> BaselineAsync(int port, IMqttClient publisher, Camera camera, int cycles)
     {
-        using var subscriber = new MosquittoClient("bench-sub-" + Environment.ProcessId, cleanSession: true, 4096);
-        if (!subscriber.TryConnect("127.0.0.1", port, 30, out var error)) throw new InvalidOperationException(error);
-        subscriber.StartLoop();
+        using var subscriber = await BenchTools.ConnectMqttAsync(port, "bench-sub-" + Environment.ProcessId);
         using var http = new HttpClient();
         using var stop = new CancellationTokenSource();
-        var subscribed = new TaskCompletionSource();
-        // The subscriber's loop reads signals exactly as the agent's MqttConnection does, then makes one GET.
-        var loop = Task.Run(async () =>
+        // The subscriber's handler gets each message as the agent's MqttConnection does, then makes one GET.
+        subscriber.ApplicationMessageReceivedAsync += async e =>
         {
-            await foreach (var signal in subscriber.Signals.ReadAllAsync(stop.Token))
-            {
-                if (signal is MqttConnected)
-                {
-                    subscriber.Subscribe("bench/door", 1);
-                    subscribed.TrySetResult();
-                }
-                else if (signal is MqttMessage)
-                {
-                    using var response = await http.GetAsync(camera.Url + "/capture", stop.Token);
-                    await response.Content.ReadAsByteArrayAsync(stop.Token);
-                }
-            }
-        });
-        await subscribed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            using var response = await http.GetAsync(camera.Url + "/capture", stop.Token);
+            await response.Content.ReadAsByteArrayAsync(stop.Token);
+        };
+        await subscriber.SubscribeAsync("bench/door", MqttQualityOfServiceLevel.AtLeastOnce);
         await Task.Delay(200);
         var latencies = new List<double>();
         for (var i = 0; i < cycles + 20; i++)
         {
             camera.Drain();
             var start = Stopwatch.GetTimestamp();
-            publisher.Publish("bench/door", "opened"u8, 1, false);
+            var published = BenchTools.PublishAsync(publisher, "bench/door", "opened");
             var arrival = await camera.NextArrivalAsync();
+            await published;
             if (i >= 20) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
             await Task.Delay(5);
         }
         stop.Cancel();
-        try { await loop; } catch (OperationCanceledException) { }
         return latencies;
     }
 
@@ -116,7 +101,7 @@ internal static class DoorLatency
 
     private static string AgentUrl = "";
 
-    private static async Task<List<double>> AgentAsync(Process agent, MosquittoClient publisher, Camera camera, int cycles)
+    private static async Task<List<double>> AgentAsync(Process agent, IMqttClient publisher, Camera camera, int cycles)
     {
         using var http = new HttpClient { BaseAddress = new Uri(AgentUrl) };
         for (var i = 0; ; i++)
@@ -135,10 +120,11 @@ internal static class DoorLatency
         {
             camera.Drain();
             var start = Stopwatch.GetTimestamp();
-            publisher.Publish("containers/ctr-bench/door", "opened"u8, 1, false);
+            var published = BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "opened");
             var arrival = await camera.NextArrivalAsync();
+            await published;
             if (i >= 20) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
-            publisher.Publish("containers/ctr-bench/door", "closed"u8, 1, false);
+            await BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "closed");
             // Next cycle once this session is complete, so the camera is free again.
             while (true)
             {

@@ -7,7 +7,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using PiOrchestrator.Mqtt;
 
 namespace PiOrchestrator.Bench;
 
@@ -232,18 +231,16 @@ internal static class HttpThroughput
 
     private static async Task<(string SessionId, string ImageKey)> DoorCycleAsync(HttpClient http, int brokerPort)
     {
-        using var publisher = new MosquittoClient("bench-http-pub-" + Environment.ProcessId, cleanSession: true, 4096);
-        if (!publisher.TryConnect("127.0.0.1", brokerPort, 30, out var error)) throw new InvalidOperationException(error);
-        publisher.StartLoop();
+        using var publisher = await BenchTools.ConnectMqttAsync(brokerPort, "bench-http-pub-" + Environment.ProcessId);
         for (var i = 0; i < 100; i++)
         {
             var status = await http.GetFromJsonAsync<JsonElement>("/api/v1/status");
             if (status.GetProperty("data").GetProperty("mqtt").GetProperty("connected").GetBoolean()) break;
             await Task.Delay(100);
         }
-        publisher.Publish("containers/ctr-bench/door", "opened"u8, 1, false);
+        await BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "opened");
         await Task.Delay(200);
-        publisher.Publish("containers/ctr-bench/door", "closed"u8, 1, false);
+        await BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "closed");
         for (var i = 0; i < 200; i++)
         {
             var sessions = await http.GetFromJsonAsync<JsonElement>("/api/v1/sessions?limit=1");

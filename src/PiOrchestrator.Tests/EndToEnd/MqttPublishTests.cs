@@ -107,4 +107,56 @@ public class MqttPublishTests
         await Eventually.UntilAsync(async () =>
             (await agent.GetDataAsync("/api/v1/sessions?status=complete")).GetProperty("sessions").GetArrayLength() == 1, TimeSpan.FromSeconds(20), "a session");
     }
+
+    [Fact]
+    public async Task On_sigterm_the_agent_publishes_a_retained_offline_before_its_clean_disconnect()
+    {
+        using var data = new TempDirectory();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var agent = AgentProcess.Start(Environment(data.Path, broker.Port, camera.Url, "pi-term"));
+        await agent.WaitReadyAsync();
+        await agent.WaitForOutputAsync("MQTT connected");
+
+        Assert.Equal(0, await agent.StopAsync());
+        // A clean DISCONNECT: the broker drops the will, so the retained offline is the agent's own.
+        await Eventually.UntilAsync(() => broker.Log.Contains("Client piorch-pi-term disconnected.", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(10), "the agent's DISCONNECT");
+        var status = await (await broker.SubscribeAsync("containers/agent/pi-term/status", 1, TimeSpan.FromSeconds(20)));
+        Assert.Equal(["containers/agent/pi-term/status offline"], status);
+    }
+
+    [Fact]
+    public async Task A_frozen_broker_is_noticed_by_keep_alive_and_left_after_the_connect_timeout_until_it_answers_again()
+    {
+        using var data = new TempDirectory();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        var environment = Environment(data.Path, broker.Port, camera.Url, "pi-frozen");
+        environment["PIORCH_Mqtt__ConnectTimeoutSeconds"] = "2";
+        await using var agent = AgentProcess.Start(environment);
+        await agent.WaitReadyAsync();
+        await agent.WaitForOutputAsync("MQTT connected");
+
+        broker.Freeze();
+        try
+        {
+            // Keep-alive 5 s: the missing PINGRESP ends the connection; then each attempt gets no CONNACK in 2 s.
+            await Eventually.UntilAsync(async () =>
+                (await agent.GetDataAsync("/api/v1/status")).GetProperty("mqtt").GetProperty("last_error").GetString() == "no answer from the broker within 2 s",
+                TimeSpan.FromSeconds(30), "the agent to give up on the frozen broker");
+            Assert.Contains("MQTT connection to 127.0.0.1:" + broker.Port + " lost", agent.Output);
+        }
+        finally
+        {
+            broker.Thaw();
+        }
+        await Eventually.UntilAsync(async () =>
+            (await agent.GetDataAsync("/api/v1/status")).GetProperty("mqtt").GetProperty("connected").GetBoolean(),
+            TimeSpan.FromSeconds(30), "the agent to reconnect");
+        await broker.PublishAsync("containers/ctr-001/door", "opened");
+        await broker.PublishAsync("containers/ctr-001/door", "closed");
+        await Eventually.UntilAsync(async () =>
+            (await agent.GetDataAsync("/api/v1/sessions?status=complete")).GetProperty("sessions").GetArrayLength() == 1, TimeSpan.FromSeconds(20), "a session");
+    }
 }

@@ -12,7 +12,6 @@ public class NativeLibraryTests
 {
     [Theory]
     [InlineData("libturbojpeg.so.0", "libturbojpeg0")]
-    [InlineData("libmosquitto.so.1", "libmosquitto1")]
     public async Task A_missing_native_library_stops_the_agent_naming_the_debian_package(string soname, string package)
     {
         var target = LoadedPathOf(soname);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
+using MQTTnet;
 
 namespace PiOrchestrator.Tests.Fixtures;
 
@@ -123,6 +124,13 @@ public sealed class MosquittoBroker : IAsyncDisposable
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
     }
 
+    /// <summary>SIGSTOP: the broker's sockets stay open and its listen queue still accepts, but nothing answers.</summary>
+    public void Freeze() => Signal("STOP");
+
+    public void Thaw() => Signal("CONT");
+
+    private void Signal(string signal) => Process.Start("kill", [$"-{signal}", _process!.Id.ToString()])!.WaitForExit();
+
     public async Task RestartAsync()
     {
         await StopAsync();
@@ -136,6 +144,21 @@ public sealed class MosquittoBroker : IAsyncDisposable
         if (_login is { } login) args.AddRange(["-u", login.User, "-P", login.Password]);
         if (retain) args.Add("-r");
         await RunClientAsync("mosquitto_pub", args);
+    }
+
+    /// <summary>
+    /// An MQTTnet client of the test's own on the plain listener (clean session), for publishing many messages
+    /// quickly or from inside the test process.
+    /// </summary>
+    public async Task<IMqttClient> ConnectClientAsync(string clientId)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId(clientId).WithCleanSession()
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V311);
+        if (_login is { } login) options.WithCredentials(login.User, login.Password);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await client.ConnectAsync(options.Build(), timeout.Token);
+        return client;
     }
 
     /// <summary>Publishes raw bytes from a file (for payloads that are not text).</summary>

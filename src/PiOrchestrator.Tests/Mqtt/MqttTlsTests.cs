@@ -5,7 +5,7 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.Mqtt;
 
 /// <summary>
-/// The agent's libmosquitto client against a real mosquitto with TLS listeners, certificates made by openssl:
+/// The agent's MQTT client (MQTTnet, TLS through .NET) against a real mosquitto with TLS listeners, certificates made by openssl:
 /// it connects with the right CA (and client certificate), and every wrong certificate is one clear log line,
 /// a reason in /api/v1/status, and retries that go on without crashing anything.
 /// </summary>
@@ -143,4 +143,15 @@ public sealed class MqttTlsTests
     public Task A_client_certificate_the_broker_does_not_trust_is_reported_as_refused() =>
         AssertRefusedAsync(c => c.ServerCert, mutual: true, c => (c.CaFile, c.OtherCaClientCert, c.OtherCaClientKey),
             c => ["refused this agent's client certificate", c.OtherCaClientCert]);
+
+    [Fact]
+    public async Task A_plain_listener_on_the_tls_port_is_named()
+    {
+        using var certificates = await TestCertificates.CreateAsync();
+        await using var broker = await MosquittoBroker.StartTlsAsync(certificates, certificates.ServerCert);
+        await using var camera = await FakeCamera.StartAsync();
+        await using var app = new AgentApplication(camera.Url, TlsSettings(broker.Port, certificates.CaFile));
+        using var http = app.CreateClient();
+        await AssertRefusedClearlyAsync(broker, app, http, $"the broker port {broker.Port} does not speak TLS");
+    }
 }

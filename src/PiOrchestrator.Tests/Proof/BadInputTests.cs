@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using PiOrchestrator.Mqtt;
+using MQTTnet;
 using PiOrchestrator.Tests.Fixtures;
 using Xunit.Abstractions;
 
@@ -29,16 +29,15 @@ public sealed class BadInputTests(ITestOutputHelper output)
         var count = ProofScale.Pick(3000, 10_000);
         var random = new Random(11);
         await using var rig = await ProofRig.StartAsync();
-        using var publisher = new MosquittoClient("proof-fuzz-" + Environment.ProcessId, cleanSession: true, 4096);
-        Assert.True(publisher.TryConnect("127.0.0.1", rig.Broker.Port, 30, out var error), error);
-        publisher.StartLoop();
+        using var publisher = await rig.Broker.ConnectClientAsync("proof-fuzz-" + Environment.ProcessId);
 
         var cycles = 0;
         for (var i = 0; i < count; i++)
         {
             var (topic, payload) = Garbage(random, i);
-            // QoS 1: libmosquitto queues what it cannot send yet (4 = not connected at this instant, still queued).
-            Assert.True(publisher.Publish(topic, payload, qos: 1, retain: false) is 0 or 4, $"message {i} was refused by libmosquitto");
+            var published = await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+                .WithQualityOfServiceLevel(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            Assert.True(published.IsSuccess, $"message {i} was refused by the broker: {published.ReasonCode}");
             if (i % 1000 == 500)
             {
                 await rig.DoorCycleAsync();

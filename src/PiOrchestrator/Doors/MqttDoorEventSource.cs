@@ -4,7 +4,11 @@ using PiOrchestrator.Site;
 
 namespace PiOrchestrator.Doors;
 
-/// <summary>Door events from <c>{prefix}/{container_id}/door</c>; bad ones are logged (throttled) and dropped.</summary>
+/// <summary>
+/// Door events from <c>{prefix}/{container_id}/door</c>; bad ones are logged (throttled), dropped and acknowledged
+/// at once. A good one carries its message's acknowledgement to the session engine, which completes it after the
+/// commit that records the event.
+/// </summary>
 public sealed class MqttDoorEventSource(
     IOptions<MqttOptions> mqtt,
     IOptions<SiteOptions> site,
@@ -22,24 +26,35 @@ public sealed class MqttDoorEventSource(
     public void Handle(MqttMessage message)
     {
         if (!DoorEventParser.TryGetContainerId(message.Topic, mqtt.Value.TopicPrefix, out var containerId))
+        {
+            message.Acknowledge();
             return;
+        }
         if (site.Value.Find(containerId) is null)
         {
             // One class for all unknown ids: a flood of made-up containers must not become a flood of log lines.
-            Reject("unknown_container", message.Topic, "unknown container (not in Containers)");
+            Reject("unknown_container", message, "unknown container (not in Containers)");
             return;
         }
         var result = DoorEventParser.Parse(containerId, message.Payload, message.PayloadLength, DoorEventSource.Mqtt, time.GetUtcNow());
         if (!result.Ok)
         {
-            Reject(result.ProblemClass, message.Topic, result.Problem!);
+            Reject(result.ProblemClass, message, result.Problem!);
             return;
         }
-        sink.Post(result.Event!);
+        // Not acknowledged when the engine has stopped taking events: the broker sends it again after the restart.
+        sink.Post(result.Event! with { Ack = new MessageAck(message) });
     }
 
-    private void Reject(string problemClass, string topic, string problem)
+    private sealed class MessageAck(MqttMessage message) : IDoorEventAck
     {
+        public void Acknowledge() => message.Acknowledge();
+    }
+
+    private void Reject(string problemClass, MqttMessage message, string problem)
+    {
+        message.Acknowledge();
+        var topic = message.Topic;
         Interlocked.Increment(ref _rejected);
         if (!_throttle.ShouldLog(problemClass, out var suppressed)) return;
         var heldBack = suppressed > 0 ? $" ({suppressed} more of this kind held back)" : "";

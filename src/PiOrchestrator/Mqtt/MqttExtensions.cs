@@ -8,20 +8,11 @@ public static class MqttExtensions
     {
         services.AddOptions<MqttOptions>().BindConfiguration("Mqtt").ValidateOnStart();
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsAnnotations>();
-        services.AddSingleton<IValidateOptions<MqttOptions>, MosquittoLibraryCheck>();
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttTlsCheck>();
         services.AddSingleton<MqttConnection>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttConnection>());
         services.AddHostedService<MqttPublisher>();
         return services;
-    }
-
-    private sealed class MosquittoLibraryCheck : IValidateOptions<MqttOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, MqttOptions options) =>
-            !options.Enabled || MosquittoClient.TryLoadLibrary(out var error)
-                ? ValidateOptionsResult.Success
-                : ValidateOptionsResult.Fail($"Mqtt:Enabled is true but {error}");
     }
 
     /// <summary>TLS files are read at every connect; a path that is wrong at start is a configuration error, not a retry loop.</summary>

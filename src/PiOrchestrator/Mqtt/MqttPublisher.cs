@@ -9,7 +9,7 @@ namespace PiOrchestrator.Mqtt;
 /// <summary>
 /// What the agent tells the site over MQTT: each capture's JSON (without image_data) on
 /// <c>{prefix}/{container_id}/evidence</c>, and alerts on <c>{prefix}/{container_id}/alert</c>. QoS 1, queued by
-/// libmosquitto while the broker is away.
+/// the connection while the broker is away.
 /// </summary>
 public sealed class MqttPublisher : IHostedService
 {

@@ -11,8 +11,8 @@ namespace PiOrchestrator.Net;
 /// three thread hand-offs, which is most of what separates Kestrel from nginx on the 304 path (bench/RESULTS.md).
 /// The agent runs socket completions inline on the socket engine's threads (one per core) and sends a response
 /// from the thread that wrote it. Safe because only short, non-blocking transport code runs on those threads:
-/// Kestrel still hands every request to the thread pool, and every outgoing connection (camera, S3, the MQTT TLS
-/// probe) resumes on the thread pool after each read or write (<see cref="ThreadPoolResumingStream"/>).
+/// Kestrel still hands every request to the thread pool, and every outgoing connection (camera, S3, the MQTT
+/// broker) resumes on the thread pool after each read or write (<see cref="ThreadPoolResumingStream"/>).
 /// </summary>
 public static class SocketThreading
 {
@@ -49,7 +49,13 @@ public static class SocketThreading
         ConnectAsync(context.DnsEndPoint, ct);
 
     /// <summary>A TCP connection (IPv6 and IPv4, no Nagle delay) whose callers resume on the thread pool.</summary>
-    public static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, CancellationToken ct)
+    public static ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, CancellationToken ct) => ConnectAsync(endPoint, socketStream => socketStream, ct);
+
+    /// <summary>
+    /// As <see cref="ConnectAsync(DnsEndPoint, CancellationToken)"/>, with <paramref name="underneath"/> put between the
+    /// socket's stream and the thread-pool hop (tests put a simulated inline-completing socket there).
+    /// </summary>
+    internal static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, Func<Stream, Stream> underneath, CancellationToken ct)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -65,6 +71,6 @@ public static class SocketThreading
         {
             await ThreadPoolResumingStream.ToThreadPool();
         }
-        return new ThreadPoolResumingStream(new NetworkStream(socket, ownsSocket: true));
+        return new ThreadPoolResumingStream(underneath(new NetworkStream(socket, ownsSocket: true)));
     }
 }

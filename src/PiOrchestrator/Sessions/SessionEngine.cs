@@ -202,6 +202,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         {
             case DoorInput door:
                 OnDoorEvent(door.Event);
+                // Recorded or deliberately dropped: only now may the source forget it (an MQTT event's PUBACK). An
+                // exception above (the store refused the write) leaves it unacknowledged, for the broker to send again.
+                door.Event.Ack?.Acknowledge();
                 break;
             case AfterCloseDue due:
                 OnAfterCloseDue(due);
@@ -227,7 +230,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 _log.LogWarning("Door event for unknown container {ContainerId} from {Source} dropped", DoorEventParser.Printable(e.ContainerId), e.Source);
             return;
         }
-        if (e.EventId is { } eventId && !_seenEventIds.Add((e.ContainerId, eventId)))
+        if (e.EventId is { } eventId && _seenEventIds.Contains((e.ContainerId, eventId)))
         {
             _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
             return;
@@ -242,6 +245,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         // capture has started: nothing on disk comes before the camera request.
         if (e.EventId is not null && !remembered)
             _store.RecordDoorEvent(e.ContainerId, e.EventId, e.ReceivedAt);
+        // Seen once its record is committed: a write that failed leaves the id free for the broker's redelivery.
+        if (e.EventId is not null) _seenEventIds.Add((e.ContainerId, e.EventId));
     }
 
     /// <summary>The event's id, to be written in the same transaction as the session change it causes.</summary>
