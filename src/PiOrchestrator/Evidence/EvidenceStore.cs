@@ -382,15 +382,14 @@ public sealed class EvidenceStore : IDisposable
         return r.Read() ? ReadSession(r) : null;
     }
 
-    public List<string> AllSessionIds()
+    public bool HasDoorEvent(string containerId, string eventId)
     {
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT session_id FROM sessions";
-        using var r = cmd.ExecuteReader();
-        var list = new List<string>();
-        while (r.Read()) list.Add(r.GetString(0));
-        return list;
+        cmd.CommandText = "SELECT 1 FROM door_events WHERE container_id = $c AND event_id = $e";
+        cmd.Parameters.AddWithValue("$c", containerId);
+        cmd.Parameters.AddWithValue("$e", eventId);
+        return cmd.ExecuteScalar() is not null;
     }
 
     public List<SessionRecord> UnfinishedSessions()
