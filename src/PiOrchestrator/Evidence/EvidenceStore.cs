@@ -38,6 +38,9 @@ public sealed class EvidenceStore : IDisposable
         _writer = new SqliteConnection(_connectionString);
         _writer.Open();
         Execute(_writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+        // The WAL is cut back after each checkpoint; pages freed by retention are reused (no auto_vacuum), so the
+        // file plateaus under the 24 h TTL rather than shrinking and growing again on the SD card.
+        Execute(_writer, $"PRAGMA journal_size_limit={options.Value.WalLimitKilobytes * 1024L}; PRAGMA wal_autocheckpoint={options.Value.WalCheckpointPages};");
         Migrate();
         _reservePath = Path.Combine(DataDirectory, "reserve.space");
         _reserveBytes = options.Value.DiskReserveKilobytes * 1024L;
