@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
 using PiOrchestrator.Systemd;
 using PiOrchestrator.Tests.Fixtures;
 
@@ -81,5 +83,29 @@ public class ClockStepTests
         Assert.Equal(2, warnings.Count);
         Assert.Contains("stepped forward by 365.00:00:00", warnings[0]);
         Assert.Contains("stepped back by 1.00:00:00", warnings[1]);
+    }
+
+    [Fact]
+    public void A_breaker_on_the_monotonic_clock_closes_after_its_pause_though_the_wall_clock_went_back_a_day()
+    {
+        var time = new ManualTimeProvider();
+        static ResiliencePipeline Breaker(TimeProvider clock) => new ResiliencePipelineBuilder { TimeProvider = clock }
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = 1.0, MinimumThroughput = 2, SamplingDuration = TimeSpan.FromSeconds(30), BreakDuration = TimeSpan.FromSeconds(5),
+            })
+            .Build();
+        // The uploader's breaker, and the same on the wall clock to show what a step back does to it.
+        var monotonic = Breaker(new MonotonicTimeProvider(time));
+        var wall = Breaker(time);
+        foreach (var breaker in new[] { monotonic, wall })
+            for (var i = 0; i < 2; i++)
+                Assert.Throws<IOException>(() => breaker.Execute(() => throw new IOException("S3 down")));
+        Assert.Throws<BrokenCircuitException>(() => monotonic.Execute(() => { }));
+
+        time.StepWallClock(-Day);
+        time.Advance(TimeSpan.FromSeconds(6));
+        monotonic.Execute(() => { });
+        Assert.Throws<BrokenCircuitException>(() => wall.Execute(() => { }));
     }
 }
