@@ -69,4 +69,30 @@ public class DebouncerTests
         time.Advance(Debounce);
         Assert.False(Assert.Single(changes).Open);
     }
+
+    [Fact]
+    public void A_wall_clock_step_back_between_edge_and_settling_does_not_drop_the_change()
+    {
+        var (debouncer, changes, time) = Make();
+        var edgeAt = time.GetUtcNow();
+        debouncer.Feed(true, edgeAt);
+        // NTP sets the clock back a day while the level settles: the wait is a duration, not a date.
+        time.StepWallClock(TimeSpan.FromDays(-1));
+        time.Advance(Debounce);
+        Assert.Equal([(true, edgeAt)], changes);
+    }
+
+    [Fact]
+    public void A_wall_clock_step_forward_does_not_settle_a_level_early()
+    {
+        var (debouncer, changes, time) = Make();
+        debouncer.Feed(true, time.GetUtcNow());
+        time.StepWallClock(TimeSpan.FromDays(365));
+        debouncer.Feed(false, time.GetUtcNow());
+        debouncer.Feed(true, time.GetUtcNow());
+        time.Advance(Debounce - TimeSpan.FromMilliseconds(1));
+        Assert.Empty(changes);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Single(changes);
+    }
 }

@@ -131,9 +131,9 @@ public class RealSiteEventTests
 
         h.Post("ctr-001", DoorEventKind.Opened);
         var session = await h.WaitForSessionAsync("ctr-001", s => s.HasBefore, "BEFORE_OPEN");
-        time.Advance(TimeSpan.FromMinutes(11));
+        time.Elapse(TimeSpan.FromMinutes(11));
         var flagged = await h.WaitForSessionAsync("ctr-001", s => s.DoorLeftOpenAt is not null, "the door-left-open flag");
-        time.Advance(TimeSpan.FromMinutes(30));
+        time.Elapse(TimeSpan.FromMinutes(30));
         // The engine's 5 s tick has run again since the clock moved: a second alert would have been raised by now.
         await Eventually.UntilAsync(() => h.Engine.LastTurn > time.GetUtcNow().AddSeconds(-1), TimeSpan.FromSeconds(15), "another tick");
 

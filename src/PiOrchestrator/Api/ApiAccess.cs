@@ -29,8 +29,9 @@ public static class ApiAccess
         var allowed = new Lazy<IPNetwork[]>(() => app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.ParsedAllowedNetworks().ToArray());
         var origin = new Lazy<RequestOrigin>(() => new RequestOrigin(app.Services.GetRequiredService<IOptions<ApiOptions>>().Value.AllowedHosts));
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PiOrchestrator.Api.Access");
-        var refusedLogged = new ConcurrentDictionary<IPAddress, DateTimeOffset>();
-        var time = app.Services.GetRequiredService<TimeProvider>();
+        // One line a minute for all refused addresses together: a scan from many addresses (IPv6 has plenty) costs
+        // neither a table that grows nor a warning per request.
+        var refusedLog = new Doors.LogThrottle(app.Services.GetRequiredService<TimeProvider>(), TimeSpan.FromMinutes(1));
         var rate = app.Services.GetRequiredService<ClientRateLimiter>();
         app.Use((context, next) =>
         {
@@ -38,12 +39,8 @@ public static class ApiAccess
             // No address: an in-process test server, not a network client.
             if (client is not null && !Allowed(allowed.Value, client))
             {
-                var now = time.GetUtcNow();
-                if (refusedLogged.Count < 1024 && (!refusedLogged.TryGetValue(client, out var last) || now - last > TimeSpan.FromMinutes(1)))
-                {
-                    refusedLogged[client] = now;
-                    log.LogWarning("Refused {Client}: not in Api:AllowedNetworks", client);
-                }
+                if (refusedLog.ShouldLog("refused", out var heldBack))
+                    log.LogWarning("Refused {Client}: not in Api:AllowedNetworks ({HeldBack} more refused since the last such line)", client, heldBack);
                 return ApiErrors.PermissionDenied("this address is not in the agent's allowed networks").ExecuteAsync(context);
             }
             if (!origin.Value.IsServedHost(context.Request))
@@ -125,17 +122,18 @@ public sealed class ConnectionsPerClient(IOptions<ApiOptions> options, ILogger<C
     private readonly ConcurrentDictionary<IPAddress, int> _open = new();
     // Read at the first connection: this is built with Kestrel, before options are validated.
     private int Limit => options.Value.MaxConnectionsPerClient;
-    private DateTimeOffset _lastLogged;
+    private long _lastLoggedMs = long.MinValue / 2;
 
     public bool TryEnter(IPAddress client)
     {
         var count = _open.AddOrUpdate(client, 1, (_, n) => n + 1);
         if (count <= Limit) return true;
         Exit(client);
-        var now = DateTimeOffset.UtcNow;
-        if (now - _lastLogged > TimeSpan.FromMinutes(1))
+        // Monotonic milliseconds: a wall-clock step back must not silence this for the size of the step.
+        var now = Environment.TickCount64;
+        if (now - _lastLoggedMs > 60_000)
         {
-            _lastLogged = now;
+            _lastLoggedMs = now;
             log.LogWarning("Closing connections from {Client}: more than {Limit} open (Api:MaxConnectionsPerClient)", client, Limit);
         }
         return false;

@@ -14,7 +14,8 @@ public sealed class Debouncer : IDisposable
     private bool? _stable;
     private bool _pending;
     private DateTimeOffset _pendingSince;
-    private DateTimeOffset _lastEdge;
+    // Monotonic: after NTP steps the wall clock back, a wall-clock difference would drop a real door change.
+    private long _lastEdge;
     private long _generation;
 
     public Debouncer(TimeSpan stableFor, TimeProvider time, Action<bool, DateTimeOffset> onChange)
@@ -47,7 +48,7 @@ public sealed class Debouncer : IDisposable
         {
             if (level != _pending || _generation == 0) _pendingSince = at;
             _pending = level;
-            _lastEdge = _time.GetUtcNow();
+            _lastEdge = _time.GetTimestamp();
             _generation++;
             _timer.Change(_stableFor, Timeout.InfiniteTimeSpan);
         }
@@ -60,7 +61,7 @@ public sealed class Debouncer : IDisposable
         lock (_lock)
         {
             // A callback already running when a new edge re-armed the timer: that edge has its own wait.
-            if (_time.GetUtcNow() - _lastEdge < _stableFor) return;
+            if (_time.GetElapsedTime(_lastEdge) < _stableFor) return;
             if (_stable == _pending) return;
             _stable = _pending;
             level = _pending;

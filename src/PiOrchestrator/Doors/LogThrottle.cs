@@ -2,17 +2,20 @@ using System.Collections.Concurrent;
 
 namespace PiOrchestrator.Doors;
 
-/// <summary>Lets a class of repeated problems through once per interval, counting what it held back.</summary>
+/// <summary>
+/// Lets a class of repeated problems through once per interval, counting what it held back. On the monotonic clock:
+/// a wall-clock step back would otherwise silence a class for as long as the step.
+/// </summary>
 public sealed class LogThrottle(TimeProvider time, TimeSpan interval)
 {
-    private readonly ConcurrentDictionary<string, (DateTimeOffset Last, int Suppressed)> _entries = new();
+    private readonly ConcurrentDictionary<string, (long Last, int Suppressed)> _entries = new();
 
     /// <summary>True when this key may be logged now; <paramref name="suppressed"/> is how many were held back since.</summary>
     public bool ShouldLog(string key, out int suppressed)
     {
-        var now = time.GetUtcNow();
+        var now = time.GetTimestamp();
         suppressed = 0;
-        if (_entries.TryGetValue(key, out var entry) && now - entry.Last < interval)
+        if (_entries.TryGetValue(key, out var entry) && time.GetElapsedTime(entry.Last, now) < interval)
         {
             _entries[key] = entry with { Suppressed = entry.Suppressed + 1 };
             return false;

@@ -38,6 +38,9 @@ public sealed class EvidenceStore : IDisposable
         _writer = new SqliteConnection(_connectionString);
         _writer.Open();
         Execute(_writer, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+        // The WAL is cut back after each checkpoint; pages freed by retention are reused (no auto_vacuum), so the
+        // file plateaus under the 24 h TTL rather than shrinking and growing again on the SD card.
+        Execute(_writer, $"PRAGMA journal_size_limit={options.Value.WalLimitKilobytes * 1024L}; PRAGMA wal_autocheckpoint={options.Value.WalCheckpointPages};");
         Migrate();
         _reservePath = Path.Combine(DataDirectory, "reserve.space");
         _reserveBytes = options.Value.DiskReserveKilobytes * 1024L;
@@ -382,15 +385,14 @@ public sealed class EvidenceStore : IDisposable
         return r.Read() ? ReadSession(r) : null;
     }
 
-    public List<string> AllSessionIds()
+    public bool HasDoorEvent(string containerId, string eventId)
     {
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT session_id FROM sessions";
-        using var r = cmd.ExecuteReader();
-        var list = new List<string>();
-        while (r.Read()) list.Add(r.GetString(0));
-        return list;
+        cmd.CommandText = "SELECT 1 FROM door_events WHERE container_id = $c AND event_id = $e";
+        cmd.Parameters.AddWithValue("$c", containerId);
+        cmd.Parameters.AddWithValue("$e", eventId);
+        return cmd.ExecuteScalar() is not null;
     }
 
     public List<SessionRecord> UnfinishedSessions()

@@ -11,8 +11,10 @@ public readonly record struct ImageLookup(ImageOutcome Outcome, byte[]? Bytes, s
 /// Where a capture's bytes come from: memory, then the local store, then S3. Bytes from S3 are served only when
 /// their sha256 matches the row; anything else is an integrity error, never evidence.
 /// </summary>
-public sealed class ImageSource(EvidenceStore store, ImageCache cache, S3ObjectStore s3, ILogger<ImageSource> log)
+public sealed class ImageSource(EvidenceStore store, ImageCache cache, S3ObjectStore s3, TimeProvider time, ILogger<ImageSource> log)
 {
+    private readonly Doors.LogThrottle _unreachable = new(time, TimeSpan.FromMinutes(1));
+
     public async Task<ImageLookup> GetAsync(EvidenceRecord e, CancellationToken ct)
     {
         if (!e.IsCaptured || e.ObjectKey is null) return new(ImageOutcome.NotFound, null);
@@ -34,7 +36,8 @@ public sealed class ImageSource(EvidenceStore store, ImageCache cache, S3ObjectS
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            log.LogWarning("Image {Key} could not be fetched from S3: {Error}", e.ObjectKey, s3.Describe(ex));
+            // A dashboard polling while S3 is down asks for many images: one warning a minute, the rest at debug.
+            log.Log(_unreachable.ShouldLog("s3", out _) ? LogLevel.Warning : LogLevel.Debug, "Image {Key} could not be fetched from S3: {Error}", e.ObjectKey, s3.Describe(ex));
             return new(ImageOutcome.Unavailable, null, "object storage is not reachable");
         }
         if (remote is null)

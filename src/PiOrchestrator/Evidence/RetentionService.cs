@@ -19,7 +19,8 @@ public sealed class RetentionService(
 {
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(10);
     private const int MaxDeleteFailuresInARow = 20;
-    private DateTimeOffset _lastHeldWarning = DateTimeOffset.MinValue;
+    // Monotonic: a wall-clock step back must not silence this warning for the size of the step.
+    private long? _lastHeldWarning;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -56,9 +57,9 @@ public sealed class RetentionService(
         }
         if (dropped.Count > 0)
             log.LogInformation("Dropped the local bytes of {Count} uploaded capture(s) older than {Hours} h", dropped.Count, storage.Value.ImageTtlHours);
-        if (heldNotUploaded > 0 && now - _lastHeldWarning > TimeSpan.FromHours(1))
+        if (heldNotUploaded > 0 && (_lastHeldWarning is not { } last || time.GetElapsedTime(last) > TimeSpan.FromHours(1)))
         {
-            _lastHeldWarning = now;
+            _lastHeldWarning = time.GetTimestamp();
             log.LogWarning("{Count} capture(s) older than {Hours} h are still not uploaded; their bytes are kept until they are", heldNotUploaded, storage.Value.ImageTtlHours);
         }
 

@@ -24,6 +24,17 @@ public sealed class StorageOptions
     [Range(1, 3650)]
     public int MetadataRetentionDays { get; set; } = 90;
 
+    /// <summary>
+    /// The size the SQLite WAL file is cut back to after each checkpoint (journal_size_limit): one burst of photos must
+    /// not leave a large file on the SD card for good. Checkpoints run every <see cref="WalCheckpointPages"/> pages.
+    /// </summary>
+    [Range(256, 1_048_576)]
+    public int WalLimitKilobytes { get; set; } = 4096;
+
+    /// <summary>WAL pages between automatic checkpoints (wal_autocheckpoint): fewer, larger writes suit an SD card.</summary>
+    [Range(100, 100_000)]
+    public int WalCheckpointPages { get; set; } = 1000;
+
     /// <summary>The largest frame accepted from a camera (the contract allows 5 MB).</summary>
     [Range(1024, 64 * 1024 * 1024)]
     public int MaxImageBytes { get; set; } = 5 * 1024 * 1024;

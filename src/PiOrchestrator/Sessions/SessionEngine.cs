@@ -40,6 +40,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         public int CapturesInFlight { get; set; }
         public bool AfterCloseDone { get; set; }
         public DateTimeOffset OpenedAt { get; set; }
+        /// <summary>When the door opened on the monotonic clock: the door-left-open limit ignores wall-clock steps.</summary>
+        public long OpenedTimestamp { get; set; }
         public bool LeftOpenFlagged { get; set; }
     }
 
@@ -52,7 +54,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         public string? LastSessionId { get; set; }
         /// <summary>The last door state a source reported and when (for the merge window).</summary>
         public DoorState LastReported { get; set; }
-        public DateTimeOffset LastReportedAt { get; set; }
+        /// <summary>When that report was handled, on the monotonic clock (the merge window is a duration).</summary>
+        public long LastReportedTimestamp { get; set; }
         /// <summary>The newest event timestamp each source supplied (to spot late, out-of-order events).</summary>
         public Dictionary<DoorEventSource, DateTimeOffset> LastTimestamps { get; } = [];
     }
@@ -60,9 +63,10 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private readonly Channel<Input> _inputs = Channel.CreateUnbounded<Input>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, ContainerState> _containers;
     private readonly Dictionary<string, ActiveSession> _sessions = new(StringComparer.Ordinal);
-    private readonly HashSet<(string ContainerId, string EventId)> _seenEventIds = [];
-    // Every session id in the store, so a supplied id is checked without a disk read before BEFORE_OPEN.
-    private readonly HashSet<string> _knownSessionIds = new(StringComparer.Ordinal);
+    // Door event ids of the last SeenWindow: a redelivery or a late duplicate is caught without a disk read before
+    // BEFORE_OPEN, and memory follows a week of doors, not the agent's whole life.
+    private readonly RecentIds<(string ContainerId, string EventId)> _seenEventIds;
+    private readonly WallClockWatch _clock;
     private readonly List<Task> _captures = [];
     private readonly ConcurrentDictionary<string, ContainerSnapshot> _snapshots = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _captureAbort = new();
@@ -71,6 +75,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private readonly CaptureOptions _options;
     private readonly LoopHeartbeats _heartbeats;
     private static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(5);
+    /// <summary>How long ids are remembered in memory (what a restart reloads from the store); the store answers beyond.</summary>
+    public static readonly TimeSpan SeenWindow = TimeSpan.FromDays(7);
     /// <summary>How far an event's own timestamp may be ahead of its arrival (clock drift, not a glitch).</summary>
     public static readonly TimeSpan FutureStampTolerance = TimeSpan.FromMinutes(5);
     private readonly TimeSpan _mergeWindow;
@@ -92,6 +98,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         _time = time;
         _log = log;
         _throttle = new LogThrottle(time, TimeSpan.FromMinutes(1));
+        _seenEventIds = new RecentIds<(string, string)>(time, SeenWindow);
+        _clock = new WallClockWatch(time, log);
         _containers = site.Value.Containers.ToDictionary(c => c.Id, c => new ContainerState(c), StringComparer.Ordinal);
         foreach (var c in _containers.Values) Publish(c);
     }
@@ -217,7 +225,9 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 break;
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);
+                _seenEventIds.Prune();
                 CheckDoorsLeftOpen();
+                _clock.Check();
                 break;
         }
     }
@@ -230,7 +240,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 _log.LogWarning("Door event for unknown container {ContainerId} from {Source} dropped", DoorEventParser.Printable(e.ContainerId), e.Source);
             return;
         }
-        if (e.EventId is { } eventId && _seenEventIds.Contains((e.ContainerId, eventId)))
+        if (e.EventId is { } eventId && (_seenEventIds.Contains((e.ContainerId, eventId)) || IsOldAndStored(e, eventId)))
         {
             _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
             return;
@@ -249,6 +259,19 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         if (e.EventId is not null) _seenEventIds.Add((e.ContainerId, e.EventId));
     }
 
+    /// <summary>
+    /// An event its sender stamped before the memory's window (a message a broker kept for a long time) may be one
+    /// already handled and forgotten: the store, which keeps ids for the metadata retention, decides.
+    /// </summary>
+    private bool IsOldAndStored(DoorEvent e, string eventId) =>
+        e.Timestamp is { } stamp && e.ReceivedAt - stamp > SeenWindow && _store.HasDoorEvent(e.ContainerId, eventId);
+
+    /// <summary>
+    /// A problem that may come with every event (a sender that never reports opening): a warning once a minute per
+    /// kind and container, every other occurrence at information, so each session stays traceable in the log.
+    /// </summary>
+    private LogLevel Level(string kind) => _throttle.ShouldLog(kind, out _) ? LogLevel.Warning : LogLevel.Information;
+
     /// <summary>The event's id, to be written in the same transaction as the session change it causes.</summary>
     private static DoorEventId? Cause(DoorEvent e) => e.EventId is { } id ? new DoorEventId(e.ContainerId, id, e.ReceivedAt) : null;
 
@@ -260,7 +283,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     {
         if (e.Timestamp is { } stamp && container.LastTimestamps.TryGetValue(e.Source, out var newest) && stamp < newest)
         {
-            _log.LogWarning("Late {Event} for {ContainerId} from {Source} dropped: stamped {Stamp:O}, after a newer event stamped {Newest:O}",
+            _log.Log(Level("late:" + container.Config.Id + ":" + e.Source), "Late {Event} for {ContainerId} from {Source} dropped: stamped {Stamp:O}, after a newer event stamped {Newest:O}",
                 DoorEvent.Word(e.Kind), container.Config.Id, e.Source, stamp, newest);
             return false;
         }
@@ -281,10 +304,11 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         }
 
         var reported = e.IsOpening ? DoorState.Open : DoorState.Closed;
-        if (container.LastReported == reported && e.ReceivedAt - container.LastReportedAt < _mergeWindow)
+        var sinceLastReport = _time.GetElapsedTime(container.LastReportedTimestamp);
+        if (container.LastReported == reported && sinceLastReport < _mergeWindow)
         {
             _log.LogDebug("{Event} for {ContainerId} from {Source} merged with the same report {Ms:F0} ms earlier",
-                DoorEvent.Word(e.Kind), container.Config.Id, e.Source, (e.ReceivedAt - container.LastReportedAt).TotalMilliseconds);
+                DoorEvent.Word(e.Kind), container.Config.Id, e.Source, sinceLastReport.TotalMilliseconds);
             // open_requested then opened is one report for the session, but only opened says the door is open.
             if (e.Kind == DoorEventKind.Opened && container.Door != DoorState.Open)
             {
@@ -294,7 +318,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
             return false;
         }
         container.LastReported = reported;
-        container.LastReportedAt = e.ReceivedAt;
+        container.LastReportedTimestamp = _time.GetTimestamp();
         return true;
     }
 
@@ -303,11 +327,12 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         var now = _time.GetUtcNow();
         foreach (var session in _sessions.Values)
         {
-            if (session.Phase != Phase.Open || session.LeftOpenFlagged || now - session.OpenedAt < _maxOpen) continue;
+            var open = _time.GetElapsedTime(session.OpenedTimestamp);
+            if (session.Phase != Phase.Open || session.LeftOpenFlagged || open < _maxOpen) continue;
             session.LeftOpenFlagged = true;
             _store.FlagDoorLeftOpen(session.Id, now);
             _log.LogWarning("Door of {ContainerId} open for {Minutes:F0} minutes (session {SessionId}): DOOR_LEFT_OPEN",
-                session.Container.Id, (now - session.OpenedAt).TotalMinutes, session.Id);
+                session.Container.Id, open.TotalMinutes, session.Id);
             try
             {
                 Alert?.Invoke(new DoorAlert("door_left_open", session.Container.Id, session.Id, session.OpenedAt, now));
@@ -328,7 +353,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         if (current is null)
         {
             if (!TryNewSessionId(container, e, out var sessionId)) return false;
-            var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Open, OpenedAt = e.ReceivedAt });
+            var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Open, OpenedAt = e.ReceivedAt, OpenedTimestamp = _time.GetTimestamp() });
             container.Current = session;
             container.LastSessionId = sessionId;
             StartCapture(session, CaptureTag.BeforeOpen);
@@ -382,7 +407,7 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 BeforeMissingReason = MissingReason.NoOpenEvent,
             }, Cause(e));
             ScheduleAfterClose(session, due);
-            _log.LogWarning("Door of {ContainerId} closed with no session in progress: session {SessionId} has no BEFORE_OPEN (NO_OPEN_EVENT)",
+            _log.Log(Level("no-open:" + container.Config.Id), "Door of {ContainerId} closed with no session in progress: session {SessionId} has no BEFORE_OPEN (NO_OPEN_EVENT)",
                 container.Config.Id, sessionId);
             return true;
         }
@@ -420,9 +445,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     {
         var now = _time.GetUtcNow();
         var sessionId = ManualSessionPrefix + Guid.CreateVersion7(now).ToString("N");
-        _knownSessionIds.Add(sessionId);
         // Finishing from the start: the door state and the container's current session are not touched.
-        var session = Track(new ActiveSession(sessionId, manual.Container) { Phase = Phase.Finishing, AfterCloseDone = true, OpenedAt = now });
+        var session = Track(new ActiveSession(sessionId, manual.Container) { Phase = Phase.Finishing, AfterCloseDone = true, OpenedAt = now, OpenedTimestamp = _time.GetTimestamp() });
         _store.InsertSession(new SessionRecord { SessionId = sessionId, ContainerId = manual.Container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now });
         StartCapture(session, CaptureTag.Manual, manual.Result);
     }
@@ -488,14 +512,28 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     private bool TryNewSessionId(ContainerState container, DoorEvent e, out string sessionId)
     {
         sessionId = e.SessionId ?? "sess-" + Guid.CreateVersion7(e.ReceivedAt).ToString("N");
-        if (e.SessionId is null) return _knownSessionIds.Add(sessionId);
-        if (!_knownSessionIds.Add(sessionId))
+        // A made id is unique by construction (UUIDv7: time and 74 random bits). A supplied one is checked in the
+        // store, which holds every session it keeps (a session is inserted as the event that starts it is handled):
+        // one primary-key read, only for access systems that name their sessions, and no set that grows with every
+        // door cycle. Once retention has deleted a session, its id is free again.
+        if (e.SessionId is null) return true;
+        if (_store.GetSession(sessionId) is not null)
         {
-            _log.LogWarning("{Event} for {ContainerId} names session {SessionId}, which already exists: ignored as a late duplicate",
+            _log.Log(Level("reused:" + container.Config.Id), "{Event} for {ContainerId} names session {SessionId}, which already exists: ignored as a late duplicate",
                 DoorEvent.Word(e.Kind), container.Config.Id, sessionId);
             return false;
         }
         return true;
+    }
+
+    /// <summary>
+    /// The monotonic timestamp of a moment the wall clock puts <paramref name="ago"/> back: the best a restart knows of
+    /// a door opened before it. A moment in the future (a clock set back since) counts as now.
+    /// </summary>
+    private long TimestampAgo(TimeSpan ago)
+    {
+        var ticks = Math.Clamp(ago.Ticks, 0, TimeSpan.FromDays(3650).Ticks);
+        return _time.GetTimestamp() - (long)(ticks / (double)TimeSpan.TicksPerSecond * _time.TimestampFrequency);
     }
 
     private ActiveSession Track(ActiveSession session)
@@ -517,9 +555,8 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
     /// <summary>Resumes sessions a stop or crash left unfinished, and remembers recent event ids.</summary>
     private void Recover()
     {
-        foreach (var (containerId, eventId) in _store.RecentDoorEvents(_time.GetUtcNow().AddDays(-7)))
+        foreach (var (containerId, eventId) in _store.RecentDoorEvents(_time.GetUtcNow() - SeenWindow))
             _seenEventIds.Add((containerId, eventId));
-        _knownSessionIds.UnionWith(_store.AllSessionIds());
 
         var unfinished = _store.UnfinishedSessions();
         foreach (var record in unfinished)
@@ -543,9 +580,11 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
                 _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.BeforeOpen, CaptureFailure.Interrupted);
 
             var newer = unfinished.Any(o => o.ContainerId == record.ContainerId && o.StartedAt > record.StartedAt);
+            var openedAt = record.OpenedAt ?? record.StartedAt;
             var session = Track(new ActiveSession(record.SessionId, container.Config)
             {
-                OpenedAt = record.OpenedAt ?? record.StartedAt,
+                OpenedAt = openedAt,
+                OpenedTimestamp = TimestampAgo(_time.GetUtcNow() - openedAt),
                 LeftOpenFlagged = record.DoorLeftOpenAt is not null,
             });
             container.LastSessionId = record.SessionId;

@@ -54,25 +54,24 @@ public sealed class SystemdService(
             log.LogInformation("systemd watchdog: pinging every {Seconds:F1} s while loops {Loops} keep their heartbeats", interval.TotalSeconds, string.Join(", ", heartbeats.Loops));
         var tick = ping is { } p && p < StatusEvery ? p : StatusEvery;
         using var timer = new PeriodicTimer(tick, time);
-        var lastPing = DateTimeOffset.MinValue;
+        var gate = ping is { } pingEvery ? new WatchdogGate(time, pingEvery) : null;
         try
         {
             do
             {
-                var now = time.GetUtcNow();
                 var status = Summary();
                 if (status != _lastStatus)
                 {
                     notifier.Notify(new ServiceState("STATUS=" + status));
                     _lastStatus = status;
                 }
-                if (ping is { } every && now - lastPing >= every - TimeSpan.FromMilliseconds(50))
+                if (gate is not null && gate.Due())
                 {
                     var stalled = heartbeats.Stalled();
                     if (stalled.Count == 0)
                     {
                         notifier.Notify(WatchdogPing);
-                        lastPing = now;
+                        gate.Pinged();
                         if (_withholding) log.LogInformation("All loops turn again; systemd watchdog pings resumed");
                         _withholding = false;
                     }
@@ -123,4 +122,18 @@ public sealed class SystemdService(
         foreach (var signal in _signals) signal.Dispose();
         base.Dispose();
     }
+}
+
+/// <summary>
+/// When the next WATCHDOG=1 is due, on the monotonic clock: a wall-clock step (NTP after a power cut) neither
+/// withholds the pings (systemd would kill a healthy agent) nor sends them early.
+/// </summary>
+public sealed class WatchdogGate(TimeProvider time, TimeSpan every)
+{
+    private static readonly TimeSpan Jitter = TimeSpan.FromMilliseconds(50);
+    private long? _last;
+
+    public bool Due() => _last is not { } last || time.GetElapsedTime(last) >= every - Jitter;
+
+    public void Pinged() => _last = time.GetTimestamp();
 }

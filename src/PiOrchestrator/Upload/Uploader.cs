@@ -40,7 +40,8 @@ public sealed class Uploader : BackgroundService
         _options = options.Value;
         _time = time;
         _log = log;
-        _pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+        // The breaker's pause is a duration: on the wall clock a step back would keep it open for the step's size.
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = new Systemd.MonotonicTimeProvider(time) }
             .AddRetry(new RetryStrategyOptions
             {
                 MaxRetryAttempts = int.MaxValue,
