@@ -33,6 +33,7 @@ var app = builder.Build();
 app.UseApi();
 app.MapSessionsApi();
 app.MapEvidenceApi();
+app.MapDeviceApi();
 app.MapStatusApi();
 app.MapCapturesApi();
 app.MapStatusPage();

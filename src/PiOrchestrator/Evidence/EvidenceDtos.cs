@@ -29,6 +29,9 @@ public sealed record CaptureDto
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? UploadedAt { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? UploadError { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? PurgedAt { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Signature { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? KeyId { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? ClockSynchronized { get; init; }
 
     public static CaptureDto From(EvidenceRecord e, string? imageData) => new()
     {
@@ -52,6 +55,9 @@ public sealed record CaptureDto
         UploadedAt = e.UploadedAt,
         UploadError = e.UploadError,
         PurgedAt = e.PurgedAt,
+        Signature = e.Signature,
+        KeyId = e.KeyId,
+        ClockSynchronized = e.ClockSynchronized,
     };
 }
 

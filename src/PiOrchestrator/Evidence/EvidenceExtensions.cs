@@ -7,6 +7,7 @@ public static class EvidenceExtensions
     {
         services.AddOptions<StorageOptions>().BindConfiguration("Storage").ValidateOnStart();
         services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsAnnotations>();
+        services.AddSingleton<DeviceKey>();
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ImageCache>();
         services.AddSingleton<EvidenceViews>();

@@ -8,9 +8,9 @@ namespace PiOrchestrator.Evidence;
 /// Sessions, evidence rows and JPEG bytes in one SQLite file (WAL, synchronous=FULL: a committed capture
 /// survives a power cut). One writer connection serialised by a lock; readers use pooled connections.
 /// </summary>
-public sealed class EvidenceStore : IDisposable
+public sealed partial class EvidenceStore : IDisposable
 {
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
 
     private readonly string _connectionString;
     private readonly SqliteConnection _writer;
@@ -22,9 +22,10 @@ public sealed class EvidenceStore : IDisposable
     // The reserve is released: new photos are refused until space returns; metadata still gets written.
     private volatile bool _diskFull;
 
-    public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log)
+    public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log, DeviceKey? deviceKey = null)
     {
         _log = log;
+        _deviceKey = deviceKey;
         DataDirectory = options.Value.ResolveDataDirectory();
         DatabasePath = Path.Combine(DataDirectory, "evidence.db");
         RestrictToOwner(DataDirectory, DatabasePath);
@@ -213,6 +214,7 @@ public sealed class EvidenceStore : IDisposable
               PRIMARY KEY(container_id, event_id));
             CREATE INDEX IF NOT EXISTS door_events_by_time ON door_events(received_ms);
             """);
+        MigrateSignatures();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 
@@ -278,8 +280,9 @@ public sealed class EvidenceStore : IDisposable
     }
 
     /// <summary>The row and its JPEG in one transaction: once this returns, the capture exists.</summary>
-    public void SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg, byte[]? thumbnail = null)
+    public EvidenceRecord SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg, byte[]? thumbnail = null)
     {
+        e = Seal(e);
         var bytes = jpeg.ToArray();
         var withBytes = e.BytesHeld && bytes.Length > 0;
         lock (_writeLock)
@@ -291,6 +294,7 @@ public sealed class EvidenceStore : IDisposable
         }
         SessionChanged?.Invoke(e.SessionId);
         EvidenceStored?.Invoke(e);
+        return e;
     }
 
     private void InsertEvidence(EvidenceRecord e, byte[] jpeg, byte[]? thumbnail)
@@ -303,9 +307,9 @@ public sealed class EvidenceStore : IDisposable
                 cmd.CommandText = """
                     INSERT INTO evidence(evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason,
                       captured_ms, created_ms, content_type, image_size_bytes, sha256, object_key, upload_status, width, height,
-                      latency_ms, bytes_held)
+                      latency_ms, bytes_held, signature, key_id, clock_synchronized)
                     VALUES($id, $session, $container, $device, $tag, $status, $reason, $captured, $created, $type, $size, $sha,
-                      $key, $upload, $width, $height, $latency, $held)
+                      $key, $upload, $width, $height, $latency, $held, $signature, $keyId, $clockSynced)
                     """;
                 var p = cmd.Parameters;
                 p.AddWithValue("$id", e.EvidenceId.ToString("D"));
@@ -326,6 +330,7 @@ public sealed class EvidenceStore : IDisposable
                 p.AddWithValue("$height", (object?)e.Height ?? DBNull.Value);
                 p.AddWithValue("$latency", (object?)e.LatencyMs ?? DBNull.Value);
                 p.AddWithValue("$held", e.BytesHeld && jpeg.Length > 0 ? 1 : 0);
+                BindSeal(p, e);
                 cmd.ExecuteNonQuery();
             }
             if (e.BytesHeld && jpeg.Length > 0)
@@ -825,9 +830,9 @@ public sealed class EvidenceStore : IDisposable
 
     private const string EvidenceColumns =
         "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +
-        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms";
+        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms, " + SealColumns;
 
-    private static EvidenceRecord ReadEvidence(SqliteDataReader r) => new()
+    private static EvidenceRecord ReadEvidence(SqliteDataReader r) => ReadSeal(r, 21, new()
     {
         EvidenceId = Guid.Parse(r.GetString(0)),
         SessionId = r.GetString(1),
@@ -850,7 +855,7 @@ public sealed class EvidenceStore : IDisposable
         UploadedAt = Time(r, 18),
         UploadError = Text(r, 19),
         PurgedAt = Time(r, 20),
-    };
+    });
 }
 
 /// <summary>A door event's id as the store remembers it, to recognise the same event sent again.</summary>

@@ -88,6 +88,11 @@ public sealed class S3ObjectStore : IDisposable
         put.Metadata["container_id"] = e.ContainerId;
         put.Metadata["capture_tag"] = EvidenceNames.Of(e.Tag);
         put.Metadata["captured_at"] = e.CapturedAt.UtcDateTime.ToString(Api.UtcDateTimeConverter.Format);
+        if (e.Signature is not null)
+        {
+            put.Metadata["signature"] = e.Signature;
+            put.Metadata["key_id"] = e.KeyId;
+        }
         await Client.PutObjectAsync(put, ct);
         return await HeadMatchesAsync(e.ObjectKey!, jpeg.Length, Convert.ToHexStringLower(md5), ct);
     }
