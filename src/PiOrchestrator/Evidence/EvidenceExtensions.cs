@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 namespace PiOrchestrator.Evidence;
 
@@ -7,6 +8,8 @@ public static class EvidenceExtensions
     {
         services.AddOptions<StorageOptions>().BindConfiguration("Storage").ValidateOnStart();
         services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsAnnotations>();
+        services.TryAddSingleton<IClockSynchronization>(_ => new KernelClock());
+        services.AddSingleton<ClockTrust>();
         services.AddSingleton<DeviceKey>();
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ImageCache>();

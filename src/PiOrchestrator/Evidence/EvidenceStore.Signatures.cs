@@ -6,6 +6,7 @@ namespace PiOrchestrator.Evidence;
 public sealed partial class EvidenceStore
 {
     private readonly DeviceKey? _deviceKey;
+    private readonly ClockTrust? _clock;
 
     /// <summary>Columns added after schema 1; a database made before gets them (NULL on old rows: never signed).</summary>
     private void MigrateSignatures()
@@ -21,9 +22,13 @@ public sealed partial class EvidenceStore
             if (!columns.Contains(name)) Execute(_writer, $"ALTER TABLE evidence ADD COLUMN {name} {type};");
     }
 
-    /// <summary>A good capture gets its signature over the canonical line, inserted with the row in one transaction.</summary>
+    /// <summary>
+    /// A good capture gets its signature over the canonical line, inserted with the row in one transaction; every row
+    /// gets the clock's state (a caller's own reading, taken nearer the grab, is kept).
+    /// </summary>
     private EvidenceRecord Seal(EvidenceRecord e)
     {
+        if (e.ClockSynchronized is null && _clock is not null) e = e with { ClockSynchronized = _clock.Read().Synchronized };
         if (_deviceKey is null || !e.IsCaptured || e.Sha256 is null) return e with { Signature = null, KeyId = null };
         return e with { Signature = Convert.ToBase64String(_deviceKey.Sign(CaptureSignature.LineBytes(e))), KeyId = _deviceKey.KeyId };
     }

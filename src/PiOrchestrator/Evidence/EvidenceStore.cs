@@ -22,10 +22,11 @@ public sealed partial class EvidenceStore : IDisposable
     // The reserve is released: new photos are refused until space returns; metadata still gets written.
     private volatile bool _diskFull;
 
-    public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log, DeviceKey? deviceKey = null)
+    public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log, DeviceKey? deviceKey = null, ClockTrust? clock = null)
     {
         _log = log;
         _deviceKey = deviceKey;
+        _clock = clock;
         DataDirectory = options.Value.ResolveDataDirectory();
         DatabasePath = Path.Combine(DataDirectory, "evidence.db");
         RestrictToOwner(DataDirectory, DatabasePath);
