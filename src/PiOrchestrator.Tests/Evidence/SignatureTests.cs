@@ -170,4 +170,42 @@ public class SignatureTests : IAsyncLifetime
         var fresh = upgraded.SaveEvidence(old with { EvidenceId = Guid.CreateVersion7(), ObjectKey = "evidence/ctr-001/s-old/y.jpg" }, [1, 2, 3]);
         Assert.Equal("ok", CaptureSignature.Check(upgraded.GetEvidence(fresh.EvidenceId)!, key));
     }
+
+    [Fact]
+    public async Task Verify_calls_a_jpeg_replaced_with_its_sha256_and_chain_rebuilt_a_bad_signature()
+    {
+        var sessionId = await _app.DoorCycleAsync();
+        var before = await Data($"/api/v1/sessions/{sessionId}/verify");
+        Assert.True(before.GetProperty("ok").GetBoolean());
+        Assert.All(before.GetProperty("captures").EnumerateArray(), c => Assert.Equal("ok", c.GetProperty("signature").GetString()));
+
+        // What someone with write access to the disk can do: new bytes, their sha256, and a chain rebuilt to match.
+        var rows = _app.Store.GetEvidenceForSession(sessionId);
+        var target = rows.Single(r => r.Tag == CaptureTag.BeforeOpen);
+        var bytes = _app.Store.ReadImage(target.EvidenceId)!;
+        bytes[bytes.Length / 2] ^= 0x01;
+        var forgedSha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var forgedHead = HashChain.Head(sessionId, rows.Select(r => r.EvidenceId == target.EvidenceId ? r with { Sha256 = forgedSha } : r));
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_app.Store.DatabasePath};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "UPDATE evidence_bytes SET data = $data WHERE evidence_id = $id; UPDATE evidence SET sha256 = $sha WHERE evidence_id = $id; " +
+                              "UPDATE sessions SET chain_head = $head WHERE session_id = $session;";
+            cmd.Parameters.AddWithValue("$data", bytes);
+            cmd.Parameters.AddWithValue("$id", target.EvidenceId.ToString("D"));
+            cmd.Parameters.AddWithValue("$sha", forgedSha);
+            cmd.Parameters.AddWithValue("$head", forgedHead);
+            cmd.Parameters.AddWithValue("$session", sessionId);
+            cmd.ExecuteNonQuery();
+        }
+
+        var after = await Data($"/api/v1/sessions/{sessionId}/verify");
+        Assert.True(after.GetProperty("chain_ok").GetBoolean());
+        Assert.False(after.GetProperty("ok").GetBoolean());
+        var byId = after.GetProperty("captures").EnumerateArray().ToDictionary(c => c.GetProperty("evidence_id").GetString()!);
+        Assert.Equal("ok", byId[target.EvidenceId.ToString("D")].GetProperty("local").GetString());
+        Assert.Equal("bad", byId[target.EvidenceId.ToString("D")].GetProperty("signature").GetString());
+        Assert.Equal("ok", byId[rows.Single(r => r.Tag == CaptureTag.AfterClose).EvidenceId.ToString("D")].GetProperty("signature").GetString());
+    }
 }

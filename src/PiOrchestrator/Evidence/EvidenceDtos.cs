@@ -81,7 +81,8 @@ public sealed record EvidencePairDto
 /// <summary>A presigned download, as the Evidence API (seed 000) returns it.</summary>
 public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, string Sha256, long ByteSize, string Mime, string Kind);
 
-public sealed record CaptureVerificationDto(string EvidenceId, string CaptureTag, string Sha256, string Local, string Object);
+/// <summary><c>Signature</c>: ok, bad (does not verify with the device key over the row's line), or none (stored unsigned, before signing existed).</summary>
+public sealed record CaptureVerificationDto(string EvidenceId, string CaptureTag, string Sha256, string Local, string Object, string Signature);
 
 /// <summary>The session's chain recomputed from the stored sha256 values, and each object re-read from S3.</summary>
 public sealed record SessionVerificationDto(
