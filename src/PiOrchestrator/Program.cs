@@ -34,6 +34,7 @@ app.UseApi();
 app.MapSessionsApi();
 app.MapEvidenceApi();
 app.MapDeviceApi();
+app.MapExportApi();
 app.MapStatusApi();
 app.MapCapturesApi();
 app.MapStatusPage();

@@ -16,6 +16,7 @@ public static class EvidenceExtensions
         services.AddSingleton<EvidenceViews>();
         services.AddSingleton<ImageSource>();
         services.AddSingleton<ObjectReadBacks>();
+        services.AddSingleton<SessionExport>();
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         return services;
