@@ -6,7 +6,8 @@ namespace PiOrchestrator.Tests.EndToEnd;
 
 /// <summary>
 /// The export as a claims handler meets it: downloaded from the agent (a process, native in the native run), unzipped
-/// with unzip, and checked by running VERIFY.txt's own commands with sh, sha256sum and openssl.
+/// with unzip, and checked by running VERIFY.txt's own commands with sh, sha256sum and openssl (the chain head
+/// time-stamped by a real openssl TSA).
 /// </summary>
 [Trait("Agent", "Process")]
 public class EvidenceExportProcessTests
@@ -20,6 +21,7 @@ public class EvidenceExportProcessTests
         await using var broker = await MosquittoBroker.StartAsync();
         await using var s3 = await S3Server.StartAsync();
         await using var camera = await FakeCamera.StartAsync();
+        await using var tsa = await TestTsa.StartAsync();
         var environment = new Dictionary<string, string>
         {
             ["PIORCH_Storage__DataDirectory"] = data.Path,
@@ -34,6 +36,8 @@ public class EvidenceExportProcessTests
             ["PIORCH_S3__Bucket"] = Bucket,
             ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
             ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
+            ["PIORCH_Tsa__Url"] = tsa.Url,
+            ["PIORCH_Tsa__CaFile"] = tsa.CaFile,
         };
         await using var agent = AgentProcess.Start(environment);
         await agent.WaitReadyAsync();
@@ -49,6 +53,9 @@ public class EvidenceExportProcessTests
         await Eventually.UntilAsync(async () =>
             (await agent.GetDataAsync("/api/v1/status")).GetProperty("upload").GetProperty("queue_depth").GetInt64() == 0,
             TimeSpan.FromSeconds(30), "both captures uploaded");
+        await Eventually.UntilAsync(async () =>
+            (await agent.GetDataAsync($"/api/v1/sessions/{sessionId}")).GetProperty("timestamp").GetProperty("status").GetString() == "ok",
+            TimeSpan.FromSeconds(30), "the chain head time-stamped");
         // No /verify before the change: it reuses an object's read-back for 5 minutes.
 
         using (var good = new TempDirectory())
@@ -59,6 +66,7 @@ public class EvidenceExportProcessTests
             Assert.All(results, r => Assert.True(r.ExitCode == 0, $"{r.Command}\n{r.Output}"));
             Assert.Equal(2, results.Single(r => r.Command.StartsWith("sha256sum -c")).Output.Split('\n').Count(l => l.EndsWith(": OK")));
             Assert.All(results.Where(r => r.Command.Contains("openssl dgst")), r => Assert.Contains("Verified OK", r.Output));
+            Assert.Contains("Verification: OK", results.Single(r => r.Command.StartsWith("openssl ts -verify")).Output);
         }
 
         // One byte of the BEFORE_OPEN photo changed, on the Pi's disk and in the bucket; its sha256 left as recorded.

@@ -84,6 +84,9 @@ public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, strin
 /// <summary><c>Signature</c>: ok, bad (does not verify with the device key over the row's line), or none (stored unsigned, before signing existed).</summary>
 public sealed record CaptureVerificationDto(string EvidenceId, string CaptureTag, string Sha256, string Local, string Object, string Signature);
 
-/// <summary>The session's chain recomputed from the stored sha256 values, and each object re-read from S3.</summary>
+/// <summary>
+/// The session's chain recomputed from the stored sha256 values, each object re-read from S3, and the chain head's
+/// time stamp (ok, bad, pending or none) checked against the TSA CA.
+/// </summary>
 public sealed record SessionVerificationDto(
-    string SessionId, string? ChainHead, string RecomputedChainHead, bool ChainOk, IReadOnlyList<CaptureVerificationDto> Captures, bool Ok);
+    string SessionId, string? ChainHead, string RecomputedChainHead, bool ChainOk, IReadOnlyList<CaptureVerificationDto> Captures, string Timestamp, bool Ok);

@@ -17,6 +17,11 @@ public static class EvidenceExtensions
         services.AddSingleton<ImageSource>();
         services.AddSingleton<ObjectReadBacks>();
         services.AddSingleton<SessionExport>();
+        services.AddOptions<TsaOptions>().BindConfiguration("Tsa").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TsaOptions>, TsaOptionsAnnotations>();
+        services.AddSingleton<IValidateOptions<TsaOptions>, TsaOptionsValidator>();
+        services.AddSingleton<TimestampService>();
+        services.AddHostedService(sp => sp.GetRequiredService<TimestampService>());
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         return services;

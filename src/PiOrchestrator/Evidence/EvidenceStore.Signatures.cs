@@ -20,6 +20,7 @@ public sealed partial class EvidenceStore
         }
         foreach (var (name, type) in new[] { ("signature", "TEXT"), ("key_id", "TEXT"), ("clock_synchronized", "INTEGER") })
             if (!columns.Contains(name)) Execute(_writer, $"ALTER TABLE evidence ADD COLUMN {name} {type};");
+        MigrateTimestamps();
     }
 
     /// <summary>

@@ -809,9 +809,9 @@ public sealed partial class EvidenceStore : IDisposable
     private const string SessionColumns =
         "session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, completed_ms, before_missing_reason, chain_head, revision, door_left_open_ms, " +
         "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'BEFORE_OPEN' AND e.status = 'captured'), " +
-        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured')";
+        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured'), " + TimestampColumns;
 
-    private static SessionRecord ReadSession(SqliteDataReader r) => new()
+    private static SessionRecord ReadSession(SqliteDataReader r) => ReadTimestampSummary(r, 14, new()
     {
         SessionId = r.GetString(0),
         ContainerId = r.GetString(1),
@@ -827,7 +827,7 @@ public sealed partial class EvidenceStore : IDisposable
         DoorLeftOpenAt = Time(r, 11),
         HasBefore = r.GetInt64(12) != 0,
         HasAfter = r.GetInt64(13) != 0,
-    };
+    });
 
     private const string EvidenceColumns =
         "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +

@@ -24,7 +24,7 @@ internal sealed partial class ExportJsonContext : JsonSerializerContext;
 /// A session as a zip anyone can check with sha256sum and openssl: the JPEGs as stored (unchecked, so the checks in
 /// VERIFY.txt see exactly what this Pi or the bucket holds), manifest.json, device.pem, one .sig per JPEG, VERIFY.txt.
 /// </summary>
-public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectStore s3, ILogger<SessionExport> log)
+public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectStore s3, Microsoft.Extensions.Options.IOptions<TsaOptions> tsa, ILogger<SessionExport> log)
 {
     public async Task<byte[]> BuildAsync(SessionRecord session, DateTimeOffset now, CancellationToken ct)
     {
@@ -62,7 +62,13 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
             Add(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal);
             Add(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal);
             Add(zip, "SHA256SUMS", Encoding.ASCII.GetBytes(string.Concat(files.Select(f => $"{f.Row.Sha256}  {f.Name}\n"))), CompressionLevel.Optimal);
-            Add(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)))), CompressionLevel.Optimal);
+            var reply = session.ChainHead is not null && File.Exists(tsa.Value.CaFile) ? store.GetTimestamp(session.SessionId)?.Reply : null;
+            if (reply is not null)
+            {
+                Add(zip, "chain.tsr", reply, CompressionLevel.Optimal);
+                Add(zip, "tsa-ca.pem", File.ReadAllBytes(tsa.Value.CaFile), CompressionLevel.Optimal);
+            }
+            Add(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null)), CompressionLevel.Optimal);
         }
         return buffer.ToArray();
     }
@@ -94,7 +100,7 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
     /// Commands a claims handler runs in the unzipped folder; each must succeed. The signed line is rebuilt with the
     /// sha256 of the file itself, so the signature covers the bytes in hand, not a copy of their hash.
     /// </summary>
-    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed)
+    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, bool stamped)
     {
         var text = new StringBuilder();
         text.Append($"""
@@ -115,6 +121,14 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
             """);
         foreach (var (file, e) in signed)
             text.Append($"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify device.pem -signature {file}.sig\n");
+        if (stamped)
+            text.Append($"""
+                #
+                # 4. The session's hash chain head ({m.ChainHead}, in manifest.json) existed when the time-stamping
+                #    authority signed chain.tsr (prints "Verification: OK"); tsa-ca.pem is the CA the Pi trusts for it.
+                openssl ts -verify -digest {m.ChainHead} -in chain.tsr -CAfile tsa-ca.pem
+
+                """);
         return text.ToString();
     }
 }
