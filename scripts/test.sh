@@ -12,7 +12,7 @@ source scripts/lib.sh
 # libc6-dev-arm64-cross (crt files, libdl/librt/libm for the arm64 link) is only a Recommends of the cross gcc.
 ensure_apt_lists
 # shellcheck disable=SC2046 # agent_packages prints a word list
-ensure_debian_packages $(agent_packages) mosquitto mosquitto-clients systemd chromium wrk nginx clang lld \
+ensure_debian_packages $(agent_packages) mosquitto mosquitto-clients systemd chromium wrk nginx clang lld openssl unzip \
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 ensure_dotnet_sdk
 # qemu-user and an arm64 root per Raspberry Pi OS base (Debian 12 bookworm: libgpiod 1; Debian 13 trixie: libgpiod 2):

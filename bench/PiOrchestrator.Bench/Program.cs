@@ -4,6 +4,7 @@ return args.FirstOrDefault() switch
 {
     "upload" => await UploadThroughput.RunAsync(args[1..]),
     "jpeg" => JpegTimings.Run(args[1..]),
+    "store-signing" => StoreSigning.Run(args[1..]),
     "jpeg-libraries" => JpegLibraries.Run(args[1..]),
     "latency" => await DoorLatency.RunAsync(args[1..]),
     "startup" => await Startup.RunAsync(args[1..]),
@@ -14,6 +15,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | jpeg-libraries [rounds] | latency [cycles] | startup [rounds] | http [seconds] [connections] [rounds] [list,304,image]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | store-signing [rounds] | jpeg-libraries [rounds] | latency [cycles] | startup [rounds] | http [seconds] [connections] [rounds] [list,304,image]");
     return 2;
 }

@@ -42,11 +42,15 @@ public sealed class AgentApplication : WebApplicationFactory<Program>
 
     public CapturingLoggerProvider Logs { get; } = new();
 
+    /// <summary>Stand-ins registered after the agent's own services (a part no test can control, such as the clock state).</summary>
+    public Action<IServiceCollection>? TestServices { get; init; }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
         builder.ConfigureLogging(logging => logging.AddProvider(Logs));
         builder.ConfigureServices(services => services.Replace(ServiceDescriptor.Singleton<TimeProvider>(Time)));
+        if (TestServices is not null) builder.ConfigureServices(TestServices);
     }
 
     public EvidenceStore Store => Services.GetRequiredService<EvidenceStore>();

@@ -29,6 +29,15 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         Assert.Contains("Ratio ImageSharp / libjpeg-turbo", text);
     }
 
+    /// <summary>The signing cost benchmark: its exit code says the signed rows it stored verify.</summary>
+    [Fact]
+    public async Task The_store_signing_benchmark_stores_rows_that_verify()
+    {
+        var text = await RunBenchAsync("store-signing", "20");
+        Assert.Contains("with signing + clock check: p50", text);
+        Assert.Contains("last signed row read back: signature ok", text);
+    }
+
     private async Task<string> RunBenchAsync(params string[] args)
     {
         var bench = Path.Combine(RepoPaths.Root, "bench", "PiOrchestrator.Bench", "bin", "Release", "net10.0", "PiOrchestrator.Bench.dll");

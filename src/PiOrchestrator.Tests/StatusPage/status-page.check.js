@@ -40,6 +40,12 @@ function check(condition, what) {
     const full = await page.request.get(base + link);
     check(full.status() === 200 && full.headers()['content-type'] === 'image/jpeg', 'the full image opens');
 
+    // The host's clock decides which way this goes; the page must agree with the API either way.
+    const clock = (await (await page.request.get(base + '/api/v1/status')).json()).data.clock;
+    const unsyncNotes = await page.$$eval('.session .side .reason', rs => rs.filter(r => r.textContent === 'clock not synchronised').length);
+    check(clock.synchronized ? unsyncNotes === 0 : unsyncNotes >= 2,
+      'captures say "clock not synchronised" exactly when the clock is not (' + (clock.synchronized ? 'synchronised' : 'not synchronised') + ' here)');
+
     await page.waitForFunction(() => [...document.querySelectorAll('.reason')].some(r => r.textContent.includes('camera error (HTTP 500)')),
       null, { timeout: 30000 });
     check(true, 'a failed capture shows its reason in words');

@@ -99,6 +99,9 @@ public class UploadTests
             Assert.Equal(sessionId, head.Metadata["session_id"]);
             Assert.Equal("ctr-001", head.Metadata["container_id"]);
             Assert.Equal(EvidenceNames.Of(row.Tag), head.Metadata["capture_tag"]);
+            Assert.Equal(row.Signature, head.Metadata["signature"]);
+            Assert.Equal(row.KeyId, head.Metadata["key_id"]);
+            Assert.NotNull(row.Signature);
             Assert.NotNull(row.UploadedAt);
         }
         var captures = (await Data(http, $"/api/v1/sessions/{sessionId}/evidence")).GetProperty("captures");

@@ -21,4 +21,5 @@ namespace PiOrchestrator.Api;
 [JsonSerializable(typeof(ApiEnvelope<CaptureDto>))]
 [JsonSerializable(typeof(ApiEnvelope<EvidenceDownloadDto>))]
 [JsonSerializable(typeof(ApiEnvelope<SessionVerificationDto>))]
+[JsonSerializable(typeof(ApiEnvelope<DeviceDto>))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -28,10 +28,11 @@ public static class StatusApi
     public static JsonHttpResult<ApiEnvelope<StatusDto>> GetStatus(
         AgentClock clock, MqttConnection mqtt, IOptions<MqttOptions> mqttOptions, MqttDoorEventSource doors, EvidenceStore store,
         ImageCache cache, CameraHealth cameras, SessionEngine engine, IOptions<SiteOptions> site, S3ObjectStore s3, UploadState uploads,
-        DoorSensorRegistry sensors, TimeProvider time)
+        DoorSensorRegistry sensors, ClockTrust systemClock, TimeProvider time)
     {
         var now = time.GetUtcNow();
         var (depth, oldest) = store.PendingUploads();
+        var clockNow = systemClock.Read();
         var o = mqttOptions.Value;
         var containers = site.Value.Containers.Select(c =>
         {
@@ -56,7 +57,8 @@ public static class StatusApi
             new UploadQueueDto(depth, oldest, oldest is { } o1 ? (long)(now - o1).TotalSeconds : null, s3.Configured, s3.Configured ? uploads.Reachable : null,
                 s3.Configured ? s3.Bucket : null, uploads.Uploaded, uploads.LastSuccessAt, uploads.LastError, uploads.LastErrorAt),
             new CacheStatusDto(cache.Bytes, cache.LimitBytes),
-            containers);
+            containers,
+            new ClockStatusDto(clockNow.Synchronized, clockNow.Source));
         return Envelope.Ok(status, AppJsonContext.Default.ApiEnvelopeStatusDto, time);
     }
 

@@ -8,7 +8,11 @@ public sealed record StatusDto(
     StoreStatusDto Store,
     UploadQueueDto Upload,
     CacheStatusDto Cache,
-    IReadOnlyList<ContainerStatusDto> Containers);
+    IReadOnlyList<ContainerStatusDto> Containers,
+    ClockStatusDto Clock);
+
+/// <summary>Whether the system clock is NTP-synchronised now; captures taken while it is not say so.</summary>
+public sealed record ClockStatusDto(bool Synchronized, string Source);
 
 public sealed record MqttStatusDto(string State, bool Connected, string Broker, DateTimeOffset? Since, string? LastError, long MessagesReceived, long EventsRejected);
 

@@ -195,7 +195,7 @@ public sealed class CaptureService(
     {
         try
         {
-            store.SaveEvidence(record, frame, thumbnail);
+            record = store.SaveEvidence(record, frame, thumbnail);
             if (record.IsCaptured) cache.Set(record.ObjectKey!, frame);
             return record;
         }
@@ -214,7 +214,7 @@ public sealed class CaptureService(
                 BytesHeld = false,
             };
             if (record.IsCaptured)
-                store.SaveEvidence(failed, []);
+                return store.SaveEvidence(failed, []);
             return failed;
         }
     }

@@ -125,7 +125,8 @@ public static class EvidenceApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionVerificationDto>>, ApiErrorResult>> VerifySession(
-        string sessionId, EvidenceStore store, S3ObjectStore s3, ObjectReadBacks readBacks, TimeProvider time, CancellationToken ct)
+        string sessionId, EvidenceStore store, S3ObjectStore s3, ObjectReadBacks readBacks, DeviceKey deviceKey,
+        Microsoft.Extensions.Options.IOptions<TsaOptions> tsa, TimeProvider time, CancellationToken ct)
     {
         if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
         if (store.GetSession(sessionId) is not { } session) return ApiErrors.NotFound($"session {sessionId} not found");
@@ -142,11 +143,23 @@ public static class EvidenceApi
                 : e.UploadStatus != UploadStatus.Uploaded ? "not_uploaded"
                 : !s3.Configured ? "not_configured"
                 : await readBacks.CheckAsync(e, ct);
-            captures.Add(new CaptureVerificationDto(e.EvidenceId.ToString("D"), EvidenceNames.Of(e.Tag), e.Sha256!, local, remote));
+            var signature = e.Signature is null ? "none" : CaptureSignature.Check(e, deviceKey);
+            captures.Add(new CaptureVerificationDto(e.EvidenceId.ToString("D"), EvidenceNames.Of(e.Tag), e.Sha256!, local, remote, signature));
         }
-        var ok = chainOk && captures.All(c => c.Local is "ok" or "absent" && c.Object is "ok" or "not_uploaded" or "purged" or "not_configured");
-        return Envelope.Ok(new SessionVerificationDto(sessionId, session.ChainHead, recomputed, chainOk, captures, ok),
+        var ok = chainOk && captures.All(c => c.Local is "ok" or "absent" && c.Object is "ok" or "not_uploaded" or "purged" or "not_configured"
+                                           && c.Signature == "ok");
+        var timestamp = TimestampVerdict(store.GetTimestamp(sessionId), session.ChainHead, tsa.Value);
+        ok = ok && timestamp != "bad";
+        return Envelope.Ok(new SessionVerificationDto(sessionId, session.ChainHead, recomputed, chainOk, captures, timestamp, ok),
             AppJsonContext.Default.ApiEnvelopeSessionVerificationDto, time);
+    }
+
+    private static string TimestampVerdict(SessionTimestamp? stamp, string? chainHead, TsaOptions tsa)
+    {
+        if (stamp is null) return "none";
+        if (stamp.Token is null) return "pending";
+        if (chainHead is null || !TimestampCheck.TryLoadCa(tsa.CaFile, out var ca, out _)) return "bad";
+        using (ca) return TimestampCheck.Verify(stamp.Token, chainHead, ca!);
     }
 
     private static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));

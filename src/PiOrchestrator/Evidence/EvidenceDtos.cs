@@ -29,6 +29,9 @@ public sealed record CaptureDto
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? UploadedAt { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? UploadError { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? PurgedAt { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Signature { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? KeyId { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? ClockSynchronized { get; init; }
 
     public static CaptureDto From(EvidenceRecord e, string? imageData) => new()
     {
@@ -52,6 +55,9 @@ public sealed record CaptureDto
         UploadedAt = e.UploadedAt,
         UploadError = e.UploadError,
         PurgedAt = e.PurgedAt,
+        Signature = e.Signature,
+        KeyId = e.KeyId,
+        ClockSynchronized = e.ClockSynchronized,
     };
 }
 
@@ -75,8 +81,12 @@ public sealed record EvidencePairDto
 /// <summary>A presigned download, as the Evidence API (seed 000) returns it.</summary>
 public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, string Sha256, long ByteSize, string Mime, string Kind);
 
-public sealed record CaptureVerificationDto(string EvidenceId, string CaptureTag, string Sha256, string Local, string Object);
+/// <summary><c>Signature</c>: ok, bad (does not verify with the device key over the row's line), or none (stored unsigned, before signing existed).</summary>
+public sealed record CaptureVerificationDto(string EvidenceId, string CaptureTag, string Sha256, string Local, string Object, string Signature);
 
-/// <summary>The session's chain recomputed from the stored sha256 values, and each object re-read from S3.</summary>
+/// <summary>
+/// The session's chain recomputed from the stored sha256 values, each object re-read from S3, and the chain head's
+/// time stamp (ok, bad, pending or none) checked against the TSA CA.
+/// </summary>
 public sealed record SessionVerificationDto(
-    string SessionId, string? ChainHead, string RecomputedChainHead, bool ChainOk, IReadOnlyList<CaptureVerificationDto> Captures, bool Ok);
+    string SessionId, string? ChainHead, string RecomputedChainHead, bool ChainOk, IReadOnlyList<CaptureVerificationDto> Captures, string Timestamp, bool Ok);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 namespace PiOrchestrator.Evidence;
 
@@ -7,11 +8,20 @@ public static class EvidenceExtensions
     {
         services.AddOptions<StorageOptions>().BindConfiguration("Storage").ValidateOnStart();
         services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsAnnotations>();
+        services.TryAddSingleton<IClockSynchronization>(_ => new KernelClock());
+        services.AddSingleton<ClockTrust>();
+        services.AddSingleton<DeviceKey>();
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ImageCache>();
         services.AddSingleton<EvidenceViews>();
         services.AddSingleton<ImageSource>();
         services.AddSingleton<ObjectReadBacks>();
+        services.AddSingleton<SessionExport>();
+        services.AddOptions<TsaOptions>().BindConfiguration("Tsa").ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TsaOptions>, TsaOptionsAnnotations>();
+        services.AddSingleton<IValidateOptions<TsaOptions>, TsaOptionsValidator>();
+        services.AddSingleton<TimestampService>();
+        services.AddHostedService(sp => sp.GetRequiredService<TimestampService>());
         services.AddSingleton<RetentionService>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         return services;

@@ -72,6 +72,11 @@ public sealed record EvidenceRecord
     public string? UploadError { get; init; }
     /// <summary>When retention deleted the object from S3; the row stays, the image answers 410.</summary>
     public DateTimeOffset? PurgedAt { get; init; }
+    /// <summary>Base64 DER ECDSA signature over <see cref="CaptureSignature.Line(EvidenceRecord)"/>; null on failed rows.</summary>
+    public string? Signature { get; init; }
+    public string? KeyId { get; init; }
+    /// <summary>Whether the system clock was synchronised when the capture was taken; null on rows older than the check.</summary>
+    public bool? ClockSynchronized { get; init; }
 
     public bool IsCaptured => Status == CaptureStatus.Captured;
 

@@ -8,9 +8,9 @@ namespace PiOrchestrator.Evidence;
 /// Sessions, evidence rows and JPEG bytes in one SQLite file (WAL, synchronous=FULL: a committed capture
 /// survives a power cut). One writer connection serialised by a lock; readers use pooled connections.
 /// </summary>
-public sealed class EvidenceStore : IDisposable
+public sealed partial class EvidenceStore : IDisposable
 {
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
 
     private readonly string _connectionString;
     private readonly SqliteConnection _writer;
@@ -22,9 +22,11 @@ public sealed class EvidenceStore : IDisposable
     // The reserve is released: new photos are refused until space returns; metadata still gets written.
     private volatile bool _diskFull;
 
-    public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log)
+    public EvidenceStore(IOptions<StorageOptions> options, ILogger<EvidenceStore> log, DeviceKey? deviceKey = null, ClockTrust? clock = null)
     {
         _log = log;
+        _deviceKey = deviceKey;
+        _clock = clock;
         DataDirectory = options.Value.ResolveDataDirectory();
         DatabasePath = Path.Combine(DataDirectory, "evidence.db");
         RestrictToOwner(DataDirectory, DatabasePath);
@@ -216,6 +218,7 @@ public sealed class EvidenceStore : IDisposable
               PRIMARY KEY(container_id, event_id));
             CREATE INDEX IF NOT EXISTS door_events_by_time ON door_events(received_ms);
             """);
+        MigrateSignatures();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 
@@ -281,8 +284,9 @@ public sealed class EvidenceStore : IDisposable
     }
 
     /// <summary>The row and its JPEG in one transaction: once this returns, the capture exists.</summary>
-    public void SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg, byte[]? thumbnail = null)
+    public EvidenceRecord SaveEvidence(EvidenceRecord e, ReadOnlySpan<byte> jpeg, byte[]? thumbnail = null)
     {
+        e = Seal(e);
         var bytes = jpeg.ToArray();
         var withBytes = e.BytesHeld && bytes.Length > 0;
         lock (_writeLock)
@@ -294,6 +298,7 @@ public sealed class EvidenceStore : IDisposable
         }
         SessionChanged?.Invoke(e.SessionId);
         EvidenceStored?.Invoke(e);
+        return e;
     }
 
     private void InsertEvidence(EvidenceRecord e, byte[] jpeg, byte[]? thumbnail)
@@ -306,9 +311,9 @@ public sealed class EvidenceStore : IDisposable
                 cmd.CommandText = """
                     INSERT INTO evidence(evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason,
                       captured_ms, created_ms, content_type, image_size_bytes, sha256, object_key, upload_status, width, height,
-                      latency_ms, bytes_held)
+                      latency_ms, bytes_held, signature, key_id, clock_synchronized)
                     VALUES($id, $session, $container, $device, $tag, $status, $reason, $captured, $created, $type, $size, $sha,
-                      $key, $upload, $width, $height, $latency, $held)
+                      $key, $upload, $width, $height, $latency, $held, $signature, $keyId, $clockSynced)
                     """;
                 var p = cmd.Parameters;
                 p.AddWithValue("$id", e.EvidenceId.ToString("D"));
@@ -329,6 +334,7 @@ public sealed class EvidenceStore : IDisposable
                 p.AddWithValue("$height", (object?)e.Height ?? DBNull.Value);
                 p.AddWithValue("$latency", (object?)e.LatencyMs ?? DBNull.Value);
                 p.AddWithValue("$held", e.BytesHeld && jpeg.Length > 0 ? 1 : 0);
+                BindSeal(p, e);
                 cmd.ExecuteNonQuery();
             }
             if (e.BytesHeld && jpeg.Length > 0)
@@ -805,9 +811,9 @@ public sealed class EvidenceStore : IDisposable
     private const string SessionColumns =
         "session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, completed_ms, before_missing_reason, chain_head, revision, door_left_open_ms, " +
         "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'BEFORE_OPEN' AND e.status = 'captured'), " +
-        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured')";
+        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured'), " + TimestampColumns;
 
-    private static SessionRecord ReadSession(SqliteDataReader r) => new()
+    private static SessionRecord ReadSession(SqliteDataReader r) => ReadTimestampSummary(r, 14, new()
     {
         SessionId = r.GetString(0),
         ContainerId = r.GetString(1),
@@ -823,13 +829,13 @@ public sealed class EvidenceStore : IDisposable
         DoorLeftOpenAt = Time(r, 11),
         HasBefore = r.GetInt64(12) != 0,
         HasAfter = r.GetInt64(13) != 0,
-    };
+    });
 
     private const string EvidenceColumns =
         "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +
-        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms";
+        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms, " + SealColumns;
 
-    private static EvidenceRecord ReadEvidence(SqliteDataReader r) => new()
+    private static EvidenceRecord ReadEvidence(SqliteDataReader r) => ReadSeal(r, 21, new()
     {
         EvidenceId = Guid.Parse(r.GetString(0)),
         SessionId = r.GetString(1),
@@ -852,7 +858,7 @@ public sealed class EvidenceStore : IDisposable
         UploadedAt = Time(r, 18),
         UploadError = Text(r, 19),
         PurgedAt = Time(r, 20),
-    };
+    });
 }
 
 /// <summary>A door event's id as the store remembers it, to recognise the same event sent again.</summary>

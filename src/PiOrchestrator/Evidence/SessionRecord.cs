@@ -24,6 +24,10 @@ public sealed record SessionRecord
     public bool HasBefore { get; init; }
     public bool HasAfter { get; init; }
     public bool PairComplete => HasBefore && HasAfter;
+    /// <summary>ok, pending or failed once the session is queued for an RFC 3161 time stamp; null when it is not.</summary>
+    public string? TimestampStatus { get; init; }
+    public DateTimeOffset? TimestampGenTime { get; init; }
+    public string? TimestampTsa { get; init; }
 
     public static string Of(SessionPhase phase) => phase switch
     {

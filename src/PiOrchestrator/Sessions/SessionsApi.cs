@@ -70,6 +70,7 @@ public static class SessionsApi
         CompletedAt = s.CompletedAt,
         PairStatus = s.PairComplete ? "complete" : "incomplete",
         ChainHead = s.ChainHead,
+        Timestamp = new SessionTimestampDto(s.TimestampStatus ?? "none", s.TimestampGenTime, s.TimestampTsa),
         BeforeMissingReason = s.BeforeMissingReason,
         DoorLeftOpenAt = s.DoorLeftOpenAt,
     };

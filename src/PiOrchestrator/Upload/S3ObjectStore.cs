@@ -88,8 +88,30 @@ public sealed class S3ObjectStore : IDisposable
         put.Metadata["container_id"] = e.ContainerId;
         put.Metadata["capture_tag"] = EvidenceNames.Of(e.Tag);
         put.Metadata["captured_at"] = e.CapturedAt.UtcDateTime.ToString(Api.UtcDateTimeConverter.Format);
+        if (e.Signature is not null)
+        {
+            put.Metadata["signature"] = e.Signature;
+            put.Metadata["key_id"] = e.KeyId;
+        }
         await Client.PutObjectAsync(put, ct);
         return await HeadMatchesAsync(e.ObjectKey!, jpeg.Length, Convert.ToHexStringLower(md5), ct);
+    }
+
+    /// <summary>A small object beside the captures (a session's chain.tsr), checked by S3 against its sha256.</summary>
+    public async Task PutBytesAsync(string key, byte[] bytes, string contentType, CancellationToken ct)
+    {
+        var put = new PutObjectRequest
+        {
+            BucketName = _options.Bucket,
+            Key = key,
+            InputStream = new MemoryStream(bytes, writable: false),
+            AutoCloseStream = true,
+            ContentType = contentType,
+            UseChunkEncoding = false,
+            ChecksumSHA256 = Convert.ToBase64String(SHA256.HashData(bytes)),
+            MD5Digest = Convert.ToBase64String(MD5.HashData(bytes)),
+        };
+        await Client.PutObjectAsync(put, ct);
     }
 
     public async Task<ObjectCheck> HeadMatchesAsync(string key, long length, string md5Hex, CancellationToken ct)

@@ -129,6 +129,7 @@ function side(session, captures, tag, label) {
     img.loading = 'lazy';
     link.append(img);
     box.append(link, el('span', 'muted', 'upload ' + good.upload_status));
+    if (good.clock_synchronized === false) box.append(el('p', 'warn reason', 'clock not synchronised'));
   } else if (failed) {
     box.append(el('p', 'bad reason', 'Capture failed: ' + words(failed.failure_reason)));
   } else if (tag === 'BEFORE_OPEN' && session.before_missing_reason) {

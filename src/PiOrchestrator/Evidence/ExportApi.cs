@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using PiOrchestrator.Api;
+
+namespace PiOrchestrator.Evidence;
+
+public static class ExportApi
+{
+    public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").WithTags("Evidence");
+        api.MapGet("/sessions/{sessionId}/export", ExportSession).WithName("ExportSession");
+        return app;
+    }
+
+    /// <summary>The session as a zip a claims handler checks with sha256sum and openssl (VERIFY.txt inside says how).</summary>
+    public static async Task<Results<FileContentHttpResult, ApiErrorResult>> ExportSession(
+        string sessionId, EvidenceStore store, SessionExport export, TimeProvider time, CancellationToken ct)
+    {
+        if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
+        if (store.GetSession(sessionId) is not { } session) return ApiErrors.NotFound($"session {sessionId} not found");
+        var zip = await export.BuildAsync(session, time.GetUtcNow(), ct);
+        return TypedResults.File(zip, "application/zip", $"{session.ContainerId}_{sessionId}.zip");
+    }
+}
