@@ -19,9 +19,10 @@ ensure_dotnet_sdk
 # the linux-arm64 packages are run as a Pi of each would run them.
 for release in bookworm trixie; do ensure_arm64_root "$(pwd)/test-tools/arm64-$release" "$release"; done
 
-# s3rver (the S3 server the upload tests talk to) and playwright-core, pinned in test-tools/package.json.
+# s3rver (the S3 server the upload tests talk to), playwright-core and the OpenAPI tools (redocly, openapi-typescript, typescript), pinned in test-tools/package.json.
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
-if [ ! -d test-tools/node_modules/@20minutes/s3rver ] || [ ! -d test-tools/node_modules/s3rver ] || [ ! -d test-tools/node_modules/playwright-core ]; then
+if [ ! -d test-tools/node_modules/@20minutes/s3rver ] || [ ! -d test-tools/node_modules/s3rver ] || [ ! -d test-tools/node_modules/playwright-core ] \
+  || [ ! -d test-tools/node_modules/@redocly/cli ] || [ ! -d test-tools/node_modules/openapi-typescript ]; then
   (cd test-tools && npm install --no-audit --no-fund --loglevel=error)
 fi
 node test-tools/patch-s3rver.js

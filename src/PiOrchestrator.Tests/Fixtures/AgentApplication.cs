@@ -55,6 +55,11 @@ public sealed class AgentApplication : WebApplicationFactory<Program>
 
     public EvidenceStore Store => Services.GetRequiredService<EvidenceStore>();
 
+    /// <summary>A client whose every answer is checked against the OpenAPI document the app serves (OpenApiContract).</summary>
+    public new HttpClient CreateClient() =>
+        CreateDefaultClient(new Uri("http://localhost"), new Microsoft.AspNetCore.Mvc.Testing.Handlers.RedirectHandler(),
+            new OpenApiContractHandler(() => OpenApiContract.LoadAsync("in-process", () => Server.CreateClient())));
+
     public void Post(string containerId, DoorEventKind kind, string? sessionId = null) =>
         Services.GetRequiredService<IDoorEventSink>().Post(new DoorEvent(containerId, kind, DoorEventSource.Mqtt, DateTimeOffset.UtcNow, SessionId: sessionId));
 

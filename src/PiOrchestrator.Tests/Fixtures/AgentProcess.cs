@@ -11,11 +11,18 @@ public sealed class AgentProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly Process _process;
 
-    private AgentProcess(Process process, int port)
+    private AgentProcess(Process process, int port, string build)
     {
         _process = process;
         Port = port;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        var address = new Uri($"http://127.0.0.1:{port}");
+        // Every answer this client receives is checked against the document this build of the agent serves, read
+        // from another source address so that it takes nothing from this client's rate budget.
+        Http = new HttpClient(new OpenApiContractHandler(() => OpenApiContract.LoadAsync(build,
+            () => new HttpClient(SourceHandler("127.0.0.254")) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) }))
+        {
+            InnerHandler = new SocketsHttpHandler(),
+        }) { BaseAddress = address };
     }
 
     public int Port { get; }
@@ -66,7 +73,7 @@ public sealed class AgentProcess : IAsyncDisposable
             start.Environment.Remove(variable);
         foreach (var (key, value) in environment) start.Environment[key] = value;
         var process = Process.Start(start) ?? throw new InvalidOperationException("agent did not start");
-        var agent = new AgentProcess(process, listen);
+        var agent = new AgentProcess(process, listen, string.Join(" ", [file, .. leadingArgs]));
         process.OutputDataReceived += (_, e) => agent.Append(e.Data);
         process.ErrorDataReceived += (_, e) => agent.Append(e.Data);
         process.BeginOutputReadLine();
@@ -97,7 +104,9 @@ public sealed class AgentProcess : IAsyncDisposable
     /// A client whose connections come from <paramref name="sourceAddress"/> (any 127.x.y.z is this machine on Linux),
     /// for allow-list and per-client limits: to the agent it is another host.
     /// </summary>
-    public HttpClient ClientFrom(string sourceAddress) => new(new SocketsHttpHandler
+    public HttpClient ClientFrom(string sourceAddress) => new(SourceHandler(sourceAddress)) { BaseAddress = Http.BaseAddress };
+
+    private static SocketsHttpHandler SourceHandler(string sourceAddress) => new()
     {
         ConnectCallback = async (context, ct) =>
         {
@@ -106,7 +115,7 @@ public sealed class AgentProcess : IAsyncDisposable
             await socket.ConnectAsync(context.DnsEndPoint, ct);
             return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
         },
-    }) { BaseAddress = Http.BaseAddress };
+    };
 
     public async Task<JsonElement> GetDataAsync(string path)
     {

@@ -190,8 +190,13 @@ public sealed class HostileNeighbourTests
             if (!served) Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         }
 
-        var openApi = await agent.Http.GetStringAsync("/openapi/v1.json");
-        Assert.DoesNotContain("\"servers\"", openApi);
+        // The document's server is a fixed relative "/", never built from the request's Host.
+        using var documentRequest = new HttpRequestMessage(HttpMethod.Get, "/openapi/v1.json");
+        documentRequest.Headers.Host = $"PI-SITE-7.lan:{agent.Port}";
+        using var document = await agent.Http.SendAsync(documentRequest);
+        var openApi = await document.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("PI-SITE-7", openApi, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("/", (string?)System.Text.Json.Nodes.JsonNode.Parse(openApi)!["servers"]!.AsArray().Single()!["url"]);
     }
 
     [Fact]

@@ -13,12 +13,7 @@ public static class ApiExtensions
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJsonContext.Default);
             o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
         });
-        // No servers entry: the framework would echo the request's Host there, and a client reads the document from the agent anyway.
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Servers?.Clear();
-            return Task.CompletedTask;
-        }));
+        services.AddApiOpenApi();
         services.AddSingleton<AgentClock>();
         services.AddOptions<ApiOptions>().BindConfiguration("Api").ValidateOnStart();
         services.AddSingleton<IValidateOptions<ApiOptions>, ApiOptionsAnnotations>();

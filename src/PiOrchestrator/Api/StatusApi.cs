@@ -19,9 +19,21 @@ public static class StatusApi
 
     public static IEndpointRouteBuilder MapStatusApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/v1/status", GetStatus).WithName("GetStatus").WithTags("Status");
-        app.MapGet("/healthz", Healthz).WithName("Healthz").WithTags("Status");
-        app.MapGet("/readyz", Readyz).WithName("Readyz").WithTags("Status");
+        app.MapGet("/api/v1/status", GetStatus).WithName("GetStatus").WithTags("Status")
+            .WithSummary("Read the agent's status")
+            .WithDescription("Version and uptime, the MQTT connection, the store, the upload queue, the image cache, and per container " +
+                "the door state, its current and last session, its camera's health and its GPIO door sensor.")
+            .ProducesEnvelope<StatusDto>();
+        app.MapGet("/healthz", Healthz).WithName("Healthz").WithTags("Status")
+            .WithSummary("Liveness probe")
+            .WithDescription("200 while every loop of the agent keeps its heartbeat; 503 (same body shape) names the stalled ones.")
+            .ProducesEnvelope<HealthDto>()
+            .ProducesEnvelope<HealthDto>(StatusCodes.Status503ServiceUnavailable);
+        app.MapGet("/readyz", Readyz).WithName("Readyz").WithTags("Status")
+            .WithSummary("Readiness probe")
+            .WithDescription("200 when evidence can be served (the store works); 503 (same body shape) when not. MQTT is reported, not required.")
+            .ProducesEnvelope<HealthDto>()
+            .ProducesEnvelope<HealthDto>(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace PiOrchestrator.Api;
 
 public sealed record StatusDto(
@@ -14,7 +16,7 @@ public sealed record StatusDto(
 /// <summary>Whether the system clock is NTP-synchronised now; captures taken while it is not say so.</summary>
 public sealed record ClockStatusDto(bool Synchronized, string Source);
 
-public sealed record MqttStatusDto(string State, bool Connected, string Broker, DateTimeOffset? Since, string? LastError, long MessagesReceived, long EventsRejected);
+public sealed record MqttStatusDto([property: AllowedValues("disabled", "connecting", "connected", "disconnected")] string State, bool Connected, string Broker, DateTimeOffset? Since, string? LastError, long MessagesReceived, long EventsRejected);
 
 /// <summary><c>DiskFull</c>: the data disk has no room; new photos are refused until it has (see Storage:DiskReserveKilobytes).</summary>
 public sealed record StoreStatusDto(bool Ok, string DataDirectory, bool DiskFull);
@@ -36,10 +38,11 @@ public sealed record CacheStatusDto(long Bytes, long LimitBytes);
 public sealed record CameraStatusDto(bool? Online, DateTimeOffset? LastSeen, DateTimeOffset? Since, int? LastCaptureLatencyMs, string? LastError);
 
 public sealed record ContainerStatusDto(
-    string Id, string CameraId, string Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId, CameraStatusDto Camera,
+    string Id, string CameraId, [property: AllowedValues("unknown", "open", "closed")] string Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId, CameraStatusDto Camera,
     DoorSensorDto? DoorSensor);
 
 /// <summary>A GPIO door sensor's state: ok, or failed with libgpiod's reason.</summary>
-public sealed record DoorSensorDto(string Chip, int Line, string State, string? Error, DateTimeOffset? Since);
+public sealed record DoorSensorDto(string Chip, int Line, [property: AllowedValues("starting", "ok", "failed")] string State, string? Error, DateTimeOffset? Since);
 
-public sealed record HealthDto(string Status, IReadOnlyDictionary<string, string> Checks);
+/// <summary>Status: ok or unhealthy (healthz), ready or not_ready (readyz); checks: each loop or dependency and its state.</summary>
+public sealed record HealthDto([property: AllowedValues("ok", "unhealthy", "ready", "not_ready")] string Status, IReadOnlyDictionary<string, string> Checks);

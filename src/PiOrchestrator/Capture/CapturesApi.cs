@@ -17,7 +17,16 @@ public static class CapturesApi
 
     public static IEndpointRouteBuilder MapCapturesApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/v1/containers/{containerId}/captures", CreateCapture).WithName("CreateManualCapture").WithTags("Capture");
+        app.MapPost("/api/v1/containers/{containerId}/captures", CreateCapture).WithName("CreateManualCapture").WithTags("Capture")
+            .WithSummary("Take a test capture")
+            .WithDescription("A technician's MANUAL capture from the container's camera, in a session of its own. 201 with Location " +
+                "for a new capture; with an Idempotency-Key header, a repeat of the same key returns 200 and the same capture. " +
+                "Refused with 503 while a door's capture holds the camera and 429 past the hourly budget (both with Retry-After).")
+            .RequiresApiKey()
+            .ProducesEnvelope<CaptureDto>(StatusCodes.Status201Created)
+            .WithResponseHeader(201, "Location", "The new capture: /api/v1/evidence/{evidence_id}.")
+            .ProducesEnvelope<CaptureDto>()
+            .ProducesErrors(400, 401, 403, 404, 413, 429, 503);
         return app;
     }
 

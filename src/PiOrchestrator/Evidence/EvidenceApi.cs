@@ -12,12 +12,52 @@ public static class EvidenceApi
     public static IEndpointRouteBuilder MapEvidenceApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithTags("Evidence");
-        api.MapGet("/sessions/{sessionId}/evidence", GetSessionEvidence).WithName("GetSessionEvidence");
-        api.MapGet("/sessions/{sessionId}/evidence/pair", GetEvidencePair).WithName("GetEvidencePair");
-        api.MapGet("/sessions/{sessionId}/verify", VerifySession).WithName("VerifySession");
-        api.MapGet("/evidence/image", GetImage).WithName("GetEvidenceImage");
-        api.MapGet("/evidence/{evidenceId}", GetEvidence).WithName("GetEvidence");
-        api.MapGet("/evidence/{evidenceId}/download", GetDownload).WithName("GetEvidenceDownload");
+        api.MapGet("/sessions/{sessionId}/evidence", GetSessionEvidence).WithName("GetSessionEvidence")
+            .WithSummary("List a session's captures")
+            .WithDescription("Every capture of the session in order, with a summary. image_data (base64 JPEG) is present while the " +
+                "agent still holds the bytes and include_image is not false; otherwise fetch the image from /api/v1/evidence/image " +
+                "with object_key. Send the ETag back in If-None-Match to get a 304 while the session is unchanged.")
+            .ProducesEnvelope<SessionEvidenceDto>()
+            .WithResponseExample(200, "seed001", "Both photos taken; the before photo still held on the Pi", OpenApiExamples.EvidenceList)
+            .ProducesNotModified("Changes with the session's revision (any capture, upload or purge) and include_image.")
+            .ProducesErrors(400, 404)
+            .WithResponseExample(404, "unknown", "No such session", OpenApiExamples.NotFound);
+        api.MapGet("/sessions/{sessionId}/evidence/pair", GetEvidencePair).WithName("GetEvidencePair")
+            .WithSummary("Read a session's before/after pair")
+            .WithDescription("The BEFORE_OPEN and AFTER_CLOSE sides. pair_status is complete when both were captured; otherwise " +
+                "each side without a good capture says why in missing_reason (status failed, missing, or pending while the " +
+                "session runs), and retry_after_seconds says when to ask again while the session is in progress.")
+            .ProducesEnvelope<EvidencePairDto>()
+            .WithResponseExample(200, "complete", "Both sides captured", OpenApiExamples.CompletePair)
+            .WithResponseExample(200, "incomplete", "The door is still open: the after side is pending", OpenApiExamples.IncompletePair)
+            .ProducesErrors(400, 404);
+        api.MapGet("/sessions/{sessionId}/verify", VerifySession).WithName("VerifySession")
+            .WithSummary("Verify a session's integrity")
+            .WithDescription("Recomputes the session's sha256 hash chain, compares the bytes held on the Pi and re-reads each " +
+                "uploaded object from S3 (results reused for 5 minutes). ok is true when nothing disagrees.")
+            .ProducesEnvelope<SessionVerificationDto>()
+            .ProducesErrors(400, 404);
+        api.MapGet("/evidence/image", GetImage).WithName("GetEvidenceImage")
+            .WithSummary("Fetch a capture's JPEG by object key")
+            .WithDescription("The image proxy: the JPEG of the capture whose object_key is key, from the agent's memory, disk or S3, " +
+                "checked against its sha256. size=thumb gives a small thumbnail. Immutable: cache it by its ETag.")
+            .Produces(StatusCodes.Status200OK, contentType: "image/jpeg")
+            .WithResponseHeader(200, "ETag", "The capture's sha256 in quotes (with -thumb for a thumbnail).")
+            .WithResponseHeader(200, "Cache-Control", "private, max-age=31536000, immutable")
+            .Produces(StatusCodes.Status304NotModified)
+            .WithResponseHeader(304, "ETag", "The capture's sha256 in quotes, as on the 200.")
+            .ProducesErrors(400, 404, 410, 502, 503);
+        api.MapGet("/evidence/{evidenceId}", GetEvidence).WithName("GetEvidence")
+            .WithSummary("Read one capture")
+            .WithDescription("One capture by its evidence_id (a UUIDv7), without image_data.")
+            .ProducesEnvelope<CaptureDto>()
+            .ProducesErrors(400, 404);
+        api.MapGet("/evidence/{evidenceId}/download", GetDownload).WithName("GetEvidenceDownload")
+            .WithSummary("Get a presigned download URL for a capture")
+            .WithDescription("A time-limited S3 URL for the capture's uploaded object, with its sha256 and size. 409 while the capture " +
+                "failed or is not uploaded yet, 410 after retention purged it, 503 when object storage is not configured.")
+            .ProducesEnvelope<EvidenceDownloadDto>()
+            .ProducesErrors(400, 404, 409, 410, 503);
         return app;
     }
 

@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
+using PiOrchestrator.Api;
 
 namespace PiOrchestrator.Evidence;
 
@@ -8,10 +10,14 @@ namespace PiOrchestrator.Evidence;
 /// </summary>
 public sealed record CaptureDto
 {
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? EvidenceId { get; init; }
-    public required string CaptureTag { get; init; }
-    public required string Status { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? MissingReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), ApiFormat("uuid")] public string? EvidenceId { get; init; }
+    [AllowedValues("BEFORE_OPEN", "AFTER_CLOSE", "MANUAL")] public required string CaptureTag { get; init; }
+    /// <summary>captured or failed; on a pair side with no good capture also missing, or pending while the session runs.</summary>
+    [AllowedValues("captured", "failed", "missing", "pending")] public required string Status { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [AllowedValues(Sessions.MissingReason.SessionInProgress, Sessions.MissingReason.NoOpenEvent, Sessions.MissingReason.CaptureFailed,
+        Sessions.MissingReason.CameraOffline, Sessions.MissingReason.DoorLeftOpen)]
+    public string? MissingReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? FailureReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? DeviceId { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ContainerId { get; init; }
@@ -22,8 +28,8 @@ public sealed record CaptureDto
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ContentType { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? ImageSizeBytes { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ObjectKey { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? UploadStatus { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Sha256 { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), AllowedValues("pending", "uploading", "uploaded", "failed")] public string? UploadStatus { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), RegularExpression("^[0-9a-f]{64}$")] public string? Sha256 { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Width { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Height { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? UploadedAt { get; init; }
@@ -68,10 +74,10 @@ public sealed record SessionEvidenceDto(string SessionId, string ContainerId, IR
 
 public sealed record EvidencePairDto
 {
-    public string ContractVersion => "v1";
+    [AllowedValues("v1")] public string ContractVersion => "v1";
     public required string SessionId { get; init; }
     public required string ContainerId { get; init; }
-    public required string PairStatus { get; init; }
+    [AllowedValues("complete", "incomplete")] public required string PairStatus { get; init; }
     public required CaptureDto? Before { get; init; }
     public required CaptureDto? After { get; init; }
     public required DateTimeOffset QueriedAt { get; init; }
@@ -79,14 +85,22 @@ public sealed record EvidencePairDto
 }
 
 /// <summary>A presigned download, as the Evidence API (seed 000) returns it.</summary>
-public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, string Sha256, long ByteSize, string Mime, string Kind);
+public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, [property: RegularExpression("^[0-9a-f]{64}$")] string Sha256, long ByteSize, string Mime, string Kind);
 
-/// <summary><c>Signature</c>: ok, bad (does not verify with the device key over the row's line), or none (stored unsigned, before signing existed).</summary>
-public sealed record CaptureVerificationDto(string EvidenceId, string CaptureTag, string Sha256, string Local, string Object, string Signature);
+/// <summary>local: the bytes held on the Pi; object: the object re-read from S3; signature: ok, bad (does not verify
+/// with the device key over the row's line) or none (stored unsigned, before signing existed).</summary>
+public sealed record CaptureVerificationDto(
+    [property: ApiFormat("uuid")] string EvidenceId,
+    [property: AllowedValues("BEFORE_OPEN", "AFTER_CLOSE", "MANUAL")] string CaptureTag,
+    [property: RegularExpression("^[0-9a-f]{64}$")] string Sha256,
+    [property: AllowedValues("ok", "mismatch", "absent")] string Local,
+    [property: AllowedValues("ok", "mismatch", "missing", "unreachable", "not_uploaded", "purged", "not_configured")] string Object,
+    [property: AllowedValues("ok", "bad", "none")] string Signature);
 
 /// <summary>
 /// The session's chain recomputed from the stored sha256 values, each object re-read from S3, and the chain head's
 /// time stamp (ok, bad, pending or none) checked against the TSA CA.
 /// </summary>
 public sealed record SessionVerificationDto(
-    string SessionId, string? ChainHead, string RecomputedChainHead, bool ChainOk, IReadOnlyList<CaptureVerificationDto> Captures, string Timestamp, bool Ok);
+    string SessionId, string? ChainHead, string RecomputedChainHead, bool ChainOk, IReadOnlyList<CaptureVerificationDto> Captures,
+    [property: AllowedValues("ok", "bad", "pending", "none")] string Timestamp, bool Ok);

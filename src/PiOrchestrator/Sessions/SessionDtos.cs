@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
 
 namespace PiOrchestrator.Sessions;
@@ -7,19 +8,22 @@ public sealed record SessionDto
     public required string Id { get; init; }
     public required string ContainerId { get; init; }
     /// <summary>in_progress or complete.</summary>
-    public required string Status { get; init; }
+    [AllowedValues("in_progress", "complete")] public required string Status { get; init; }
     public required DateTimeOffset StartedAt { get; init; }
     public DateTimeOffset? OpenedAt { get; init; }
     public DateTimeOffset? ClosedAt { get; init; }
     public DateTimeOffset? CompletedAt { get; init; }
-    public required string PairStatus { get; init; }
-    public string? ChainHead { get; init; }
+    [AllowedValues("complete", "incomplete")] public required string PairStatus { get; init; }
+    /// <summary>sha256 chain over the session's captures (null until the first one).</summary>
+    [RegularExpression("^[0-9a-f]{64}$")] public string? ChainHead { get; init; }
     /// <summary>The chain head's RFC 3161 time stamp: status ok, pending, failed or none.</summary>
     public SessionTimestampDto Timestamp { get; init; } = new("none", null, null);
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? BeforeMissingReason { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [AllowedValues(MissingReason.SessionInProgress, MissingReason.NoOpenEvent, MissingReason.CaptureFailed, MissingReason.CameraOffline, MissingReason.DoorLeftOpen)]
+    public string? BeforeMissingReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? DoorLeftOpenAt { get; init; }
 }
 
 public sealed record SessionListDto(IReadOnlyList<SessionDto> Sessions, bool HasMore, string? NextCursor);
 
-public sealed record SessionTimestampDto(string Status, DateTimeOffset? GenTime, string? Tsa);
+public sealed record SessionTimestampDto([property: AllowedValues("ok", "pending", "failed", "none")] string Status, DateTimeOffset? GenTime, string? Tsa);

@@ -14,8 +14,19 @@ public static class SessionsApi
     public static IEndpointRouteBuilder MapSessionsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/sessions").WithTags("Sessions");
-        api.MapGet("/", ListSessions).WithName("ListSessions");
-        api.MapGet("/{sessionId}", GetSession).WithName("GetSession");
+        api.MapGet("/", ListSessions).WithName("ListSessions")
+            .WithSummary("List door sessions, newest first")
+            .WithDescription("One page of sessions (limit 1-100, default 25), optionally of one container_id and one status " +
+                "(in_progress or complete). When has_more is true, pass next_cursor as cursor for the next page. " +
+                "Send the page's ETag back in If-None-Match to get a 304 while nothing on it changed.")
+            .ProducesEnvelope<SessionListDto>()
+            .ProducesNotModified("Changes when a session on the page or its revision changes.")
+            .ProducesErrors(400);
+        api.MapGet("/{sessionId}", GetSession).WithName("GetSession")
+            .WithSummary("Read one session")
+            .WithDescription("The session's door times, whether it is complete, and the state of its before/after pair.")
+            .ProducesEnvelope<SessionDto>()
+            .ProducesErrors(400, 404);
         return app;
     }
 

@@ -1,0 +1,62 @@
+// A dashboard's use of the agent API through the types openapi-typescript generates from /openapi/v1.json
+// (api.d.ts, made next to this file: see README "For dashboard developers"). OpenApiClientTests type-checks it
+// with tsc --strict against the document the agent serves.
+import type { components, paths } from "./api";
+
+type SessionsPage = paths["/api/v1/sessions"]["get"]["responses"][200]["content"]["application/json"];
+type PairAnswer = paths["/api/v1/sessions/{sessionId}/evidence/pair"]["get"]["responses"][200]["content"]["application/json"];
+type ErrorAnswer = components["schemas"]["ApiErrorEnvelope"];
+type Capture = components["schemas"]["CaptureDto"];
+type MissingReason = NonNullable<Capture["missing_reason"]>;
+
+const agent = "http://pi-site-7.lan:8082";
+
+async function get<T>(path: string): Promise<T | ErrorAnswer> {
+  const response = await fetch(agent + path);
+  return (await response.json()) as T | ErrorAnswer;
+}
+
+/** Exhaustive: a reason added to the API and not handled here fails the type check. */
+export function explain(reason: MissingReason): string {
+  switch (reason) {
+    case "SESSION_IN_PROGRESS": return "the session is still running";
+    case "NO_OPEN_EVENT": return "the door opened without an open event, so no before photo";
+    case "CAPTURE_FAILED": return "the camera did not deliver a good photo";
+    case "CAMERA_OFFLINE": return "the camera was offline";
+    case "DOOR_LEFT_OPEN": return "the door is still open";
+    default: {
+      const unhandled: never = reason;
+      return unhandled;
+    }
+  }
+}
+
+function describeSide(side: Capture | null, label: string): string {
+  if (side === null) return `${label}: none`;
+  if (side.status === "captured") return `${label}: ${side.object_key ?? "(not stored yet)"} at ${side.captured_at ?? side.created_at ?? "?"}`;
+  return `${label}: ${side.status}, ${side.missing_reason ? explain(side.missing_reason) : side.failure_reason ?? "no reason given"}`;
+}
+
+/** Lists the newest sessions and says, for each, what its before/after pair shows or why it is incomplete. */
+export async function listPairs(containerId: string): Promise<string[]> {
+  const page = await get<SessionsPage>(`/api/v1/sessions?container_id=${encodeURIComponent(containerId)}&limit=10`);
+  if (!page.success) return [`sessions: ${page.error.code}: ${page.error.message}`];
+  const lines: string[] = [];
+  for (const session of page.data.sessions) {
+    const pair = await get<PairAnswer>(`/api/v1/sessions/${encodeURIComponent(session.id)}/evidence/pair`);
+    if (!pair.success) {
+      lines.push(`${session.id}: ${pair.error.code}${pair.error.field ? ` (${pair.error.field})` : ""}`);
+      continue;
+    }
+    const data = pair.data;
+    if (data.pair_status === "incomplete") {
+      lines.push(`${session.id} incomplete (${session.status}, opened ${session.opened_at ?? "never"})`);
+      if (data.retry_after_seconds !== undefined) lines.push(`  ask again in ${data.retry_after_seconds} s`);
+    } else {
+      lines.push(`${session.id} complete, chain ${session.chain_head ?? "none"}`);
+    }
+    lines.push("  " + describeSide(data.before, "before"), "  " + describeSide(data.after, "after"));
+  }
+  if (page.data.has_more && page.data.next_cursor !== null) lines.push(`more: cursor ${page.data.next_cursor}`);
+  return lines;
+}
