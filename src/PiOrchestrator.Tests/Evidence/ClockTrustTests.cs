@@ -37,6 +37,19 @@ public class ClockTrustTests
         Assert.Equal((status & LibC.STA_UNSYNC) == 0, reading.Synchronized);
     }
 
+    [Fact]
+    public void Under_a_sandbox_refusing_adjtimex_the_timesyncd_flag_decides()
+    {
+        using var dir = new TempDirectory();
+        var flag = Path.Combine(dir.Path, "synchronized");
+        var refused = new KernelClock(flag, () => (false, 0, 1));
+        Assert.Equal(new ClockReading(false, "adjtimex refused by the sandbox; timesyncd has not synchronised"), refused.Read());
+        File.WriteAllText(flag, "");
+        Assert.Equal(new ClockReading(true, "timesyncd"), refused.Read());
+        Assert.False(new KernelClock(flag, () => (false, 0, 22)).Read().Synchronized);
+        Assert.Equal(new ClockReading(false, "adjtimex"), new KernelClock(flag, () => (true, LibC.STA_UNSYNC, 0)).Read());
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

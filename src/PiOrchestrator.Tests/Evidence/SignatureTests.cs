@@ -134,6 +134,13 @@ public class SignatureTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Export_of_an_unknown_or_malformed_session_is_refused()
+    {
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await _http.GetAsync("/api/v1/sessions/no-such-session/export")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await _http.GetAsync("/api/v1/sessions/bad%20id/export")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_failed_capture_carries_no_signature()
     {
         _camera.Mode = CameraMode.Http500;

@@ -16,22 +16,38 @@ public interface IClockSynchronization
 /// keeps STA_UNSYNC set until then; adjtimex reads it. The unit's seccomp filter (ProtectClock, ~@clock) refuses
 /// adjtimex with EPERM, so the agent then falls back to the flag systemd-timesyncd leaves once it has synchronised.
 /// </summary>
-public sealed class KernelClock(string timesyncFlag = KernelClock.TimesyncdFlag) : IClockSynchronization
+public sealed class KernelClock : IClockSynchronization
 {
     public const string TimesyncdFlag = "/run/systemd/timesync/synchronized";
     private const int EPERM = 1;
 
-    public unsafe ClockReading Read()
+    private readonly string _timesyncFlag;
+    private readonly Func<(bool Ok, int Status, int Errno)> _adjtimex;
+
+    public KernelClock() : this(TimesyncdFlag, ReadAdjTimex)
+    {
+    }
+
+    /// <summary>With another adjtimex: tests reach the sandboxed path (EPERM) this way, which no test process can otherwise.</summary>
+    internal KernelClock(string timesyncFlag, Func<(bool Ok, int Status, int Errno)> adjtimex)
+    {
+        _timesyncFlag = timesyncFlag;
+        _adjtimex = adjtimex;
+    }
+
+    private static unsafe (bool Ok, int Status, int Errno) ReadAdjTimex()
     {
         var timex = stackalloc byte[Native.LibC.TimexBufferSize];
         new Span<byte>(timex, Native.LibC.TimexBufferSize).Clear();
-        if (Native.LibC.AdjTimex(timex) >= 0)
-        {
-            var status = *(int*)(timex + Native.LibC.TimexStatusOffset);
-            return new ClockReading((status & Native.LibC.STA_UNSYNC) == 0, "adjtimex");
-        }
-        var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-        if (errno == EPERM && File.Exists(timesyncFlag)) return new ClockReading(true, "timesyncd");
+        if (Native.LibC.AdjTimex(timex) >= 0) return (true, *(int*)(timex + Native.LibC.TimexStatusOffset), 0);
+        return (false, 0, System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+    }
+
+    public ClockReading Read()
+    {
+        var (ok, status, errno) = _adjtimex();
+        if (ok) return new ClockReading((status & Native.LibC.STA_UNSYNC) == 0, "adjtimex");
+        if (errno == EPERM && File.Exists(_timesyncFlag)) return new ClockReading(true, "timesyncd");
         return new ClockReading(false, errno == EPERM ? "adjtimex refused by the sandbox; timesyncd has not synchronised" : $"adjtimex failed (errno {errno})");
     }
 }
