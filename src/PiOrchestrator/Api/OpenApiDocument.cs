@@ -88,8 +88,10 @@ public static class OpenApiDocument
                     if (response is not OpenApiResponse concrete) continue;
                     if (code is "429" or "503")
                         AddHeader(concrete, "Retry-After", "Seconds to wait before trying again (sent when the agent knows).", JsonSchemaType.String);
-                    if (concrete.Content?.TryGetValue("image/jpeg", out var image) == true)
-                        image.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
+                    // Files (the JPEG, the export zip) are bytes, not base64 text.
+                    foreach (var fileType in new[] { "image/jpeg", "application/zip" })
+                        if (concrete.Content?.TryGetValue(fileType, out var file) == true)
+                            file.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
                 }
                 foreach (var header in metadata.OfType<ResponseHeaderMetadata>())
                     if (operation.Responses.TryGetValue(Code(header.StatusCode), out var response) && response is OpenApiResponse concrete)

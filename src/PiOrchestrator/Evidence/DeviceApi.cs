@@ -4,14 +4,20 @@ using PiOrchestrator.Api;
 namespace PiOrchestrator.Evidence;
 
 /// <summary>The device's evidence-signing public key: what a verifier needs besides the captures themselves.</summary>
-public sealed record DeviceDto(string DeviceId, string KeyId, string PublicKeyPem, DateTimeOffset CreatedAt);
+public sealed record DeviceDto(
+    string DeviceId, [property: System.ComponentModel.DataAnnotations.RegularExpression("^[0-9a-f]{64}$")] string KeyId, string PublicKeyPem, DateTimeOffset CreatedAt);
 
 public static class DeviceApi
 {
     public static IEndpointRouteBuilder MapDeviceApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithTags("Evidence");
-        api.MapGet("/device", GetDevice).WithName("GetDevice");
+        api.MapGet("/device", GetDevice).WithName("GetDevice")
+            .WithSummary("Read the device's evidence-signing public key")
+            .WithDescription("The Pi's ECDSA P-256 public key (PEM) that signs every capture, and its key_id (hex sha256 of the " +
+                "SubjectPublicKeyInfo DER) as carried on each capture. Verify a capture's signature with it over the canonical line " +
+                "nexbasira-edge-capture-v1|evidence_id|session_id|container_id|capture_tag|captured_at|sha256.")
+            .ProducesEnvelope<DeviceDto>();
         return app;
     }
 

@@ -8,7 +8,13 @@ public static class ExportApi
     public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithTags("Evidence");
-        api.MapGet("/sessions/{sessionId}/export", ExportSession).WithName("ExportSession");
+        api.MapGet("/sessions/{sessionId}/export", ExportSession).WithName("ExportSession")
+            .WithSummary("Export a session as a self-verifying zip")
+            .WithDescription("A zip a claims handler checks with standard tools: the session's JPEGs as stored, one .sig each, " +
+                "manifest.json, device.pem, SHA256SUMS, chain.tsr and tsa-ca.pem when the chain head was time-stamped, and VERIFY.txt " +
+                "with the sha256sum, openssl dgst and openssl ts commands that check it.")
+            .Produces(StatusCodes.Status200OK, typeof(byte[]), "application/zip")
+            .ProducesErrors(400, 404);
         return app;
     }
 
