@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Pi package: out/piorchestrator-<version>-<rid>[-<kind>].tar.gz with the app, the SQLite native for
 # that RID, the systemd unit, example configuration and install.sh.
-#   scripts/cross-publish.sh [linux-arm64|linux-arm|linux-x64|all] [--self-contained|--native]
+#   scripts/cross-publish.sh [linux-arm64|linux-arm|linux-x64|all] [--self-contained|--native] [--deb]
 # Builds under out/build, apart from the developer build in src/*/bin. Kinds:
 #   (default)         framework-dependent: the Pi runs it with the .NET 10 ASP.NET Core runtime (4 MB package).
 #   --self-contained  carries the runtime (48 MB); needs the runtime packs for the RID from NuGet.
@@ -9,18 +9,26 @@
 #                     memory, start in tens of ms); linux-arm64 and linux-x64. Needs clang and lld, and to build
 #                     for arm64 on another CPU, Debian's gcc-aarch64-linux-gnu (its linker, C library and objcopy).
 # "all" is the two Pi RIDs, linux-arm64 and linux-arm.
+# --deb also builds the Debian package of each framework-dependent or native build (scripts/build-deb.sh):
+#   out/deb/<framework|native>/piorchestrator_<version>_<arm64|armhf|amd64>.deb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=all
 kind=framework
+deb=no
 for arg in "$@"; do
   case "$arg" in
     linux-arm64|linux-arm|linux-x64|all) target="$arg" ;;
     --self-contained) kind=self-contained ;;
     --native) kind=native ;;
-    *) echo "usage: scripts/cross-publish.sh [linux-arm64|linux-arm|linux-x64|all] [--self-contained|--native]" >&2; exit 2 ;;
+    --deb) deb=yes ;;
+    *) echo "usage: scripts/cross-publish.sh [linux-arm64|linux-arm|linux-x64|all] [--self-contained|--native] [--deb]" >&2; exit 2 ;;
   esac
 done
+if [ "$deb" = yes ] && [ "$kind" = self-contained ]; then
+  echo "error: --deb packages framework-dependent and native builds (a self-contained one would duplicate the runtime package)." >&2
+  exit 2
+fi
 rids=(linux-arm64 linux-arm)
 [ "$target" = all ] || rids=("$target")
 version=$(grep -o '<Version>[^<]*' Directory.Build.props | cut -d'>' -f2)
@@ -80,6 +88,11 @@ for rid in "${rids[@]}"; do
   esac
   cp deploy/systemd/piorchestrator.service deploy/install.sh deploy/appsettings.example.json deploy/piorchestrator.env.example README.md "$stage/"
   tar -C out -czf "out/$name.tar.gz" "$name"
+  if [ "$deb" = yes ]; then
+    deb_args=(--app "$stage/app" --rid "$rid")
+    [ "$kind" = native ] && deb_args+=(--native)
+    scripts/build-deb.sh "${deb_args[@]}"
+  fi
   rm -rf "$stage"
   echo "out/$name.tar.gz"
 done

@@ -7,13 +7,15 @@ source scripts/lib.sh
 
 # mosquitto + clients: the real broker and mosquitto_pub/_sub the tests use; systemd: systemd-analyze for the unit tests.
 # chromium: the status page's browser tests (driven by playwright-core, never a downloaded browser).
+# prometheus (and its promtool): scrapes the agent in the metrics tests, checks deploy/prometheus's alert rules.
+# lintian: checks the .deb packages (scripts/build-deb.sh); llvm: its llvm-strip strips their native SQLite of any architecture.
 # wrk, nginx: the smoke run of the dashboard benchmark (nginx serves the baseline copy of the same bytes).
 # clang, lld, gcc-aarch64-linux-gnu: the native (ahead-of-time) builds, for this machine and cross to arm64;
 # libc6-dev-arm64-cross (crt files, libdl/librt/libm for the arm64 link) is only a Recommends of the cross gcc.
 ensure_apt_lists
 # shellcheck disable=SC2046 # agent_packages prints a word list
 ensure_debian_packages $(agent_packages) mosquitto mosquitto-clients systemd chromium wrk nginx clang lld openssl unzip \
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross prometheus lintian llvm
 ensure_dotnet_sdk
 # qemu-user and an arm64 root per Raspberry Pi OS base (Debian 12 bookworm: libgpiod 1; Debian 13 trixie: libgpiod 2):
 # the linux-arm64 packages are run as a Pi of each would run them.

@@ -4,6 +4,7 @@ using PiOrchestrator.Capture;
 using PiOrchestrator.Demo;
 using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
+using PiOrchestrator.Metrics;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Net;
 using PiOrchestrator.Sessions;
@@ -26,6 +27,7 @@ builder.Services
     .AddMqtt()
     .AddDoors()
     .AddApi()
+    .AddAgentMetrics()
     .AddAgentSystemd();
 if (demo) builder.AddDemo();
 
@@ -38,6 +40,7 @@ app.MapExportApi();
 app.MapStatusApi();
 app.MapCapturesApi();
 app.MapStatusPage();
+app.MapMetrics();
 if (demo) app.MapDemoCamera();
 
 return await app.RunAgentAsync();

@@ -25,7 +25,8 @@ public class CameraHealthTests
 
         var evidence = Assert.Single(h.Store.GetEvidenceForSession(session.SessionId));
         Assert.True(evidence.IsCaptured);
-        Assert.True(evidence.LatencyMs >= 400, $"latency {evidence.LatencyMs} ms");
+        // The camera's 400 ms wait is a .NET timer, which may fire a millisecond early (millisecond tick granularity).
+        Assert.True(evidence.LatencyMs >= 390, $"latency {evidence.LatencyMs} ms");
     }
 
     [Fact]

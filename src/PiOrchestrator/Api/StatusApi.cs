@@ -97,8 +97,18 @@ public static class StatusApi
     }
 }
 
-/// <summary>When this agent started.</summary>
+/// <summary>
+/// When this agent's process started. Taken from the process (not from when this object is first resolved, which is
+/// the first status request) and expressed on <see cref="TimeProvider"/>'s clock, so uptime is now − StartedAt.
+/// </summary>
 public sealed class AgentClock(TimeProvider time)
 {
-    public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
+    public DateTimeOffset StartedAt { get; } = time.GetUtcNow() - ProcessAge();
+
+    private static TimeSpan ProcessAge()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        var age = DateTime.Now - self.StartTime;
+        return age > TimeSpan.Zero ? age : TimeSpan.Zero;
+    }
 }

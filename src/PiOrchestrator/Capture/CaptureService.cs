@@ -86,6 +86,7 @@ public sealed class CaptureService(
         }
 
         var elapsed = (time.GetUtcNow() - requestedAt).TotalMilliseconds;
+        Metrics.AgentMetrics.Capture(record, grab.Latency);
         if (record.IsCaptured)
             log.LogInformation("Captured {Tag} for {ContainerId} session {SessionId}: {Bytes} bytes, camera {LatencyMs} ms, stored in {ElapsedMs:F0} ms total",
                 EvidenceNames.Of(tag), container.Id, sessionId, record.ImageSizeBytes, record.LatencyMs, elapsed);

@@ -56,6 +56,7 @@ public sealed class MqttDoorEventSource(
         message.Acknowledge();
         var topic = message.Topic;
         Interlocked.Increment(ref _rejected);
+        Metrics.AgentMetrics.DoorEvent(DoorEventSource.Mqtt, "invalid");
         if (!_throttle.ShouldLog(problemClass, out var suppressed)) return;
         var heldBack = suppressed > 0 ? $" ({suppressed} more of this kind held back)" : "";
         log.LogWarning("Door event on {Topic} dropped: {Problem}{HeldBack}", DoorEventParser.Printable(topic), problem, heldBack);

@@ -280,7 +280,7 @@ public sealed partial class MqttConnection(
 
     private void SetState(MqttState state, string? error)
     {
-        if (_state != state) StateSince = time.GetUtcNow();
+        if (_state != state || StateSince is null) StateSince = time.GetUtcNow();
         _state = state;
         LastError = error;
     }

@@ -238,15 +238,19 @@ public sealed class SessionEngine : BackgroundService, IDoorEventSink
         {
             if (_throttle.ShouldLog("unknown:" + e.ContainerId, out _))
                 _log.LogWarning("Door event for unknown container {ContainerId} from {Source} dropped", DoorEventParser.Printable(e.ContainerId), e.Source);
+            Metrics.AgentMetrics.DoorEvent(e.Source, "unknown_container");
             return;
         }
         if (e.EventId is { } eventId && (_seenEventIds.Contains((e.ContainerId, eventId)) || IsOldAndStored(e, eventId)))
         {
             _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
+            Metrics.AgentMetrics.DoorEvent(e.Source, "duplicate");
             return;
         }
         var remembered = false;
-        if (Accept(container, e))
+        var accepted = Accept(container, e);
+        Metrics.AgentMetrics.DoorEvent(e.Source, accepted ? "accepted" : "dropped");
+        if (accepted)
         {
             remembered = e.IsOpening ? OnOpening(container, e) : OnClosed(container, e);
             Publish(container);

@@ -56,6 +56,7 @@ public sealed class Uploader : BackgroundService
                     // Waiting out a backoff on purpose is not a hang.
                     _heartbeats.Beat(HeartbeatName, args.RetryDelay + AttemptBudget);
                     var ex = args.Outcome.Exception!;
+                    Metrics.AgentMetrics.Upload("retry");
                     if (ex is not BrokenCircuitException)
                         _state.RecordFailure(_s3.Describe(ex), S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
                     if (args.Context.Properties.TryGetValue(RowKey, out var row))
@@ -189,12 +190,14 @@ public sealed class Uploader : BackgroundService
             }, context, row);
             _store.SetUploadStatus(row, UploadStatus.Uploaded, null, _time.GetUtcNow());
             _state.RecordSuccess();
+            Metrics.AgentMetrics.Upload("uploaded");
         }
         catch (Exception ex) when (S3ObjectStore.IsPermanent(ex))
         {
             var reason = _s3.Describe(ex);
             _log.LogError("Upload of {Key} refused for good: {Reason}; the capture stays on this agent (retried at next start)", row.ObjectKey, reason);
             _store.SetUploadStatus(row, UploadStatus.Failed, reason);
+            Metrics.AgentMetrics.Upload("failed");
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -36,13 +36,21 @@ function el(tag, className, text) {
   return node;
 }
 
+// The agent's clock minus this browser's (from the status answer's timestamp): ages are reckoned on the agent's
+// clock, so a phone whose clock is off still shows how long ago things happened.
+let agentClockOffsetMs = 0;
+
 function since(iso) {
   if (!iso) return '';
-  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (seconds < 90) return seconds + ' s ago';
-  if (seconds < 5400) return Math.round(seconds / 60) + ' min ago';
-  if (seconds < 172800) return Math.round(seconds / 3600) + ' h ago';
-  return Math.round(seconds / 86400) + ' days ago';
+  return duration(Math.round((Date.now() + agentClockOffsetMs - Date.parse(iso)) / 1000)) + ' ago';
+}
+
+function duration(totalSeconds) {
+  const seconds = Math.max(0, totalSeconds);
+  if (seconds < 90) return seconds + ' s';
+  if (seconds < 5400) return Math.round(seconds / 60) + ' min';
+  if (seconds < 172800) return Math.round(seconds / 3600) + ' h';
+  return Math.round(seconds / 86400) + ' days';
 }
 
 function time(iso) {
@@ -50,10 +58,14 @@ function time(iso) {
 }
 
 // The browser revalidates with If-None-Match (no-cache), so an unchanged answer is a 304 with no body.
-async function getData(url) {
+async function getEnvelope(url) {
   const response = await fetch(url, { cache: 'no-cache', headers: { Accept: 'application/json' } });
   if (!response.ok) throw new Error(url + ' answered ' + response.status);
-  return (await response.json()).data;
+  return response.json();
+}
+
+async function getData(url) {
+  return (await getEnvelope(url)).data;
 }
 
 function fact(list, name, value, className) {
@@ -62,7 +74,7 @@ function fact(list, name, value, className) {
 
 function renderAgent(status) {
   document.getElementById('agent-line').textContent =
-    'version ' + status.version + ' · up ' + since(status.started_at).replace(' ago', '');
+    'version ' + status.version + ' · up ' + duration(status.uptime_seconds);
   const list = document.getElementById('agent');
   list.replaceChildren();
   const mqtt = status.mqtt;
@@ -210,7 +222,9 @@ async function refresh() {
   state.busy = true;
   const error = document.getElementById('error');
   try {
-    const status = await getData('/api/v1/status');
+    const envelope = await getEnvelope('/api/v1/status');
+    const status = envelope.data;
+    agentClockOffsetMs = Date.parse(envelope.timestamp) - Date.now();
     renderAgent(status);
     renderContainers(status);
     await renderSessions();
