@@ -1,0 +1,165 @@
+using PiOrchestrator.Capture;
+using PiOrchestrator.Evidence;
+using PiOrchestrator.Site;
+
+namespace PiOrchestrator.Sessions;
+
+/// <summary>Captures and completion: BEFORE_OPEN/AFTER_CLOSE/MANUAL grabs, the after-close timer, completed sessions, recovery at start.</summary>
+public sealed partial class SessionEngine
+{
+    private void OnAfterCloseDue(AfterCloseDue due)
+    {
+        if (!_sessions.TryGetValue(due.SessionId, out var session) || session.Phase != Phase.Closing || session.Generation != due.Generation)
+            return;
+        session.AfterCloseTimer?.Dispose();
+        session.AfterCloseTimer = null;
+        session.Phase = Phase.Finishing;
+        // From here a new opening of the door is a new session.
+        if (_containers.TryGetValue(session.Container.Id, out var container) && container.Current == session)
+        {
+            container.Current = null;
+            Publish(container);
+        }
+        // On disk before the grab: a grab cut by a crash is recorded interrupted at restart, never taken late.
+        _store.MarkAfterCloseStarted(session.Id);
+        StartCapture(session, CaptureTag.AfterClose);
+    }
+
+    private void OnManualCapture(ManualCapture manual)
+    {
+        var now = _time.GetUtcNow();
+        var sessionId = ManualSessionPrefix + Guid.CreateVersion7(now).ToString("N");
+        // Finishing from the start: the door state and the container's current session are not touched.
+        var session = Track(new ActiveSession(sessionId, manual.Container) { Phase = Phase.Finishing, AfterCloseDone = true, OpenedAt = now, OpenedTimestamp = _time.GetTimestamp() });
+        _store.InsertSession(new SessionRecord { SessionId = sessionId, ContainerId = manual.Container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now });
+        StartCapture(session, CaptureTag.Manual, manual.Result);
+    }
+
+    private void OnCaptureDone(CaptureDone done)
+    {
+        if (!_sessions.TryGetValue(done.SessionId, out var session)) return;
+        session.CapturesInFlight--;
+        if (done.Tag == CaptureTag.AfterClose) session.AfterCloseDone = true;
+        if (session.Phase == Phase.Finishing && session.AfterCloseDone && session.CapturesInFlight == 0)
+            Complete(session);
+    }
+
+    private void Complete(ActiveSession session)
+    {
+        var evidence = _store.GetEvidenceForSession(session.Id);
+        var head = HashChain.Head(session.Id, evidence);
+        _store.CompleteSession(session.Id, _time.GetUtcNow(), head);
+        _sessions.Remove(session.Id);
+        _log.LogInformation("Session {SessionId} of {ContainerId} complete: BEFORE_OPEN {Before}, AFTER_CLOSE {After}, chain {ChainHead}",
+            session.Id, session.Container.Id, Outcome(evidence, CaptureTag.BeforeOpen), Outcome(evidence, CaptureTag.AfterClose), head[..16]);
+    }
+
+    private static string Outcome(List<EvidenceRecord> evidence, CaptureTag tag) =>
+        evidence.LastOrDefault(e => e.Tag == tag && e.IsCaptured) is not null ? "captured"
+        : evidence.LastOrDefault(e => e.Tag == tag) is { } failed ? $"failed ({failed.FailureReason})"
+        : "missing";
+
+    private void StartCapture(ActiveSession session, CaptureTag tag, TaskCompletionSource<EvidenceRecord>? result = null)
+    {
+        session.CapturesInFlight++;
+        _captures.Add(RunCaptureAsync(session.Container, session.Id, tag, result));
+    }
+
+    private async Task RunCaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, TaskCompletionSource<EvidenceRecord>? result)
+    {
+        try
+        {
+            var record = await _capture.CaptureAsync(container, sessionId, tag, _captureAbort.Token);
+            result?.TrySetResult(record);
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "Capture {Tag} for session {SessionId} could not be stored", EvidenceNames.Of(tag), sessionId);
+            result?.TrySetException(ex);
+        }
+        finally
+        {
+            _inputs.Writer.TryWrite(new CaptureDone(sessionId, tag));
+        }
+    }
+
+    private void ScheduleAfterClose(ActiveSession session, DateTimeOffset due)
+    {
+        session.AfterCloseTimer?.Dispose();
+        var generation = ++session.Generation;
+        // A stored due time from a clock that was ahead (a Pi without RTC before NTP) must not delay AFTER_CLOSE.
+        var wait = TimeSpan.FromTicks(Math.Clamp((due - _time.GetUtcNow()).Ticks, 0, TimeSpan.FromMilliseconds(_options.AfterCloseDelayMs).Ticks));
+        session.AfterCloseTimer = _time.CreateTimer(
+            _ => _inputs.Writer.TryWrite(new AfterCloseDue(session.Id, generation)), null, wait, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Resumes sessions a stop or crash left unfinished, and remembers recent event ids.</summary>
+    private void Recover()
+    {
+        foreach (var (containerId, eventId) in _store.RecentDoorEvents(_time.GetUtcNow() - SeenWindow))
+            _seenEventIds.Add((containerId, eventId));
+
+        var unfinished = _store.UnfinishedSessions();
+        foreach (var record in unfinished)
+        {
+            var evidence = _store.GetEvidenceForSession(record.SessionId);
+            if (!_containers.TryGetValue(record.ContainerId, out var container))
+            {
+                _log.LogWarning("Session {SessionId} belongs to {ContainerId}, which is no longer configured: completed as it is", record.SessionId, record.ContainerId);
+                _store.CompleteSession(record.SessionId, _time.GetUtcNow(), HashChain.Head(record.SessionId, evidence));
+                continue;
+            }
+            if (record.SessionId.StartsWith(ManualSessionPrefix, StringComparison.Ordinal))
+            {
+                // A test capture cut by a stop or crash: recorded as such and closed, never resumed as the door's session.
+                if (!evidence.Any(e => e.Tag == CaptureTag.Manual))
+                    _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.Manual, CaptureFailure.Interrupted);
+                _store.CompleteSession(record.SessionId, _time.GetUtcNow(), HashChain.Head(record.SessionId, _store.GetEvidenceForSession(record.SessionId)));
+                continue;
+            }
+            if (record.BeforeMissingReason is null && !evidence.Any(e => e.Tag == CaptureTag.BeforeOpen))
+                _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.BeforeOpen, CaptureFailure.Interrupted);
+
+            var newer = unfinished.Any(o => o.ContainerId == record.ContainerId && o.StartedAt > record.StartedAt);
+            var openedAt = record.OpenedAt ?? record.StartedAt;
+            var session = Track(new ActiveSession(record.SessionId, container.Config)
+            {
+                OpenedAt = openedAt,
+                OpenedTimestamp = TimestampAgo(_time.GetUtcNow() - openedAt),
+                LeftOpenFlagged = record.DoorLeftOpenAt is not null,
+            });
+            container.LastSessionId = record.SessionId;
+            if (evidence.Any(e => e.Tag == CaptureTag.AfterClose))
+            {
+                session.Phase = Phase.Finishing;
+                session.AfterCloseDone = true;
+                Complete(session);
+            }
+            else if (newer || record is { Phase: SessionPhase.Closing, AfterCloseDueAt: null })
+            {
+                // Either the door opened again after this cycle, or the AFTER_CLOSE grab was under way when the agent
+                // stopped: an AFTER_CLOSE taken now would show the wrong moment.
+                _capture.RecordFailure(container.Config, record.SessionId, CaptureTag.AfterClose, CaptureFailure.Interrupted);
+                session.Phase = Phase.Finishing;
+                session.AfterCloseDone = true;
+                Complete(session);
+            }
+            else if (record.Phase == SessionPhase.Closing)
+            {
+                session.Phase = Phase.Closing;
+                container.Current = session;
+                SetDoor(container, DoorState.Closed, record.ClosedAt ?? record.StartedAt);
+                ScheduleAfterClose(session, record.AfterCloseDueAt ?? _time.GetUtcNow());
+                _log.LogInformation("Resuming session {SessionId} of {ContainerId}: AFTER_CLOSE pending", record.SessionId, record.ContainerId);
+            }
+            else
+            {
+                session.Phase = Phase.Open;
+                container.Current = session;
+                SetDoor(container, DoorState.Open, record.OpenedAt ?? record.StartedAt);
+                _log.LogInformation("Resuming session {SessionId} of {ContainerId}: door open, waiting for closed", record.SessionId, record.ContainerId);
+            }
+            Publish(container);
+        }
+    }
+}
