@@ -20,6 +20,9 @@ public sealed record ResponseHeaderMetadata(int StatusCode, string Name, string 
 /// <summary>A named example of one JSON answer, made by <paramref name="Json"/> when the document is built.</summary>
 public sealed record ResponseExampleMetadata(int StatusCode, string Name, string Summary, Func<string> Json);
 
+/// <summary>A file answer (a JPEG, a zip): bytes of <paramref name="ContentType"/>, described without a .NET type (none has JSON metadata).</summary>
+public sealed record FileResponseMetadata(int StatusCode, string ContentType, string Description);
+
 /// <summary>Marks an endpoint that needs <c>Authorization: Bearer &lt;Api:Key&gt;</c>.</summary>
 public sealed class BearerKeyMetadata;
 
@@ -88,10 +91,16 @@ public static class OpenApiDocument
                     if (response is not OpenApiResponse concrete) continue;
                     if (code is "429" or "503")
                         AddHeader(concrete, "Retry-After", "Seconds to wait before trying again (sent when the agent knows).", JsonSchemaType.String);
-                    // Files (the JPEG, the export zip) are bytes, not base64 text.
-                    foreach (var fileType in new[] { "image/jpeg", "application/zip" })
-                        if (concrete.Content?.TryGetValue(fileType, out var file) == true)
-                            file.Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" };
+                }
+                // Files are bytes, not base64 text; declared by metadata because a byte[] response type would need JSON
+                // metadata the source-generated context does not have (the native build could not make the document).
+                foreach (var file in metadata.OfType<FileResponseMetadata>())
+                {
+                    if (!operation.Responses.TryGetValue(Code(file.StatusCode), out var existing) || existing is not OpenApiResponse response)
+                        operation.Responses[Code(file.StatusCode)] = response = new OpenApiResponse();
+                    response.Description = file.Description;
+                    response.Content ??= new Dictionary<string, OpenApiMediaType>();
+                    response.Content[file.ContentType] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } };
                 }
                 foreach (var header in metadata.OfType<ResponseHeaderMetadata>())
                     if (operation.Responses.TryGetValue(Code(header.StatusCode), out var response) && response is OpenApiResponse concrete)
@@ -206,6 +215,9 @@ public static class OpenApiDocument
         endpoint.Produces(StatusCodes.Status304NotModified)
             .WithMetadata(new ResponseHeaderMetadata(200, "ETag", etagDescription))
             .WithMetadata(new ResponseHeaderMetadata(304, "ETag", etagDescription));
+
+    public static RouteHandlerBuilder ProducesFile(this RouteHandlerBuilder endpoint, string contentType, string description, int statusCode = 200) =>
+        endpoint.WithMetadata(new FileResponseMetadata(statusCode, contentType, description));
 
     public static RouteHandlerBuilder WithResponseHeader(this RouteHandlerBuilder endpoint, int statusCode, string name, string description) =>
         endpoint.WithMetadata(new ResponseHeaderMetadata(statusCode, name, description));

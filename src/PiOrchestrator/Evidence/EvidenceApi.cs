@@ -41,7 +41,7 @@ public static class EvidenceApi
             .WithSummary("Fetch a capture's JPEG by object key")
             .WithDescription("The image proxy: the JPEG of the capture whose object_key is key, from the agent's memory, disk or S3, " +
                 "checked against its sha256. size=thumb gives a small thumbnail. Immutable: cache it by its ETag.")
-            .Produces(StatusCodes.Status200OK, typeof(byte[]), "image/jpeg")
+            .ProducesFile("image/jpeg", "The JPEG (or its thumbnail).")
             .WithResponseHeader(200, "ETag", "The capture's sha256 in quotes (with -thumb for a thumbnail).")
             .WithResponseHeader(200, "Cache-Control", "private, max-age=31536000, immutable")
             .Produces(StatusCodes.Status304NotModified)

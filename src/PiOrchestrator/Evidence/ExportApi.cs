@@ -13,7 +13,7 @@ public static class ExportApi
             .WithDescription("A zip a claims handler checks with standard tools: the session's JPEGs as stored, one .sig each, " +
                 "manifest.json, device.pem, SHA256SUMS, chain.tsr and tsa-ca.pem when the chain head was time-stamped, and VERIFY.txt " +
                 "with the sha256sum, openssl dgst and openssl ts commands that check it.")
-            .Produces(StatusCodes.Status200OK, typeof(byte[]), "application/zip")
+            .ProducesFile("application/zip", "The session's export.")
             .ProducesErrors(400, 404);
         return app;
     }
