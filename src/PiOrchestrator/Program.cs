@@ -35,8 +35,6 @@ var app = builder.Build();
 app.UseApi();
 app.MapSessionsApi();
 app.MapEvidenceApi();
-app.MapDeviceApi();
-app.MapExportApi();
 app.MapStatusApi();
 app.MapCapturesApi();
 app.MapStatusPage();

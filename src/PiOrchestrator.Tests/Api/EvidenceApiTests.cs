@@ -10,34 +10,16 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.Api;
 
 /// <summary>The v1 evidence endpoints as the dashboard uses them, field for field (seed 001).</summary>
-public class EvidenceApiTests : IAsyncLifetime
+public class EvidenceApiTests : AgentWithCameraTests
 {
-    private FakeCamera _camera = null!;
-    private AgentApplication _app = null!;
-    private HttpClient _http = null!;
-
-    public async Task InitializeAsync()
-    {
-        _camera = await FakeCamera.StartAsync();
-        _app = new AgentApplication(_camera.Url);
-        _http = _app.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _app.DisposeAsync();
-        await _camera.DisposeAsync();
-    }
-
     private static readonly string[] ContractCaptureFields =
         ["evidence_id", "capture_tag", "status", "device_id", "container_id", "session_id", "created_at", "content_type", "image_size_bytes", "object_key", "upload_status"];
 
     [Fact]
     public async Task Evidence_list_has_the_contract_shape_and_image_data_while_held()
     {
-        var sessionId = await _app.DoorCycleAsync();
-        using var response = await _http.GetAsync($"/api/v1/sessions/{sessionId}/evidence");
+        var sessionId = await App.DoorCycleAsync();
+        using var response = await Http.GetAsync($"/api/v1/sessions/{sessionId}/evidence");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await AgentApplication.Json(response);
 
@@ -73,8 +55,8 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task Include_image_false_omits_image_data()
     {
-        var sessionId = await _app.DoorCycleAsync();
-        var data = (await AgentApplication.Json(await _http.GetAsync($"/api/v1/sessions/{sessionId}/evidence?include_image=false"))).GetProperty("data");
+        var sessionId = await App.DoorCycleAsync();
+        var data = (await AgentApplication.Json(await Http.GetAsync($"/api/v1/sessions/{sessionId}/evidence?include_image=false"))).GetProperty("data");
         Assert.All(data.GetProperty("captures").EnumerateArray(), c => Assert.False(c.TryGetProperty("image_data", out _)));
     }
 
@@ -82,7 +64,7 @@ public class EvidenceApiTests : IAsyncLifetime
     public async Task Pollers_get_304_until_the_session_changes()
     {
         var settings = new Dictionary<string, string?> { ["Capture:AfterCloseDelayMs"] = "60000" };
-        await using var app = new AgentApplication(_camera.Url, settings);
+        await using var app = new AgentApplication(Camera.Url, settings);
         using var http = app.CreateClient();
         app.Post("ctr-001", DoorEventKind.Opened);
         var session = await Eventually.UntilAsync(() => Task.FromResult(app.Store.ListSessions("ctr-001", null, false, null, 1).Sessions.FirstOrDefault(s => s.HasBefore)),
@@ -109,21 +91,21 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task Two_containers_on_one_camera_never_have_their_captures_overlap()
     {
-        _camera.Mode = CameraMode.Slow;
-        _camera.SlowDelay = TimeSpan.FromMilliseconds(200);
-        _app.Post("ctr-001", DoorEventKind.Opened);
-        _app.Post("ctr-002", DoorEventKind.Opened);
-        await Eventually.UntilAsync(() => _app.Store.ListSessions(null, null, false, null, 10).Sessions.Count(s => s.HasBefore) == 2,
+        Camera.Mode = CameraMode.Slow;
+        Camera.SlowDelay = TimeSpan.FromMilliseconds(200);
+        App.Post("ctr-001", DoorEventKind.Opened);
+        App.Post("ctr-002", DoorEventKind.Opened);
+        await Eventually.UntilAsync(() => App.Store.ListSessions(null, null, false, null, 10).Sessions.Count(s => s.HasBefore) == 2,
             TimeSpan.FromSeconds(20), "both BEFORE_OPEN captures");
-        Assert.Equal(2, _camera.CaptureRequests);
-        Assert.Equal(1, _camera.MaxConcurrent);
+        Assert.Equal(2, Camera.CaptureRequests);
+        Assert.Equal(1, Camera.MaxConcurrent);
     }
 
     [Fact]
     public async Task Pair_of_a_complete_session_has_both_sides()
     {
-        var sessionId = await _app.DoorCycleAsync();
-        var data = (await AgentApplication.Json(await _http.GetAsync($"/api/v1/sessions/{sessionId}/evidence/pair"))).GetProperty("data");
+        var sessionId = await App.DoorCycleAsync();
+        var data = (await AgentApplication.Json(await Http.GetAsync($"/api/v1/sessions/{sessionId}/evidence/pair"))).GetProperty("data");
         Assert.Equal("v1", data.GetProperty("contract_version").GetString());
         Assert.Equal("complete", data.GetProperty("pair_status").GetString());
         Assert.Equal("BEFORE_OPEN", data.GetProperty("before").GetProperty("capture_tag").GetString());
@@ -136,10 +118,10 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task Pair_in_progress_says_SESSION_IN_PROGRESS_and_when_to_retry()
     {
-        _app.Post("ctr-002", DoorEventKind.Opened);
-        var session = await Eventually.UntilAsync(() => Task.FromResult(_app.Store.ListSessions("ctr-002", null, false, null, 1).Sessions.FirstOrDefault(s => s.HasBefore)),
+        App.Post("ctr-002", DoorEventKind.Opened);
+        var session = await Eventually.UntilAsync(() => Task.FromResult(App.Store.ListSessions("ctr-002", null, false, null, 1).Sessions.FirstOrDefault(s => s.HasBefore)),
             TimeSpan.FromSeconds(20), "BEFORE_OPEN");
-        var data = (await AgentApplication.Json(await _http.GetAsync($"/api/v1/sessions/{session.SessionId}/evidence/pair"))).GetProperty("data");
+        var data = (await AgentApplication.Json(await Http.GetAsync($"/api/v1/sessions/{session.SessionId}/evidence/pair"))).GetProperty("data");
         Assert.Equal("incomplete", data.GetProperty("pair_status").GetString());
         Assert.Equal("captured", data.GetProperty("before").GetProperty("status").GetString());
         var after = data.GetProperty("after");
@@ -151,10 +133,10 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task Pair_of_a_close_without_open_says_NO_OPEN_EVENT()
     {
-        _app.Post("ctr-002", DoorEventKind.Closed);
-        var session = await Eventually.UntilAsync(() => Task.FromResult(_app.Store.ListSessions("ctr-002", PiOrchestrator.Evidence.SessionPhase.Complete, false, null, 1).Sessions.FirstOrDefault()),
+        App.Post("ctr-002", DoorEventKind.Closed);
+        var session = await Eventually.UntilAsync(() => Task.FromResult(App.Store.ListSessions("ctr-002", PiOrchestrator.Evidence.SessionPhase.Complete, false, null, 1).Sessions.FirstOrDefault()),
             TimeSpan.FromSeconds(20), "the session");
-        var data = (await AgentApplication.Json(await _http.GetAsync($"/api/v1/sessions/{session.SessionId}/evidence/pair"))).GetProperty("data");
+        var data = (await AgentApplication.Json(await Http.GetAsync($"/api/v1/sessions/{session.SessionId}/evidence/pair"))).GetProperty("data");
         Assert.Equal("incomplete", data.GetProperty("pair_status").GetString());
         Assert.Equal("NO_OPEN_EVENT", data.GetProperty("before").GetProperty("missing_reason").GetString());
         Assert.Equal("missing", data.GetProperty("before").GetProperty("status").GetString());
@@ -164,9 +146,9 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task Pair_with_a_failed_capture_says_CAPTURE_FAILED_and_why()
     {
-        _camera.Mode = CameraMode.Http500;
-        var sessionId = await _app.DoorCycleAsync("ctr-002");
-        var data = (await AgentApplication.Json(await _http.GetAsync($"/api/v1/sessions/{sessionId}/evidence/pair"))).GetProperty("data");
+        Camera.Mode = CameraMode.Http500;
+        var sessionId = await App.DoorCycleAsync("ctr-002");
+        var data = (await AgentApplication.Json(await Http.GetAsync($"/api/v1/sessions/{sessionId}/evidence/pair"))).GetProperty("data");
         Assert.Equal("failed", data.GetProperty("before").GetProperty("status").GetString());
         Assert.Equal("CAPTURE_FAILED", data.GetProperty("before").GetProperty("missing_reason").GetString());
         Assert.Equal("http_500", data.GetProperty("before").GetProperty("failure_reason").GetString());
@@ -195,10 +177,10 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task Image_proxy_serves_the_stored_bytes_with_the_sha256_as_etag()
     {
-        var sessionId = await _app.DoorCycleAsync();
-        var capture = _app.Store.GetEvidenceForSession(sessionId)[0];
+        var sessionId = await App.DoorCycleAsync();
+        var capture = App.Store.GetEvidenceForSession(sessionId)[0];
         var url = $"/api/v1/evidence/image?key={Uri.EscapeDataString(capture.ObjectKey!)}";
-        using var response = await _http.GetAsync(url);
+        using var response = await Http.GetAsync(url);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("image/jpeg", response.Content.Headers.ContentType!.MediaType);
         var bytes = await response.Content.ReadAsByteArrayAsync();
@@ -208,15 +190,15 @@ public class EvidenceApiTests : IAsyncLifetime
 
         using var conditional = new HttpRequestMessage(HttpMethod.Get, url);
         conditional.Headers.IfNoneMatch.Add(response.Headers.ETag);
-        Assert.Equal(HttpStatusCode.NotModified, (await _http.SendAsync(conditional)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotModified, (await Http.SendAsync(conditional)).StatusCode);
     }
 
     [Fact]
     public async Task Image_proxy_thumbnail_is_a_one_eighth_jpeg()
     {
-        var sessionId = await _app.DoorCycleAsync();
-        var capture = _app.Store.GetEvidenceForSession(sessionId)[0];
-        var bytes = await _http.GetByteArrayAsync($"/api/v1/evidence/image?key={Uri.EscapeDataString(capture.ObjectKey!)}&size=thumb");
+        var sessionId = await App.DoorCycleAsync();
+        var capture = App.Store.GetEvidenceForSession(sessionId)[0];
+        var bytes = await Http.GetByteArrayAsync($"/api/v1/evidence/image?key={Uri.EscapeDataString(capture.ObjectKey!)}&size=thumb");
         var check = JpegCodec.Check(bytes, out _);
         Assert.True(check.Ok);
         Assert.Equal((40, 30), (check.Width, check.Height));
@@ -251,7 +233,7 @@ public class EvidenceApiTests : IAsyncLifetime
     [InlineData("/etc/passwd", 404)]
     public async Task Hostile_and_bad_requests_get_an_error_envelope(string url, int status)
     {
-        using var response = await _http.GetAsync(url);
+        using var response = await Http.GetAsync(url);
         Assert.Equal(status, (int)response.StatusCode);
         var body = await AgentApplication.Json(response);
         Assert.False(body.GetProperty("success").GetBoolean());
@@ -264,10 +246,10 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task Overlong_ids_and_keys_are_refused_naming_the_field()
     {
-        using var id = await _http.GetAsync($"/api/v1/sessions/{new string('a', 129)}/evidence");
+        using var id = await Http.GetAsync($"/api/v1/sessions/{new string('a', 129)}/evidence");
         Assert.Equal(HttpStatusCode.BadRequest, id.StatusCode);
         Assert.Equal("session_id", (await AgentApplication.Json(id)).GetProperty("error").GetProperty("field").GetString());
-        using var key = await _http.GetAsync($"/api/v1/evidence/image?key={new string('k', 513)}");
+        using var key = await Http.GetAsync($"/api/v1/evidence/image?key={new string('k', 513)}");
         Assert.Equal(HttpStatusCode.BadRequest, key.StatusCode);
         Assert.Equal("key", (await AgentApplication.Json(key)).GetProperty("error").GetProperty("field").GetString());
     }
@@ -275,7 +257,7 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task A_wrong_method_is_405_in_the_envelope()
     {
-        using var response = await _http.PostAsync("/api/v1/sessions/x/evidence", new StringContent("{}"));
+        using var response = await Http.PostAsync("/api/v1/sessions/x/evidence", new StringContent("{}"));
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
         Assert.Equal("method_not_allowed", (await AgentApplication.Json(response)).GetProperty("error").GetProperty("code").GetString());
     }
@@ -283,7 +265,7 @@ public class EvidenceApiTests : IAsyncLifetime
     [Fact]
     public async Task OpenApi_document_lists_the_endpoints()
     {
-        var doc = await _http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
+        var doc = await Http.GetFromJsonAsync<JsonElement>("/openapi/v1.json");
         var paths = doc.GetProperty("paths");
         foreach (var path in new[] { "/api/v1/sessions/{sessionId}/evidence", "/api/v1/sessions/{sessionId}/evidence/pair", "/api/v1/evidence/image", "/api/v1/sessions" })
             Assert.True(paths.TryGetProperty(path, out _), $"OpenAPI lacks {path}");

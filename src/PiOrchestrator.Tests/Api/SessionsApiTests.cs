@@ -5,29 +5,11 @@ using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Api;
 
-public class SessionsApiTests : IAsyncLifetime
+public class SessionsApiTests : AgentWithCameraTests
 {
-    private FakeCamera _camera = null!;
-    private AgentApplication _app = null!;
-    private HttpClient _http = null!;
-
-    public async Task InitializeAsync()
-    {
-        _camera = await FakeCamera.StartAsync();
-        _app = new AgentApplication(_camera.Url);
-        _http = _app.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _app.DisposeAsync();
-        await _camera.DisposeAsync();
-    }
-
     private async Task<JsonElement> Data(string url)
     {
-        using var response = await _http.GetAsync(url);
+        using var response = await Http.GetAsync(url);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data");
     }
@@ -36,8 +18,8 @@ public class SessionsApiTests : IAsyncLifetime
     public async Task Sessions_page_newest_first_with_a_cursor_and_filters()
     {
         var ids = new List<string>();
-        for (var i = 0; i < 3; i++) ids.Add(await _app.DoorCycleAsync());
-        var other = await _app.DoorCycleAsync("ctr-002");
+        for (var i = 0; i < 3; i++) ids.Add(await App.DoorCycleAsync());
+        var other = await App.DoorCycleAsync("ctr-002");
 
         var first = await Data("/api/v1/sessions?container_id=ctr-001&limit=2");
         Assert.Equal([ids[2], ids[1]], first.GetProperty("sessions").EnumerateArray().Select(s => s.GetProperty("id").GetString()));
@@ -58,7 +40,7 @@ public class SessionsApiTests : IAsyncLifetime
     [Fact]
     public async Task A_session_shows_its_status_times_pair_and_chain_head()
     {
-        var id = await _app.DoorCycleAsync(sessionId: "sess-abc123");
+        var id = await App.DoorCycleAsync(sessionId: "sess-abc123");
         var s = await Data($"/api/v1/sessions/{id}");
         Assert.Equal("sess-abc123", s.GetProperty("id").GetString());
         Assert.Equal("ctr-001", s.GetProperty("container_id").GetString());
@@ -75,7 +57,7 @@ public class SessionsApiTests : IAsyncLifetime
         Assert.Equal("ok", (await Data("/healthz")).GetProperty("status").GetString());
         var ready = await Data("/readyz");
         Assert.Equal("ready", ready.GetProperty("status").GetString());
-        await _app.DoorCycleAsync();
+        await App.DoorCycleAsync();
         var status = await Data("/api/v1/status");
         Assert.False(status.GetProperty("mqtt").GetProperty("connected").GetBoolean());
         Assert.Equal(2, status.GetProperty("upload").GetProperty("queue_depth").GetInt64());

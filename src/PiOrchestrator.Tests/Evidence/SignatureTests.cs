@@ -8,27 +8,9 @@ using PiOrchestrator.Tests.Fixtures;
 namespace PiOrchestrator.Tests.Evidence;
 
 /// <summary>The device key and every good capture's signature, checked by a real openssl and by .NET.</summary>
-public class SignatureTests : IAsyncLifetime
+public class SignatureTests : AgentWithCameraTests
 {
-    private FakeCamera _camera = null!;
-    private AgentApplication _app = null!;
-    private HttpClient _http = null!;
-
-    public async Task InitializeAsync()
-    {
-        _camera = await FakeCamera.StartAsync();
-        _app = new AgentApplication(_camera.Url);
-        _http = _app.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _app.DisposeAsync();
-        await _camera.DisposeAsync();
-    }
-
-    private async Task<JsonElement> Data(string path) => (await AgentApplication.Json(await _http.GetAsync(path))).GetProperty("data");
+    private async Task<JsonElement> Data(string path) => (await AgentApplication.Json(await Http.GetAsync(path))).GetProperty("data");
 
     [Fact]
     public void The_key_is_made_once_owner_only_and_kept_across_restarts()
@@ -76,7 +58,7 @@ public class SignatureTests : IAsyncLifetime
     [Fact]
     public async Task Device_endpoint_gives_the_public_key_whose_hash_is_the_key_id_and_never_the_private_key()
     {
-        using var response = await _http.GetAsync("/api/v1/device");
+        using var response = await Http.GetAsync("/api/v1/device");
         var text = await response.Content.ReadAsStringAsync();
         Assert.DoesNotContain("PRIVATE", text);
         var device = JsonDocument.Parse(text).RootElement.GetProperty("data");
@@ -87,13 +69,13 @@ public class SignatureTests : IAsyncLifetime
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(key.ExportSubjectPublicKeyInfo())), device.GetProperty("key_id").GetString());
         Assert.False(string.IsNullOrEmpty(device.GetProperty("device_id").GetString()));
         Assert.EndsWith("Z", device.GetProperty("created_at").GetString());
-        Assert.DoesNotContain(_app.Logs.Entries.Select(e => e.Message), m => m.Contains("PRIVATE KEY"));
+        Assert.DoesNotContain(App.Logs.Entries.Select(e => e.Message), m => m.Contains("PRIVATE KEY"));
     }
 
     [Fact]
     public async Task Every_capture_is_signed_over_its_canonical_line_and_openssl_and_dotnet_verify_it()
     {
-        var sessionId = await _app.DoorCycleAsync();
+        var sessionId = await App.DoorCycleAsync();
         var device = await Data("/api/v1/device");
         var pem = device.GetProperty("public_key_pem").GetString()!;
         var keyId = device.GetProperty("key_id").GetString();
@@ -136,16 +118,16 @@ public class SignatureTests : IAsyncLifetime
     [Fact]
     public async Task Export_of_an_unknown_or_malformed_session_is_refused()
     {
-        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await _http.GetAsync("/api/v1/sessions/no-such-session/export")).StatusCode);
-        Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await _http.GetAsync("/api/v1/sessions/bad%20id/export")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await Http.GetAsync("/api/v1/sessions/no-such-session/export")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, (await Http.GetAsync("/api/v1/sessions/bad%20id/export")).StatusCode);
     }
 
     [Fact]
     public async Task A_failed_capture_carries_no_signature()
     {
-        _camera.Mode = CameraMode.Http500;
-        var sessionId = await _app.DoorCycleAsync();
-        var rows = _app.Store.GetEvidenceForSession(sessionId);
+        Camera.Mode = CameraMode.Http500;
+        var sessionId = await App.DoorCycleAsync();
+        var rows = App.Store.GetEvidenceForSession(sessionId);
         Assert.NotEmpty(rows);
         Assert.All(rows, r => { Assert.False(r.IsCaptured); Assert.Null(r.Signature); Assert.Null(r.KeyId); });
     }
@@ -181,19 +163,19 @@ public class SignatureTests : IAsyncLifetime
     [Fact]
     public async Task Verify_calls_a_jpeg_replaced_with_its_sha256_and_chain_rebuilt_a_bad_signature()
     {
-        var sessionId = await _app.DoorCycleAsync();
+        var sessionId = await App.DoorCycleAsync();
         var before = await Data($"/api/v1/sessions/{sessionId}/verify");
         Assert.True(before.GetProperty("ok").GetBoolean());
         Assert.All(before.GetProperty("captures").EnumerateArray(), c => Assert.Equal("ok", c.GetProperty("signature").GetString()));
 
         // What someone with write access to the disk can do: new bytes, their sha256, and a chain rebuilt to match.
-        var rows = _app.Store.GetEvidenceForSession(sessionId);
+        var rows = App.Store.GetEvidenceForSession(sessionId);
         var target = rows.Single(r => r.Tag == CaptureTag.BeforeOpen);
-        var bytes = _app.Store.ReadImage(target.EvidenceId)!;
+        var bytes = App.Store.ReadImage(target.EvidenceId)!;
         bytes[bytes.Length / 2] ^= 0x01;
         var forgedSha = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var forgedHead = HashChain.Head(sessionId, rows.Select(r => r.EvidenceId == target.EvidenceId ? r with { Sha256 = forgedSha } : r));
-        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_app.Store.DatabasePath};Pooling=False"))
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={App.Store.DatabasePath};Pooling=False"))
         {
             db.Open();
             using var cmd = db.CreateCommand();

@@ -9,17 +9,14 @@ public sealed record DeviceDto(
 
 public static class DeviceApi
 {
-    public static IEndpointRouteBuilder MapDeviceApi(this IEndpointRouteBuilder app)
-    {
-        var api = app.MapGroup("/api/v1").WithTags("Evidence");
+    /// <summary>Part of the evidence API (<see cref="EvidenceApi.MapEvidenceApi"/>): what a verifier needs besides the captures.</summary>
+    internal static void MapDevice(this RouteGroupBuilder api) =>
         api.MapGet("/device", GetDevice).WithName("GetDevice")
             .WithSummary("Read the device's evidence-signing public key")
             .WithDescription("The Pi's ECDSA P-256 public key (PEM) that signs every capture, and its key_id (hex sha256 of the " +
                 "SubjectPublicKeyInfo DER) as carried on each capture. Verify a capture's signature with it over the canonical line " +
                 "nexbasira-edge-capture-v1|evidence_id|session_id|container_id|capture_tag|captured_at|sha256.")
             .ProducesEnvelope<DeviceDto>();
-        return app;
-    }
 
     public static JsonHttpResult<ApiEnvelope<DeviceDto>> GetDevice(DeviceKey key, TimeProvider time) =>
         Envelope.Ok(new DeviceDto(key.DeviceId, key.KeyId, key.PublicKeyPem, key.CreatedAt), AppJsonContext.Default.ApiEnvelopeDeviceDto, time);

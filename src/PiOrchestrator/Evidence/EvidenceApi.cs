@@ -58,6 +58,8 @@ public static class EvidenceApi
                 "failed or is not uploaded yet, 410 after retention purged it, 503 when object storage is not configured.")
             .ProducesEnvelope<EvidenceDownloadDto>()
             .ProducesErrors(400, 404, 409, 410, 503);
+        api.MapDevice();
+        api.MapExport();
         return app;
     }
 

@@ -5,9 +5,8 @@ namespace PiOrchestrator.Evidence;
 
 public static class ExportApi
 {
-    public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
-    {
-        var api = app.MapGroup("/api/v1").WithTags("Evidence");
+    /// <summary>Part of the evidence API (<see cref="EvidenceApi.MapEvidenceApi"/>).</summary>
+    internal static void MapExport(this RouteGroupBuilder api) =>
         api.MapGet("/sessions/{sessionId}/export", ExportSession).WithName("ExportSession")
             .WithSummary("Export a session as a self-verifying zip")
             .WithDescription("A zip a claims handler checks with standard tools: the session's JPEGs as stored, one .sig each, " +
@@ -15,8 +14,6 @@ public static class ExportApi
                 "with the sha256sum, openssl dgst and openssl ts commands that check it.")
             .ProducesFile("application/zip", "The session's export.")
             .ProducesErrors(400, 404);
-        return app;
-    }
 
     /// <summary>The session as a zip a claims handler checks with sha256sum and openssl (VERIFY.txt inside says how).</summary>
     public static async Task<Results<FileContentHttpResult, ApiErrorResult>> ExportSession(
