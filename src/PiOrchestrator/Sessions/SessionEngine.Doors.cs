@@ -23,12 +23,13 @@ public sealed partial class SessionEngine
         }
         var remembered = false;
         var accepted = Accept(container, e);
-        Metrics.AgentMetrics.DoorEvent(e.Source, accepted ? "accepted" : "dropped");
         if (accepted)
         {
             remembered = e.IsOpening ? OnOpening(container, e) : OnClosed(container, e);
             Publish(container);
         }
+        // Counted after the camera request went out: nothing sits between the door event and the picture.
+        Metrics.AgentMetrics.DoorEvent(e.Source, accepted ? "accepted" : "dropped");
         // An event that moved a session was remembered with it; any other is remembered on its own, after the
         // capture has started: nothing on disk comes before the camera request.
         if (e.EventId is not null && !remembered)
