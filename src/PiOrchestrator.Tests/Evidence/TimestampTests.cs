@@ -108,6 +108,9 @@ public class TimestampTests
         var verify = await Data(http, $"/api/v1/sessions/{sessionId}/verify");
         Assert.Equal("bad", verify.GetProperty("timestamp").GetString());
         Assert.False(verify.GetProperty("ok").GetBoolean());
+        // Once the session's captures have reached the bucket, the refused token has not followed them.
+        await Eventually.UntilAsync(async () => (await s3.ListAsync(Bucket)).Count(o => o.Key.Contains(sessionId) && o.Key.EndsWith(".jpg")) == 2,
+            TimeSpan.FromSeconds(30), "the session's captures in the bucket");
         Assert.DoesNotContain((await s3.ListAsync(Bucket)), o => o.Key.EndsWith("chain.tsr"));
     }
 }

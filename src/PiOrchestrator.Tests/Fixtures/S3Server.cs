@@ -98,6 +98,7 @@ public sealed class S3Server : IAsyncDisposable
         HttpClientFactory = _tls is null ? null : new PiOrchestrator.Upload.S3HttpClientFactory(new PiOrchestrator.Tls.SiteCertificateAuthority(_tls.CaFile), TimeProvider.System),
     });
 
+    /// <summary>Every object in the bucket; none while the agent has not made the bucket yet.</summary>
     public async Task<List<S3Object>> ListAsync(string bucket)
     {
         using var client = Client();
@@ -105,7 +106,15 @@ public sealed class S3Server : IAsyncDisposable
         string? token = null;
         do
         {
-            var page = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, ContinuationToken = token });
+            ListObjectsV2Response page;
+            try
+            {
+                page = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, ContinuationToken = token });
+            }
+            catch (NoSuchBucketException)
+            {
+                return objects;
+            }
             objects.AddRange(page.S3Objects ?? []);
             token = page.IsTruncated == true ? page.NextContinuationToken : null;
         } while (token is not null);
