@@ -15,31 +15,47 @@ namespace PiOrchestrator.Bench;
 /// <summary>
 /// Door event → camera request: the time from publishing <c>opened</c> (QoS 1) to the camera receiving its first
 /// request, over N door cycles of the real agent process. Baseline in the same run: the same publish reaching a
-/// bare MQTTnet subscriber (reading through the agent's transport) that makes one HTTP GET to the same camera.
+/// bare MQTTnet subscriber in a process of its own (reading through the agent's transport) that makes one HTTP GET to
+/// the same camera. Rounds alternate between the two, so a noisy moment of the machine falls on both.
 /// </summary>
 internal static class DoorLatency
 {
+    private const int WarmUpCycles = 20;
+    // Between cycles, for both: a door event arrives at an agent that has finished the previous one.
+    private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(5);
+
     public static async Task<int> RunAsync(string[] args)
     {
         var cycles = args.Length > 0 ? int.Parse(args[0]) : 500;
+        var rounds = args.Length > 1 ? int.Parse(args[1]) : 4;
         var work = Directory.CreateTempSubdirectory("piorch-latency-");
-        var brokerPort = BenchTools.FreePort();
-        await File.WriteAllTextAsync(Path.Combine(work.FullName, "mosquitto.conf"), $"listener {brokerPort} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n");
-        using var broker = Process.Start(new ProcessStartInfo("/usr/sbin/mosquitto", ["-c", Path.Combine(work.FullName, "mosquitto.conf")])
-            { RedirectStandardError = true, UseShellExecute = false })!;
+        var (broker, brokerPort) = await BenchTools.StartMosquittoAsync(work.FullName);
         await using var camera = await Camera.StartAsync();
         Process? agent = null;
+        Process? bare = null;
         try
         {
-            await Task.Delay(300);
             using var publisher = await BenchTools.ConnectMqttAsync(brokerPort, "bench-pub-" + Environment.ProcessId);
-
-            var baseline = await BaselineAsync(brokerPort, publisher, camera, cycles);
+            bare = await StartBareSubscriberAsync(brokerPort, camera.Url);
             agent = StartAgent(work.FullName, brokerPort, camera.Url);
-            var measured = await AgentAsync(agent, publisher, camera, cycles);
+            await WaitForAgentAsync(agent);
 
-            Console.WriteLine($"door cycles: {cycles}");
-            Console.WriteLine($"baseline (publish → plain subscriber → HTTP GET): p50 {P(baseline, 50):F2} ms, p99 {P(baseline, 99):F2} ms");
+            var baseline = new List<double>();
+            var measured = new List<double>();
+            var perCycle = Math.Max(1, cycles / rounds);
+            Console.WriteLine($"door cycles: {perCycle * rounds} each, in {rounds} alternating rounds");
+            Console.WriteLine("| round | baseline p50 / p99 | agent p50 / p99 | ratio p99 |");
+            Console.WriteLine("|---|---|---|---|");
+            for (var round = 0; round < rounds; round++)
+            {
+                var warmUp = round == 0 ? WarmUpCycles : 0;
+                var b = await BaselineAsync(publisher, camera, perCycle, warmUp);
+                var a = await AgentAsync(publisher, camera, perCycle, warmUp);
+                baseline.AddRange(b);
+                measured.AddRange(a);
+                Console.WriteLine($"| {round + 1} | {P(b, 50):F2} / {P(b, 99):F2} ms | {P(a, 50):F2} / {P(a, 99):F2} ms | {P(a, 99) / P(b, 99):F2} |");
+            }
+            Console.WriteLine($"baseline (publish → bare subscriber process → HTTP GET): p50 {P(baseline, 50):F2} ms, p99 {P(baseline, 99):F2} ms");
             Console.WriteLine($"agent, {BenchTools.AgentBuild} (publish → agent → camera request): p50 {P(measured, 50):F2} ms, p99 {P(measured, 99):F2} ms");
             Console.WriteLine($"ratio p50 {P(measured, 50) / P(baseline, 50):F2}, p99 {P(measured, 99) / P(baseline, 99):F2} (goal p99 ≤ 1.5)");
             return 0;
@@ -47,6 +63,7 @@ internal static class DoorLatency
         finally
         {
             if (agent is { HasExited: false }) agent.Kill();
+            if (bare is { HasExited: false }) bare.Kill();
             broker.Kill();
             work.Delete(recursive: true);
         }
@@ -58,31 +75,56 @@ internal static class DoorLatency
         return BenchTools.Percentile(sorted, p);
     }
 
-    private static async Task<List<double>> BaselineAsync(int port, IMqttClient publisher, Camera camera, int cycles)
+    private const string BareTopic = "bench/door";
+
+    /// <summary>
+    /// The baseline program (<c>bench bare-subscriber</c>): an MQTTnet subscriber that gets each message as the
+    /// agent's MqttConnection does, then makes one GET to the camera. A process of its own, as the agent is: in the
+    /// bench's process it would find the camera's threads already awake.
+    /// </summary>
+    public static async Task<int> BareSubscriberAsync(string[] args)
     {
-        using var subscriber = await BenchTools.ConnectMqttAsync(port, "bench-sub-" + Environment.ProcessId);
+        var (brokerPort, cameraUrl) = (int.Parse(args[0]), args[1]);
+        using var subscriber = await BenchTools.ConnectMqttAsync(brokerPort, "bench-sub-" + Environment.ProcessId);
         using var http = new HttpClient();
-        using var stop = new CancellationTokenSource();
-        // The subscriber's handler gets each message as the agent's MqttConnection does, then makes one GET.
         subscriber.ApplicationMessageReceivedAsync += async e =>
         {
-            using var response = await http.GetAsync(camera.Url + "/capture", stop.Token);
-            await response.Content.ReadAsByteArrayAsync(stop.Token);
+            using var response = await http.GetAsync(cameraUrl + "/capture");
+            await response.Content.ReadAsByteArrayAsync();
         };
-        await subscriber.SubscribeAsync("bench/door", MqttQualityOfServiceLevel.AtLeastOnce);
-        await Task.Delay(200);
+        await subscriber.SubscribeAsync(BareTopic, MqttQualityOfServiceLevel.AtLeastOnce);
+        Console.WriteLine("subscribed");
+        // Until the bench kills it, or its stdin closes with the bench.
+        await Console.In.ReadToEndAsync();
+        return 0;
+    }
+
+    private static async Task<Process> StartBareSubscriberAsync(int brokerPort, string cameraUrl)
+    {
+        var bench = typeof(DoorLatency).Assembly.Location;
+        var process = Process.Start(new ProcessStartInfo("dotnet", [bench, "bare-subscriber", brokerPort.ToString(), cameraUrl])
+        {
+            RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false,
+        })!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            if (line == "subscribed") return process;
+        throw new InvalidOperationException("the bare subscriber did not start");
+    }
+
+    private static async Task<List<double>> BaselineAsync(IMqttClient publisher, Camera camera, int cycles, int warmUp)
+    {
         var latencies = new List<double>();
-        for (var i = 0; i < cycles + 20; i++)
+        for (var i = 0; i < cycles + warmUp; i++)
         {
             camera.Drain();
             var start = Stopwatch.GetTimestamp();
-            var published = BenchTools.PublishAsync(publisher, "bench/door", "opened");
+            var published = BenchTools.PublishAsync(publisher, BareTopic, "opened");
             var arrival = await camera.NextArrivalAsync();
             await published;
-            if (i >= 20) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
-            await Task.Delay(5);
+            if (i >= warmUp) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
+            await Task.Delay(Pause);
         }
-        stop.Cancel();
         return latencies;
     }
 
@@ -101,38 +143,47 @@ internal static class DoorLatency
 
     private static string AgentUrl = "";
 
-    private static async Task<List<double>> AgentAsync(Process agent, IMqttClient publisher, Camera camera, int cycles)
+    private static async Task WaitForAgentAsync(Process agent)
     {
         using var http = new HttpClient { BaseAddress = new Uri(AgentUrl) };
-        for (var i = 0; ; i++)
+        while (true)
         {
             if (agent.HasExited) throw new InvalidOperationException("agent exited");
             try
             {
                 var status = await http.GetFromJsonAsync<JsonElement>("/api/v1/status");
-                if (status.GetProperty("data").GetProperty("mqtt").GetProperty("connected").GetBoolean()) break;
+                if (status.GetProperty("data").GetProperty("mqtt").GetProperty("connected").GetBoolean()) return;
             }
             catch (HttpRequestException) { }
             await Task.Delay(100);
         }
+    }
+
+    private static int _agentCycles;
+
+    private static async Task<List<double>> AgentAsync(IMqttClient publisher, Camera camera, int cycles, int warmUp)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(AgentUrl) };
         var latencies = new List<double>();
-        for (var i = 0; i < cycles + 20; i++)
+        for (var i = 0; i < cycles + warmUp; i++)
         {
             camera.Drain();
             var start = Stopwatch.GetTimestamp();
             var published = BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "opened");
             var arrival = await camera.NextArrivalAsync();
             await published;
-            if (i >= 20) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
+            if (i >= warmUp) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
             await BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "closed");
+            _agentCycles++;
             // Next cycle once this session is complete, so the camera is free again.
             while (true)
             {
                 var sessions = await http.GetFromJsonAsync<JsonElement>("/api/v1/sessions?status=complete&limit=1&container_id=ctr-bench");
                 var list = sessions.GetProperty("data").GetProperty("sessions");
-                if (list.GetArrayLength() > 0 && CompleteCount(list[0]) == i + 1) break;
+                if (list.GetArrayLength() > 0 && CompleteCount(list[0]) == _agentCycles) break;
                 await Task.Delay(2);
             }
+            await Task.Delay(Pause);
         }
         return latencies;
     }
