@@ -138,6 +138,78 @@ public class ClockStepProcessTests
         }
     }
 
+    [Fact]
+    public async Task Booted_a_year_behind_the_agent_uploads_to_an_S3_that_refuses_skewed_requests_before_and_after_the_step()
+    {
+        // s3rver, as S3, refuses a request signed more than 15 minutes off its own time (RequestTimeTooSkewed; a HEAD's
+        // bare 403). AWSSDK takes the server's time from that answer and signs with it: a Pi whose clock is a year off
+        // uploads anyway, and again once NTP has stepped the clock and that correction is a year off in turn. The
+        // technician is told it is the clock, not sent to check the credentials.
+        using var data = new TempDirectory();
+        using var clock = new FakeWallClock(-TimeSpan.FromDays(364));
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var s3 = await S3Server.StartAsync();
+        var environment = new Dictionary<string, string>(clock.Environment)
+        {
+            ["PIORCH_Storage__DataDirectory"] = data.Path,
+            ["PIORCH_Mqtt__Host"] = "127.0.0.1",
+            ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
+            ["PIORCH_Mqtt__ClientId"] = "piorch-skew-" + Guid.NewGuid().ToString("N")[..8],
+            ["PIORCH_Capture__AfterCloseDelayMs"] = "100",
+            ["PIORCH_Containers__0__Id"] = "ctr-001",
+            ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
+            ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
+            ["PIORCH_S3__Endpoint"] = s3.Endpoint,
+            ["PIORCH_S3__Bucket"] = "evidence",
+            ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
+            ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
+            ["PIORCH_S3__RetryBaseDelayMs"] = "100",
+            ["PIORCH_S3__BreakSeconds"] = "1",
+        };
+        await using var agent = AgentProcess.Start(environment);
+        try
+        {
+            await agent.WaitReadyAsync();
+            await agent.WaitForOutputAsync("MQTT connected");
+            await DoorCycleUploadedAsync(agent, broker, "sess-skew-before", 2);
+            clock.Set(TimeSpan.Zero);
+            await agent.WaitForOutputAsync("The wall clock was stepped forward by 364.00:00:00");
+            await DoorCycleUploadedAsync(agent, broker, "sess-skew-after", 4);
+
+            var output = agent.Output;
+            Assert.Contains("this agent's clock is 364.00:00:00 behind S3's", output);
+            Assert.DoesNotContain("refuses this agent's credentials", output);
+            var objects = await s3.ListAsync("evidence");
+            Assert.Equal(4, objects.Count);
+            foreach (var (sessionId, age) in new[] { ("sess-skew-before", TimeSpan.FromDays(364)), ("sess-skew-after", TimeSpan.Zero) })
+            {
+                foreach (var c in (await agent.GetDataAsync($"/api/v1/sessions/{sessionId}/evidence?include_image=false")).GetProperty("captures").EnumerateArray())
+                {
+                    Assert.Equal("uploaded", c.GetProperty("upload_status").GetString());
+                    // Taken on the clock as it was: the first pair a year back, while s3rver's clock was right.
+                    Assert.InRange(DateTimeOffset.UtcNow - age - c.GetProperty("captured_at").GetDateTimeOffset(), TimeSpan.Zero, TimeSpan.FromMinutes(5));
+                    var bytes = await s3.ReadAsync("evidence", c.GetProperty("object_key").GetString()!);
+                    Assert.Equal(c.GetProperty("sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+                }
+            }
+            Assert.Equal(0, await agent.StopAsync());
+        }
+        finally
+        {
+            FakeWallClock.ForgetProcess(agent.ProcessId);
+        }
+    }
+
+    private static async Task DoorCycleUploadedAsync(AgentProcess agent, MosquittoBroker broker, string sessionId, int uploadedSinceStart)
+    {
+        await broker.PublishAsync("containers/ctr-001/door", $$"""{"event":"opened","event_id":"{{sessionId}}-open","session_id":"{{sessionId}}"}""");
+        await broker.PublishAsync("containers/ctr-001/door", $$"""{"event":"closed","event_id":"{{sessionId}}-close"}""");
+        await Eventually.UntilAsync(async () =>
+            (await agent.GetDataAsync("/api/v1/status")).GetProperty("upload").GetProperty("uploaded_since_start").GetInt64() == uploadedSinceStart,
+            TimeSpan.FromSeconds(30), $"the captures of {sessionId} uploaded");
+    }
+
     private static Task<JsonElement> EvidenceAsync(AgentProcess agent) => agent.GetDataAsync($"/api/v1/sessions/{SessionId}/evidence");
 
     private static JsonElement? Capture(JsonElement evidence, string tag) =>
