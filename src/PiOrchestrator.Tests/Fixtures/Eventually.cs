@@ -22,8 +22,12 @@ public static class Eventually
         throw new TimeoutException($"timed out after {timeout.TotalSeconds:F0} s waiting for {what}{(last is null ? "" : $" (last error: {last.Message})")}");
     }
 
-    public static Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout, string what) =>
-        UntilAsync<object>(() => Task.FromResult<object?>(condition() ? true : null), timeout, what).ContinueWith(_ => true, TaskContinuationOptions.OnlyOnRanToCompletion);
+    public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        // Awaited, not continued: a timeout reaches the test as the TimeoutException that says what was awaited.
+        await UntilAsync<object>(() => Task.FromResult<object?>(condition() ? true : null), timeout, what);
+        return true;
+    }
 
     public static Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what) =>
         UntilAsync<object>(async () => await condition() ? true : null, timeout, what);

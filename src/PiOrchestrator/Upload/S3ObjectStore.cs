@@ -176,10 +176,21 @@ public sealed class S3ObjectStore : IDisposable
             or AmazonS3Exception { StatusCode: HttpStatusCode.BadRequest, ErrorCode: "InvalidArgument" or "EntityTooLarge" or "KeyTooLongError" };
 
     /// <summary>Credentials the server refuses: a configuration problem for the technician, rows stay pending.</summary>
-    public static bool IsCredentialProblem(Exception ex) =>
-        ex is AmazonS3Exception { ErrorCode: "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "InvalidToken" or "ExpiredToken" }
+    public bool IsCredentialProblem(Exception ex) =>
+        !IsClockProblem(ex)
+        && ex is AmazonS3Exception { ErrorCode: "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "InvalidToken" or "ExpiredToken" }
             // A HEAD answer has no body, so a refused HeadBucket is a bare 403.
             or AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "Forbidden" };
+
+    /// <summary>S3 refuses a request signed further than this from its own clock (RequestTimeTooSkewed).</summary>
+    public static readonly TimeSpan SigningClockWindow = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// A refusal while this agent's clock is further from S3's than S3 accepts (a Pi booted without NTP): the clock,
+    /// not the credentials. AWSSDK signs the next attempt with the server's time, so it passes.
+    /// </summary>
+    public bool IsClockProblem(Exception ex) =>
+        ex is AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden } && _http?.ServerClockOffset is { } offset && offset.Duration() > SigningClockWindow;
 
     /// <summary>The failure in words; a rejected certificate says why it was rejected.</summary>
     public string Describe(Exception ex)
@@ -190,6 +201,11 @@ public sealed class S3ObjectStore : IDisposable
                 return $"TLS to {_options.Endpoint} failed: {_http?.LastProblem ?? tls.Message}"
                        + (string.IsNullOrEmpty(_options.CaFile) ? " (a private MinIO needs S3:CaFile, its CA's certificate)" : "");
         }
+        if (IsClockProblem(ex) && _http?.ServerClockOffset is { } offset)
+            return $"S3 refused the request: this agent's clock is {TimeSpan.FromMinutes(Math.Round(offset.Duration().TotalMinutes))} " +
+                   $"{(offset > TimeSpan.Zero ? "behind" : "ahead of")} S3's, which refuses requests signed more than " +
+                   $"{SigningClockWindow.TotalMinutes:F0} minutes off (the next attempt is signed with S3's time; NTP should set the clock; " +
+                   "a refusal that outlasts that is the credentials: check S3:AccessKey and S3:SecretKey)";
         return DescribeResponse(ex);
     }
 

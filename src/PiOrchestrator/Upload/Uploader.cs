@@ -58,7 +58,7 @@ public sealed class Uploader : BackgroundService
                     var ex = args.Outcome.Exception!;
                     Metrics.AgentMetrics.Upload("retry");
                     if (ex is not BrokenCircuitException)
-                        _state.RecordFailure(_s3.Describe(ex), S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
+                        _state.RecordFailure(_s3.Describe(ex), _s3.IsCredentialProblem(ex), IsUnreachable(ex));
                     if (args.Context.Properties.TryGetValue(RowKey, out var row))
                     {
                         try
@@ -162,7 +162,7 @@ public sealed class Uploader : BackgroundService
         catch (Exception ex) when (!(ex is OperationCanceledException && stoppingToken.IsCancellationRequested))
         {
             var reason = _s3.Describe(ex);
-            _state.RecordFailure("bucket check: " + reason, S3ObjectStore.IsCredentialProblem(ex), IsUnreachable(ex));
+            _state.RecordFailure("bucket check: " + reason, _s3.IsCredentialProblem(ex), IsUnreachable(ex));
             _log.LogWarning("Bucket {Bucket} at {Endpoint} could not be checked or created ({Reason}); uploading to it anyway", _s3.Bucket, _options.Endpoint, reason);
         }
     }
