@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace PiOrchestrator.Bench;
+
+/// <summary>One sample of the agent process during the soak.</summary>
+internal sealed record Sample(int Events, double Seconds, double RssMegabytes, double DbMegabytes, double WalMegabytes, int Fds, int Threads, long UploadBacklog)
+{
+    public const string CsvHeader = "events,seconds,rss_mb,db_mb,wal_mb,fds,threads,upload_backlog";
+
+    public string ToCsv() => string.Create(CultureInfo.InvariantCulture,
+        $"{Events},{Seconds:F1},{RssMegabytes:F2},{DbMegabytes:F3},{WalMegabytes:F3},{Fds},{Threads},{UploadBacklog}");
+}
+
+/// <summary>Reads the agent from /proc, its data directory and its API.</summary>
+internal sealed class Sampler(int pid, string dataDirectory, HttpClient http)
+{
+    private long _backlog;
+
+    /// <summary>Captures waiting for S3, as the agent's status last said.</summary>
+    public long Backlog => Interlocked.Read(ref _backlog);
+
+    public async Task WatchBacklogAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                Interlocked.Exchange(ref _backlog, await QueueDepthAsync());
+                await Task.Delay(200, ct);
+            }
+            catch (OperationCanceledException) { return; }
+            catch (HttpRequestException) { }
+        }
+    }
+
+    private async Task<long> QueueDepthAsync()
+    {
+        var status = await http.GetFromJsonAsync<JsonElement>("/api/v1/status");
+        return status.GetProperty("data").GetProperty("upload").GetProperty("queue_depth").GetInt64();
+    }
+
+    public async Task<Sample> TakeAsync(int events, TimeSpan elapsed)
+    {
+        var threads = 0;
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            if (line.StartsWith("Threads:", StringComparison.Ordinal))
+                threads = int.Parse(line["Threads:".Length..].Trim(), CultureInfo.InvariantCulture);
+        return new Sample(events, elapsed.TotalSeconds, BenchTools.RssMegabytes(pid), Megabytes("evidence.db"), Megabytes("evidence.db-wal"),
+            Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length, threads, await QueueDepthAsync());
+    }
+
+    private double Megabytes(string file)
+    {
+        var info = new FileInfo(Path.Combine(dataDirectory, file));
+        return info.Exists ? info.Length / 1048576.0 : 0;
+    }
+
+    /// <summary>
+    /// After the last door cycle: waits until every capture is in S3 and the first session has been aged out (so
+    /// even a small run proves retention ran), then reads what the agent counted.
+    /// </summary>
+    public async Task<SoakEnd> SettleAsync(Process agent, int s3Port, string firstSession)
+    {
+        var deadline = Stopwatch.StartNew();
+        long depth;
+        bool firstGone;
+        do
+        {
+            depth = await QueueDepthAsync();
+            using var response = await http.GetAsync($"/api/v1/sessions/{firstSession}");
+            firstGone = Soak.IsNotFound(response);
+            if (depth == 0 && firstGone) break;
+            await Task.Delay(500);
+        } while (deadline.Elapsed < TimeSpan.FromMinutes(3) && !agent.HasExited);
+
+        var metrics = await http.GetStringAsync("/metrics");
+        var unfinished = await http.GetFromJsonAsync<JsonElement>("/api/v1/sessions?status=in_progress&limit=1");
+        return new SoakEnd(
+            depth, firstGone,
+            unfinished.GetProperty("data").GetProperty("sessions").GetArrayLength(),
+            Sum(metrics, "piorchestrator_captures_total", "status=\"captured\""),
+            Sum(metrics, "piorchestrator_captures_total", "status=\"failed\""),
+            Sum(metrics, "piorchestrator_uploads_total", "result=\"uploaded\""),
+            Sum(metrics, "piorchestrator_uploads_total", "result=\"failed\""),
+            await Soak.CountObjectsAsync(s3Port));
+    }
+
+    /// <summary>The sum of a Prometheus counter's series carrying the given label.</summary>
+    private static long Sum(string metrics, string name, string label) => (long)metrics.Split('\n')
+        .Where(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains(label, StringComparison.Ordinal))
+        .Sum(l => double.Parse(l[(l.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+}
+
+/// <summary>What the agent says once the soak's traffic has stopped and its uploads caught up.</summary>
+internal sealed record SoakEnd(long UploadBacklog, bool FirstSessionAgedOut, int UnfinishedSessions, long Captured, long CapturesFailed,
+    long Uploaded, long UploadsFailed, int ObjectsInBucket)
+{
+    public string Describe() =>
+        $"end: captures {Captured} captured, {CapturesFailed} failed; uploads {Uploaded} done, {UploadsFailed} failed, backlog {UploadBacklog}; " +
+        $"unfinished sessions {UnfinishedSessions}; first session aged out: {(FirstSessionAgedOut ? "yes" : "no")}; " +
+        $"objects left in the bucket: {ObjectsInBucket} of {Uploaded} uploaded (S3 retention deleted the rest)";
+
+    public IEnumerable<string> Problems(int events)
+    {
+        if (Captured != events) yield return $"{Captured} captures stored for {events} door events";
+        if (CapturesFailed > 0) yield return $"{CapturesFailed} captures failed";
+        if (Uploaded < events) yield return $"{Uploaded} uploads for {events} captures";
+        if (UploadsFailed > 0) yield return $"{UploadsFailed} uploads failed";
+        if (UploadBacklog > 0) yield return $"{UploadBacklog} captures still waiting for S3";
+        if (UnfinishedSessions > 0) yield return "a session is still in progress";
+        if (!FirstSessionAgedOut) yield return "metadata retention did not delete the first session";
+        if (ObjectsInBucket >= Uploaded) yield return "S3 retention deleted no object";
+    }
+}
+
+/// <summary>Growth per 10,000 events after warm-up: the least-squares slope of each metric against events, as % of its mean.</summary>
+internal static class SoakReport
+{
+    public static bool Print(List<Sample> samples, double warmUpFraction, double limitPercent)
+    {
+        var total = samples[^1].Events;
+        var steady = samples.Where(s => s.Events >= total * warmUpFraction).ToList();
+        Console.WriteLine($"after warm-up ({warmUpFraction:P0} of events, {steady.Count} samples):");
+        Console.WriteLine("| metric | start | after warm-up | end | max | growth per 10,000 events | verdict |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        var flat = true;
+        foreach (var (name, unit, value) in Metrics)
+        {
+            var xs = steady.Select(s => (double)s.Events).ToArray();
+            var ys = steady.Select(value).ToArray();
+            var growth = GrowthPercentPer10k(xs, ys);
+            var ok = steady.Count >= 3 && growth < limitPercent;
+            flat &= ok;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {value(samples[0]):0.##} {unit} | {value(steady[0]):0.##} {unit} | {value(samples[^1]):0.##} {unit} | {samples.Max(value):0.##} {unit} | {growth:+0.00;-0.00} % | {(ok ? "PASS" : "FAIL")} |"));
+        }
+        return flat;
+    }
+
+    private static readonly (string Name, string Unit, Func<Sample, double> Value)[] Metrics =
+    [
+        ("RSS", "MB", s => s.RssMegabytes),
+        ("database", "MB", s => s.DbMegabytes),
+        ("WAL", "MB", s => s.WalMegabytes),
+        ("open fds", "", s => s.Fds),
+        ("threads", "", s => s.Threads),
+    ];
+
+    public static double GrowthPercentPer10k(double[] xs, double[] ys)
+    {
+        if (xs.Length < 2) return double.NaN;
+        var mx = xs.Average();
+        var my = ys.Average();
+        var sxx = xs.Sum(x => (x - mx) * (x - mx));
+        if (sxx == 0 || my == 0) return 0;
+        var slope = xs.Zip(ys).Sum(p => (p.First - mx) * (p.Second - my)) / sxx;
+        return slope * 10_000 / my * 100;
+    }
+}
