@@ -53,7 +53,7 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         Assert.Contains("nothing lost", text);
         Assert.DoesNotContain("LOST/FAILED", text);
         var lines = File.ReadAllLines(csv);
-        Assert.Equal("events,seconds,rss_mb,db_mb,wal_mb,fds,threads,upload_backlog", lines[0]);
+        Assert.Equal("events,seconds,rss_mb,db_mb,wal_mb,fds,threads,upload_backlog,gc_heap_mb,cache_mb", lines[0]);
         Assert.True(lines.Length > 20, $"{lines.Length - 1} samples");
         Assert.StartsWith("2000,", lines[^1]);
     }
