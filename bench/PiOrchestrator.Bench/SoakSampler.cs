@@ -67,7 +67,7 @@ internal sealed class Sampler(int pid, string dataDirectory, HttpClient http)
     /// After the last door cycle: waits until every capture is in S3 and the first session has been aged out (so
     /// even a small run proves retention ran), then reads what the agent counted.
     /// </summary>
-    public async Task<SoakEnd> SettleAsync(Process agent, int s3Port, string firstSession)
+    public async Task<SoakEnd> SettleAsync(Process agent, string s3Directory, string firstSession)
     {
         var deadline = Stopwatch.StartNew();
         long depth;
@@ -90,7 +90,7 @@ internal sealed class Sampler(int pid, string dataDirectory, HttpClient http)
             Sum(metrics, "piorchestrator_captures_total", "status=\"failed\""),
             Sum(metrics, "piorchestrator_uploads_total", "result=\"uploaded\""),
             Sum(metrics, "piorchestrator_uploads_total", "result=\"failed\""),
-            await Soak.CountObjectsAsync(s3Port));
+            Soak.CountObjects(s3Directory));
     }
 
     /// <summary>The sum of a Prometheus metric's series (its name up to the unit suffix) carrying the given label.</summary>
