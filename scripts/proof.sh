@@ -43,8 +43,8 @@ if [ "$scale" = long ]; then
   # A compressed year on short retention settings: RSS, database, WAL, fds and threads flat after warm-up.
   for build in native jit; do
     agent=""; [ "$build" = native ] && agent="$native/app/PiOrchestrator"
-    echo "== [$build] soak: 150,000 door events over 4 containers (CSV in out/soak-$build.csv)"
-    PIORCH_BENCH_AGENT="$agent" $bench soak 150000 4 "out/soak-$build.csv"
+    echo "== [$build] soak: 150,000 door events over 4 containers at 120/s (CSV in out/soak-$build.csv)"
+    PIORCH_BENCH_AGENT="$agent" $bench soak 150000 4 "out/soak-$build.csv" 120
   done
 fi
 

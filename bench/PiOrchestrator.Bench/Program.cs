@@ -16,6 +16,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | store-signing [rounds] | jpeg-libraries [rounds] | latency [cycles] | soak [events] [containers] [csv] | startup [rounds] | http [seconds] [connections] [rounds] [list,304,image]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | store-signing [rounds] | jpeg-libraries [rounds] | latency [cycles] | soak [events] [containers] [csv] [events/s] | startup [rounds] | http [seconds] [connections] [rounds] [list,304,image]");
     return 2;
 }

@@ -43,6 +43,9 @@ internal static class Soak
         var events = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 150_000;
         var containers = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : Containers;
         var csvPath = Path.GetFullPath(args.Length > 2 ? args[2] : Path.Combine("out", "soak.csv"));
+        // Door events per second, 0 = as fast as the agent takes them. A steady pace keeps the data inside the
+        // retention windows steady, so a size that grows is the agent's and not a machine that got faster.
+        var pace = args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 0;
         var cycles = events / 2;
         var sampleEvery = Math.Max(20, events / 150 / 2 * 2);
         var work = Directory.CreateTempSubdirectory("piorch-soak-");
@@ -91,19 +94,21 @@ internal static class Soak
             var dataDirectory = Path.Combine(work.FullName, "data");
             var sampler = new Sampler(agent.Id, dataDirectory, http);
             Console.WriteLine($"soak: {events} door events ({cycles} cycles) over {containers} containers, agent {BenchTools.AgentBuild}, " +
-                $"sample every {sampleEvery} events, retention {string.Join(", ", Retention.Select(r => $"{r.Key["PIORCH_".Length..].Replace("__", ":")}={r.Value}"))}");
+                $"{(pace > 0 ? $"{pace} events/s" : "as fast as it goes")}, sample every {sampleEvery} events, retention {string.Join(", ", Retention.Select(r => $"{r.Key["PIORCH_".Length..].Replace("__", ":")}={r.Value}"))}");
 
             using var stop = new CancellationTokenSource();
             var done = 0;
             var failures = new List<string>();
             var backlog = sampler.WatchBacklogAsync(stop.Token);
             var next = 0;
+            var driving = Stopwatch.StartNew();
             var drivers = Enumerable.Range(0, containers).Select(c => Task.Run(async () =>
             {
                 while (true)
                 {
                     var n = Interlocked.Increment(ref next) - 1;
                     if (n >= cycles || stop.IsCancellationRequested) return;
+                    if (pace > 0 && TimeSpan.FromSeconds(n * 2 / pace) - driving.Elapsed is { Ticks: > 0 } early) await Task.Delay(early);
                     while (sampler.Backlog > MaxUploadBacklog) await Task.Delay(20);
                     var session = $"soak-{c}-{n}";
                     await BenchTools.PublishAsync(mqtt, $"containers/ctr-{c}/door", $$"""{"event":"opened","event_id":"o-{{n}}","session_id":"{{session}}"}""");
