@@ -101,6 +101,8 @@ internal static class Soak
             var failures = new List<string>();
             var backlog = sampler.WatchBacklogAsync(stop.Token);
             var next = 0;
+            // The session of cycle 0, whichever container took it: its absence at the end says retention ran.
+            string? firstSession = null;
             var driving = Stopwatch.StartNew();
             var drivers = Enumerable.Range(0, containers).Select(c => Task.Run(async () =>
             {
@@ -111,6 +113,7 @@ internal static class Soak
                     if (pace > 0 && TimeSpan.FromSeconds(n * 2 / pace) - driving.Elapsed is { Ticks: > 0 } early) await Task.Delay(early);
                     while (sampler.Backlog > MaxUploadBacklog) await Task.Delay(20);
                     var session = $"soak-{c}-{n}";
+                    if (n == 0) firstSession = session;
                     await BenchTools.PublishAsync(mqtt, $"containers/ctr-{c}/door", $$"""{"event":"opened","event_id":"o-{{n}}","session_id":"{{session}}"}""");
                     var before = await NextAsync(evidence[c], session);
                     await BenchTools.PublishAsync(mqtt, $"containers/ctr-{c}/door", $$"""{"event":"closed","event_id":"c-{{n}}"}""");
@@ -149,7 +152,7 @@ internal static class Soak
             await Task.WhenAll(drivers);
             await TakeSampleAsync();
             var drivenFor = watch.Elapsed;
-            var end = await sampler.SettleAsync(agent, Path.Combine(work.FullName, "s3"), "soak-0-0");
+            var end = await sampler.SettleAsync(agent, Path.Combine(work.FullName, "s3"), firstSession ?? "none");
             stop.Cancel();
             await backlog;
 
