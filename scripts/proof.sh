@@ -3,7 +3,8 @@
 # against the built agent as a process with real mosquitto, s3rver and a fake camera.
 #   scripts/proof.sh            CI scale (what scripts/test.sh also runs), plus the benchmarks
 #   scripts/proof.sh --long     full scale: 500 door cycles with 20 kill -9, 10,000 MQTT payloads, 10,000 HTTP
-#                               requests, 200 pollers for 10 minutes (about 40 minutes)
+#                               requests, 200 pollers for 10 minutes (about 40 minutes), and the soak: 150,000
+#                               door events on each build (about 25 minutes each)
 # Prints every figure; bench/RESULTS.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,15 @@ for build in jit native; do
   echo "== [$build] start → READY=1 and idle RSS vs a bare Kestrel app"
   PIORCH_BENCH_AGENT="$agent" $bench startup 5
 done
+
+if [ "$scale" = long ]; then
+  # A compressed year on short retention settings: RSS, database, WAL, fds and threads flat after warm-up.
+  for build in native jit; do
+    agent=""; [ "$build" = native ] && agent="$native/app/PiOrchestrator"
+    echo "== [$build] soak: 150,000 door events over 4 containers at 120/s (CSV in out/soak-$build.csv)"
+    PIORCH_BENCH_AGENT="$agent" $bench soak 150000 4 "out/soak-$build.csv" 120
+  done
+fi
 
 echo "== fault, bad-input and load tests ($scale scale)"
 PROOF_SCALE=$scale dotnet test src/PiOrchestrator.Tests -c Release --no-build --nologo \

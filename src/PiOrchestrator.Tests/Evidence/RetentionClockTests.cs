@@ -43,6 +43,40 @@ public sealed class RetentionClockTests
         Assert.Equal(2, logs.At(LogLevel.Warning).Count(m => m.Contains("still not uploaded")));
     }
 
+    [Fact]
+    public async Task Fractional_settings_make_a_short_retention_cycle()
+    {
+        // 0.005 h is 18 s, a pass every 30 s: the settings a soak run ages data out with.
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider();
+        var storage = Options.Create(new StorageOptions { DataDirectory = dir.Path, ImageTtlHours = 0.005, RetentionIntervalMinutes = 0.5 });
+        using var store = new EvidenceStore(storage, NullLogger<EvidenceStore>.Instance);
+        using var cache = new ImageCache(storage);
+        using var s3 = new S3ObjectStore(Options.Create(new S3Options()), time);
+        using var retention = new RetentionService(store, cache, s3, storage, Options.Create(new S3Options()), new LoopHeartbeats(time), time,
+            NullLogger<RetentionService>.Instance);
+        Assert.Equal(TimeSpan.FromSeconds(30), retention.Interval);
+        var at = time.GetUtcNow();
+        var id = Guid.CreateVersion7(at);
+        store.InsertSession(new SessionRecord { SessionId = "sess-1", ContainerId = "ctr-001", Phase = SessionPhase.Open, StartedAt = at, OpenedAt = at });
+        var record = new EvidenceRecord
+        {
+            EvidenceId = id, SessionId = "sess-1", ContainerId = "ctr-001", DeviceId = "espcam-1", Tag = CaptureTag.BeforeOpen,
+            Status = CaptureStatus.Captured, CapturedAt = at, CreatedAt = at, ImageSizeBytes = 3, Sha256 = new string('0', 64),
+            ObjectKey = EvidenceRecord.ObjectKeyFor("ctr-001", "sess-1", CaptureTag.BeforeOpen, at, id), BytesHeld = true,
+        };
+        store.SaveEvidence(record, new byte[] { 1, 2, 3 });
+        store.SetUploadStatus(record, UploadStatus.Uploaded, null, at);
+
+        // 10 s old: under the 18 s TTL, kept; 20 s old: dropped.
+        time.Advance(TimeSpan.FromSeconds(10));
+        await retention.RunOnceAsync(CancellationToken.None);
+        Assert.NotNull(store.ReadImage(id));
+        time.Advance(TimeSpan.FromSeconds(10));
+        await retention.RunOnceAsync(CancellationToken.None);
+        Assert.Null(store.ReadImage(id));
+    }
+
     private sealed class SingleProviderFactory(ILoggerProvider provider) : ILoggerFactory
     {
         public ILogger CreateLogger(string categoryName) => provider.CreateLogger(categoryName);

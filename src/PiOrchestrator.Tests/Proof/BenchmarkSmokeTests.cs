@@ -38,7 +38,29 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         Assert.Contains("last signed row read back: signature ok", text);
     }
 
-    private async Task<string> RunBenchAsync(params string[] args)
+    /// <summary>
+    /// The soak at 2,000 door events: every capture stored and uploaded, retention ran (the first session and most S3
+    /// objects aged out), and the CSV is written. Flatness is judged by the full run (scripts/proof.sh --long): at this
+    /// scale the agent is still warming up, so the exit code may say "not flat" (3) but never "lost" (1).
+    /// </summary>
+    [Fact]
+    public async Task The_soak_benchmark_loses_no_capture_and_ages_data_out()
+    {
+        using var dir = new TempDirectory();
+        var csv = Path.Combine(dir.Path, "soak.csv");
+        var text = await RunBenchAsync(["soak", "2000", "4", csv], acceptExitCodes: [0, 3]);
+        Assert.Contains("captures 2000 captured, 0 failed; uploads 2000 done, 0 failed, backlog 0; unfinished sessions 0; first session aged out: yes", text);
+        Assert.Contains("nothing lost", text);
+        Assert.DoesNotContain("LOST/FAILED", text);
+        var lines = File.ReadAllLines(csv);
+        Assert.Equal("events,seconds,rss_mb,db_mb,wal_mb,fds,threads,upload_backlog,gc_heap_mb,cache_mb", lines[0]);
+        Assert.True(lines.Length > 20, $"{lines.Length - 1} samples");
+        Assert.StartsWith("2000,", lines[^1]);
+    }
+
+    private Task<string> RunBenchAsync(params string[] args) => RunBenchAsync(args, acceptExitCodes: [0]);
+
+    private async Task<string> RunBenchAsync(string[] args, int[] acceptExitCodes)
     {
         var bench = Path.Combine(RepoPaths.Root, "bench", "PiOrchestrator.Bench", "bin", "Release", "net10.0", "PiOrchestrator.Bench.dll");
         Assert.True(File.Exists(bench), $"build the solution in Release first ({bench})");
@@ -49,7 +71,7 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
         var text = await stdout;
         output.WriteLine(text);
-        Assert.True(process.ExitCode == 0, $"bench {args[0]} exited {process.ExitCode}: {text}{await stderr}");
+        Assert.True(acceptExitCodes.Contains(process.ExitCode), $"bench {args[0]} exited {process.ExitCode}: {text}{await stderr}");
         return text;
     }
 }

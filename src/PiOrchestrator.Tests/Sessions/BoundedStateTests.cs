@@ -34,6 +34,22 @@ public class BoundedStateTests
         Assert.True(ids.Add("ev-0"));
     }
 
+    [Theory]
+    [InlineData("90", 7 * 24.0)]
+    [InlineData("7", 7 * 24.0)]
+    [InlineData("0.5", 12.0)]
+    [InlineData("0.0005", 0.012)]
+    public async Task Event_ids_are_remembered_no_longer_than_the_store_keeps_them(string metadataRetentionDays, double windowHours)
+    {
+        // The store deletes door_events rows with metadata retention: memory holding ids longer would only grow.
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Storage:MetadataRetentionDays"] = metadataRetentionDays;
+        await using var h = await EngineHarness.StartAsync(dir.Path, settings);
+        Assert.Equal(windowHours, h.Engine.SeenWindow.TotalHours, 6);
+    }
+
     [Fact]
     public async Task A_supplied_session_id_is_free_again_once_retention_has_deleted_its_session()
     {
@@ -68,7 +84,7 @@ public class BoundedStateTests
             await first.WaitForCompleteAsync("ctr-001");
         }
         // Eight days on (past what a restart reloads into memory), a broker delivers the opening again.
-        time.Advance(SessionEngine.SeenWindow + TimeSpan.FromDays(1));
+        time.Advance(SessionEngine.MaxSeenWindow + TimeSpan.FromDays(1));
         await using var second = await EngineHarness.StartAsync(dir.Path, settings, time);
         second.Engine.Post(new DoorEvent("ctr-001", DoorEventKind.Opened, DoorEventSource.Mqtt, time.GetUtcNow(), "ev-old", null, stamp));
         second.Engine.Post(new DoorEvent("ctr-001", DoorEventKind.Opened, DoorEventSource.Mqtt, time.GetUtcNow(), "ev-new", null, time.GetUtcNow()));

@@ -17,7 +17,8 @@ public sealed class RetentionService(
     TimeProvider time,
     ILogger<RetentionService> log) : BackgroundService
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(10);
+    /// <summary>Time between passes (<c>Storage:RetentionIntervalMinutes</c>).</summary>
+    public TimeSpan Interval { get; } = TimeSpan.FromMinutes(storage.Value.RetentionIntervalMinutes);
     private const int MaxDeleteFailuresInARow = 20;
     // Monotonic: a wall-clock step back must not silence this warning for the size of the step.
     private long? _lastHeldWarning;

@@ -18,11 +18,17 @@ public sealed class StorageOptions
     [Range(0, 4096)]
     public int MemoryCacheMegabytes { get; set; } = 64;
 
-    [Range(1, 24 * 365)]
-    public int ImageTtlHours { get; set; } = 24;
+    /// <summary>Hours an uploaded capture's bytes stay on the card; fractions allowed (short values for tests and soak runs).</summary>
+    [Range(0.0001, 24 * 365)]
+    public double ImageTtlHours { get; set; } = 24;
 
-    [Range(1, 3650)]
-    public int MetadataRetentionDays { get; set; } = 90;
+    /// <summary>Days sessions, evidence rows and door event ids are kept; fractions allowed (short values for tests and soak runs).</summary>
+    [Range(0.00001, 3650)]
+    public double MetadataRetentionDays { get; set; } = 90;
+
+    /// <summary>Minutes between retention passes; fractions allowed (short values for tests and soak runs).</summary>
+    [Range(0.001, 24 * 60)]
+    public double RetentionIntervalMinutes { get; set; } = 10;
 
     /// <summary>
     /// The size the SQLite WAL file is cut back to after each checkpoint (journal_size_limit): one burst of photos must

@@ -64,7 +64,7 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     private readonly Dictionary<string, ContainerState> _containers;
     private readonly Dictionary<string, ActiveSession> _sessions = new(StringComparer.Ordinal);
     // Door event ids of the last SeenWindow: a redelivery or a late duplicate is caught without a disk read before
-    // BEFORE_OPEN, and memory follows a week of doors, not the agent's whole life.
+    // BEFORE_OPEN, and memory follows at most a week of doors, not the agent's whole life.
     private readonly RecentIds<(string ContainerId, string EventId)> _seenEventIds;
     private readonly WallClockWatch _clock;
     private readonly List<Task> _captures = [];
@@ -75,8 +75,13 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     private readonly CaptureOptions _options;
     private readonly LoopHeartbeats _heartbeats;
     private static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(5);
-    /// <summary>How long ids are remembered in memory (what a restart reloads from the store); the store answers beyond.</summary>
-    public static readonly TimeSpan SeenWindow = TimeSpan.FromDays(7);
+    /// <summary>The longest ids are remembered in memory; the store answers beyond.</summary>
+    public static readonly TimeSpan MaxSeenWindow = TimeSpan.FromDays(7);
+    /// <summary>
+    /// How long ids are remembered in memory (what a restart reloads from the store): a week, or the metadata
+    /// retention when shorter, since the store forgets an id with its rows and memory must not outlive the store.
+    /// </summary>
+    public TimeSpan SeenWindow { get; }
     /// <summary>How far an event's own timestamp may be ahead of its arrival (clock drift, not a glitch).</summary>
     public static readonly TimeSpan FutureStampTolerance = TimeSpan.FromMinutes(5);
     private readonly TimeSpan _mergeWindow;
@@ -87,8 +92,10 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     private ITimer? _tick;
 
     public SessionEngine(CaptureService capture, EvidenceStore store, IOptions<SiteOptions> site, IOptions<CaptureOptions> options,
-        IOptions<DoorsOptions> doors, IOptions<SessionsOptions> sessions, LoopHeartbeats heartbeats, TimeProvider time, ILogger<SessionEngine> log)
+        IOptions<DoorsOptions> doors, IOptions<SessionsOptions> sessions, IOptions<StorageOptions> storage, LoopHeartbeats heartbeats, TimeProvider time,
+        ILogger<SessionEngine> log)
     {
+        SeenWindow = SeenWindowFor(storage.Value.MetadataRetentionDays);
         _heartbeats = heartbeats;
         _mergeWindow = TimeSpan.FromMilliseconds(doors.Value.MergeWindowMs);
         _maxOpen = TimeSpan.FromMinutes(sessions.Value.MaxOpenMinutes);
@@ -103,6 +110,9 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         _containers = site.Value.Containers.ToDictionary(c => c.Id, c => new ContainerState(c), StringComparer.Ordinal);
         foreach (var c in _containers.Values) Publish(c);
     }
+
+    public static TimeSpan SeenWindowFor(double metadataRetentionDays) =>
+        TimeSpan.FromDays(Math.Min(MaxSeenWindow.TotalDays, metadataRetentionDays));
 
     public const string HeartbeatName = "session-engine";
 

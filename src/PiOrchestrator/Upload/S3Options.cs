@@ -24,9 +24,12 @@ public sealed class S3Options
     /// <summary>Create the bucket when HeadBucket says it does not exist.</summary>
     public bool CreateBucket { get; set; } = true;
 
-    /// <summary>Objects older than this are deleted and their rows marked purged. Empty: never.</summary>
-    [Range(1, 36500)]
-    public int? RetentionDays { get; set; }
+    /// <summary>
+    /// Objects older than this are deleted and their rows marked purged. Empty: never. Fractions allowed (short values
+    /// for tests and soak runs).
+    /// </summary>
+    [Range(0.00001, 36500)]
+    public double? RetentionDays { get; set; }
 
     [Range(1, 16)]
     public int ParallelUploads { get; set; } = 2;
