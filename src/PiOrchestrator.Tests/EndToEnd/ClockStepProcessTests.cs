@@ -28,27 +28,11 @@ public class ClockStepProcessTests
         await using var camera = await FakeCamera.StartAsync();
         await using var s3 = await S3Server.StartAsync();
         await s3.StopAsync();
-        var environment = new Dictionary<string, string>(clock.Environment)
-        {
-            ["PIORCH_Storage__DataDirectory"] = data.Path,
-            ["PIORCH_Mqtt__Host"] = "127.0.0.1",
-            ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
-            ["PIORCH_Mqtt__ClientId"] = "piorch-clockstep-" + Guid.NewGuid().ToString("N")[..8],
-            ["PIORCH_Capture__AfterCloseDelayMs"] = ((int)AfterCloseDelay.TotalMilliseconds).ToString(),
-            ["PIORCH_Containers__0__Id"] = "ctr-001",
-            ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
-            ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
-            ["PIORCH_Containers__0__FlushFrames"] = "0",
-            ["PIORCH_S3__Endpoint"] = s3.Endpoint,
-            ["PIORCH_S3__Bucket"] = "evidence",
-            ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
-            ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
-            ["PIORCH_S3__RetryBaseDelayMs"] = "100",
-            ["PIORCH_S3__BreakSeconds"] = "1",
-            ["NOTIFY_SOCKET"] = notify.Address,
-            // A ping each second while every loop keeps its heartbeat.
-            ["WATCHDOG_USEC"] = "2000000",
-        };
+        var environment = AgentEnvironment(clock, data, broker, camera, s3, AfterCloseDelay);
+        environment["PIORCH_Containers__0__FlushFrames"] = "0";
+        environment["NOTIFY_SOCKET"] = notify.Address;
+        // A ping each second while every loop keeps its heartbeat.
+        environment["WATCHDOG_USEC"] = "2000000";
         var port = TestPorts.Free();
         var pids = new List<int>();
         try
@@ -150,23 +134,7 @@ public class ClockStepProcessTests
         await using var broker = await MosquittoBroker.StartAsync();
         await using var camera = await FakeCamera.StartAsync();
         await using var s3 = await S3Server.StartAsync();
-        var environment = new Dictionary<string, string>(clock.Environment)
-        {
-            ["PIORCH_Storage__DataDirectory"] = data.Path,
-            ["PIORCH_Mqtt__Host"] = "127.0.0.1",
-            ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
-            ["PIORCH_Mqtt__ClientId"] = "piorch-skew-" + Guid.NewGuid().ToString("N")[..8],
-            ["PIORCH_Capture__AfterCloseDelayMs"] = "100",
-            ["PIORCH_Containers__0__Id"] = "ctr-001",
-            ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
-            ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
-            ["PIORCH_S3__Endpoint"] = s3.Endpoint,
-            ["PIORCH_S3__Bucket"] = "evidence",
-            ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
-            ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
-            ["PIORCH_S3__RetryBaseDelayMs"] = "100",
-            ["PIORCH_S3__BreakSeconds"] = "1",
-        };
+        var environment = AgentEnvironment(clock, data, broker, camera, s3, TimeSpan.FromMilliseconds(100));
         await using var agent = AgentProcess.Start(environment);
         try
         {
@@ -245,4 +213,24 @@ public class ClockStepProcessTests
         }
         Assert.Equal(camera.ServedSha256.Order(), captures.Select(c => c.GetProperty("sha256").GetString()!).Order());
     }
+
+    /// <summary>One container, MQTT, S3 with quick retries, and the clock: what both tests run the agent with.</summary>
+    private static Dictionary<string, string> AgentEnvironment(FakeWallClock clock, TempDirectory data, MosquittoBroker broker, FakeCamera camera,
+        S3Server s3, TimeSpan afterCloseDelay) => new(clock.Environment)
+    {
+        ["PIORCH_Storage__DataDirectory"] = data.Path,
+        ["PIORCH_Mqtt__Host"] = "127.0.0.1",
+        ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
+        ["PIORCH_Mqtt__ClientId"] = "piorch-clockstep-" + Guid.NewGuid().ToString("N")[..8],
+        ["PIORCH_Capture__AfterCloseDelayMs"] = ((int)afterCloseDelay.TotalMilliseconds).ToString(),
+        ["PIORCH_Containers__0__Id"] = "ctr-001",
+        ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
+        ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
+        ["PIORCH_S3__Endpoint"] = s3.Endpoint,
+        ["PIORCH_S3__Bucket"] = "evidence",
+        ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
+        ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
+        ["PIORCH_S3__RetryBaseDelayMs"] = "100",
+        ["PIORCH_S3__BreakSeconds"] = "1",
+    };
 }
