@@ -15,7 +15,10 @@ scale=ci
 
 # Everything the tests need (and the test run itself would install), plus wrk and nginx for the baselines.
 # clang, lld: the native build the Pi package uses (scripts/cross-publish.sh --native), measured beside the JIT one.
-ensure_debian_packages "${AGENT_PACKAGES[@]}" mosquitto mosquitto-clients wrk nginx clang lld
+# tcpdump: the door latency bench times each camera request on the wire (loopback), where no process's wake-up hides it.
+ensure_apt_lists
+# shellcheck disable=SC2046 # agent_packages prints a word list
+ensure_debian_packages $(agent_packages) mosquitto mosquitto-clients wrk nginx clang lld tcpdump
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
 ensure_dotnet_sdk
 if [ ! -d test-tools/node_modules/@20minutes/s3rver ]; then

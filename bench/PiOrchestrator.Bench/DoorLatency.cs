@@ -40,8 +40,9 @@ internal static class DoorLatency
             agent = StartAgent(work.FullName, brokerPort, camera.Url);
             await WaitForAgentAsync(agent);
 
-            var baseline = new List<double>();
-            var measured = new List<double>();
+            await using var wire = await WireTimes.StartAsync(new Uri(camera.Url).Port);
+            var baseline = new List<Cycle>();
+            var measured = new List<Cycle>();
             var perCycle = Math.Max(1, cycles / rounds);
             Console.WriteLine($"door cycles: {perCycle * rounds} each, in {rounds} alternating rounds");
             Console.WriteLine("| round | baseline p50 / p99 | agent p50 / p99 | ratio p99 |");
@@ -53,11 +54,20 @@ internal static class DoorLatency
                 var a = await AgentAsync(publisher, camera, perCycle, warmUp);
                 baseline.AddRange(b);
                 measured.AddRange(a);
-                Console.WriteLine($"| {round + 1} | {P(b, 50):F2} / {P(b, 99):F2} ms | {P(a, 50):F2} / {P(a, 99):F2} ms | {P(a, 99) / P(b, 99):F2} |");
+                var (bMs, aMs) = (b.Select(c => c.CameraMs).ToList(), a.Select(c => c.CameraMs).ToList());
+                Console.WriteLine($"| {round + 1} | {P(bMs, 50):F2} / {P(bMs, 99):F2} ms | {P(aMs, 50):F2} / {P(aMs, 99):F2} ms | {P(aMs, 99) / P(bMs, 99):F2} |");
             }
-            Console.WriteLine($"baseline (publish → bare subscriber process → HTTP GET): p50 {P(baseline, 50):F2} ms, p99 {P(baseline, 99):F2} ms");
-            Console.WriteLine($"agent, {BenchTools.AgentBuild} (publish → agent → camera request): p50 {P(measured, 50):F2} ms, p99 {P(measured, 99):F2} ms");
-            Console.WriteLine($"ratio p50 {P(measured, 50) / P(baseline, 50):F2}, p99 {P(measured, 99) / P(baseline, 99):F2} (goal p99 ≤ 1.5)");
+            Report("camera sees the request", baseline.Select(c => c.CameraMs).ToList(), measured.Select(c => c.CameraMs).ToList());
+            if (wire is null)
+            {
+                Console.WriteLine("request on the wire: not measured (tcpdump missing or not allowed to capture)");
+            }
+            else
+            {
+                var wireBaseline = await wire.FirstAfterAsync(baseline.Select(c => c.PublishedAt).ToList());
+                var wireAgent = await wire.FirstAfterAsync(measured.Select(c => c.PublishedAt).ToList());
+                Report("request on the wire (tcpdump on lo)", wireBaseline, wireAgent);
+            }
             return 0;
         }
         finally
@@ -67,6 +77,16 @@ internal static class DoorLatency
             broker.Kill();
             work.Delete(recursive: true);
         }
+    }
+
+    /// <summary>One door event: when it was published (wall clock, ns, as tcpdump stamps) and when the camera saw its request.</summary>
+    private readonly record struct Cycle(long PublishedAt, double CameraMs);
+
+    private static void Report(string what, List<double> baseline, List<double> agent)
+    {
+        Console.WriteLine($"{what}: baseline (publish → bare subscriber process → HTTP GET) p50 {P(baseline, 50):F2} ms, p99 {P(baseline, 99):F2} ms; " +
+            $"agent, {BenchTools.AgentBuild} p50 {P(agent, 50):F2} ms, p99 {P(agent, 99):F2} ms; " +
+            $"ratio p50 {P(agent, 50) / P(baseline, 50):F2}, p99 {P(agent, 99) / P(baseline, 99):F2} (goal p99 ≤ 1.5)");
     }
 
     private static double P(List<double> values, double p)
@@ -112,17 +132,18 @@ internal static class DoorLatency
         throw new InvalidOperationException("the bare subscriber did not start");
     }
 
-    private static async Task<List<double>> BaselineAsync(IMqttClient publisher, Camera camera, int cycles, int warmUp)
+    private static async Task<List<Cycle>> BaselineAsync(IMqttClient publisher, Camera camera, int cycles, int warmUp)
     {
-        var latencies = new List<double>();
+        var latencies = new List<Cycle>();
         for (var i = 0; i < cycles + warmUp; i++)
         {
             camera.Drain();
+            var publishedAt = WireTimes.Now();
             var start = Stopwatch.GetTimestamp();
             var published = BenchTools.PublishAsync(publisher, BareTopic, "opened");
             var arrival = await camera.NextArrivalAsync();
             await published;
-            if (i >= warmUp) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
+            if (i >= warmUp) latencies.Add(new Cycle(publishedAt, Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds));
             await Task.Delay(Pause);
         }
         return latencies;
@@ -161,18 +182,19 @@ internal static class DoorLatency
 
     private static int _agentCycles;
 
-    private static async Task<List<double>> AgentAsync(IMqttClient publisher, Camera camera, int cycles, int warmUp)
+    private static async Task<List<Cycle>> AgentAsync(IMqttClient publisher, Camera camera, int cycles, int warmUp)
     {
         using var http = new HttpClient { BaseAddress = new Uri(AgentUrl) };
-        var latencies = new List<double>();
+        var latencies = new List<Cycle>();
         for (var i = 0; i < cycles + warmUp; i++)
         {
             camera.Drain();
+            var publishedAt = WireTimes.Now();
             var start = Stopwatch.GetTimestamp();
             var published = BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "opened");
             var arrival = await camera.NextArrivalAsync();
             await published;
-            if (i >= warmUp) latencies.Add(Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds);
+            if (i >= warmUp) latencies.Add(new Cycle(publishedAt, Stopwatch.GetElapsedTime(start, arrival).TotalMilliseconds));
             await BenchTools.PublishAsync(publisher, "containers/ctr-bench/door", "closed");
             _agentCycles++;
             // Next cycle once this session is complete, so the camera is free again.
