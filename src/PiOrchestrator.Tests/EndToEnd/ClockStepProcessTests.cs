@@ -216,21 +216,13 @@ public class ClockStepProcessTests
 
     /// <summary>One container, MQTT, S3 with quick retries, and the clock: what both tests run the agent with.</summary>
     private static Dictionary<string, string> AgentEnvironment(FakeWallClock clock, TempDirectory data, MosquittoBroker broker, FakeCamera camera,
-        S3Server s3, TimeSpan afterCloseDelay) => new(clock.Environment)
+        S3Server s3, TimeSpan afterCloseDelay)
     {
-        ["PIORCH_Storage__DataDirectory"] = data.Path,
-        ["PIORCH_Mqtt__Host"] = "127.0.0.1",
-        ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
-        ["PIORCH_Mqtt__ClientId"] = "piorch-clockstep-" + Guid.NewGuid().ToString("N")[..8],
-        ["PIORCH_Capture__AfterCloseDelayMs"] = ((int)afterCloseDelay.TotalMilliseconds).ToString(),
-        ["PIORCH_Containers__0__Id"] = "ctr-001",
-        ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
-        ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
-        ["PIORCH_S3__Endpoint"] = s3.Endpoint,
-        ["PIORCH_S3__Bucket"] = "evidence",
-        ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
-        ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
-        ["PIORCH_S3__RetryBaseDelayMs"] = "100",
-        ["PIORCH_S3__BreakSeconds"] = "1",
-    };
+        var environment = AgentProcess.OneContainerEnvironment(data.Path, broker, camera, s3, "piorch-clockstep");
+        foreach (var (key, value) in clock.Environment) environment[key] = value;
+        environment["PIORCH_Capture__AfterCloseDelayMs"] = ((int)afterCloseDelay.TotalMilliseconds).ToString();
+        environment["PIORCH_S3__RetryBaseDelayMs"] = "100";
+        environment["PIORCH_S3__BreakSeconds"] = "1";
+        return environment;
+    }
 }

@@ -14,24 +14,11 @@ public class UploadProcessTests
         await using var broker = await MosquittoBroker.StartAsync();
         await using var s3 = await S3Server.StartAsync();
         await using var camera = await FakeCamera.StartAsync();
-        var environment = new Dictionary<string, string>
-        {
-            ["PIORCH_Storage__DataDirectory"] = data.Path,
-            ["PIORCH_Mqtt__Host"] = "127.0.0.1",
-            ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
-            ["PIORCH_Mqtt__ClientId"] = "piorch-upload-" + Guid.NewGuid().ToString("N")[..8],
-            ["PIORCH_Capture__AfterCloseDelayMs"] = "50",
-            ["PIORCH_Containers__0__Id"] = "ctr-001",
-            ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
-            ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
-            ["PIORCH_S3__Endpoint"] = s3.Endpoint,
-            ["PIORCH_S3__Bucket"] = "evidence",
-            ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
-            ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
-            ["PIORCH_S3__ParallelUploads"] = "1",
-            ["PIORCH_S3__RetryBaseDelayMs"] = "100",
-            ["PIORCH_S3__BreakSeconds"] = "1",
-        };
+        var environment = AgentProcess.OneContainerEnvironment(data.Path, broker, camera, s3, "piorch-upload");
+        environment["PIORCH_Capture__AfterCloseDelayMs"] = "50";
+        environment["PIORCH_S3__ParallelUploads"] = "1";
+        environment["PIORCH_S3__RetryBaseDelayMs"] = "100";
+        environment["PIORCH_S3__BreakSeconds"] = "1";
         const int cycles = 6;
         var port = TestPorts.Free();
         await using (var first = AgentProcess.Start(environment, port))

@@ -54,6 +54,34 @@ public sealed class AgentProcess : IAsyncDisposable
     public static (string File, string[] LeadingArgs) Command =>
         System.Environment.GetEnvironmentVariable("PIORCH_TEST_AGENT") is { Length: > 0 } native ? (native, []) : ("dotnet", [AgentDll]);
 
+    /// <summary>
+    /// The settings most process tests start from: one container (ctr-001) on <paramref name="camera"/>, MQTT to
+    /// <paramref name="broker"/> under a fresh client id, and, given <paramref name="s3"/>, uploads to its bucket
+    /// "evidence". Tests add or override their own.
+    /// </summary>
+    public static Dictionary<string, string> OneContainerEnvironment(string dataDirectory, MosquittoBroker broker, FakeCamera camera,
+        S3Server? s3 = null, string clientIdPrefix = "piorch-test")
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["PIORCH_Storage__DataDirectory"] = dataDirectory,
+            ["PIORCH_Mqtt__Host"] = "127.0.0.1",
+            ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
+            ["PIORCH_Mqtt__ClientId"] = clientIdPrefix + "-" + Guid.NewGuid().ToString("N")[..8],
+            ["PIORCH_Containers__0__Id"] = "ctr-001",
+            ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
+            ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
+        };
+        if (s3 is not null)
+        {
+            environment["PIORCH_S3__Endpoint"] = s3.Endpoint;
+            environment["PIORCH_S3__Bucket"] = "evidence";
+            environment["PIORCH_S3__AccessKey"] = S3Server.AccessKey;
+            environment["PIORCH_S3__SecretKey"] = S3Server.SecretKey;
+        }
+        return environment;
+    }
+
     public static AgentProcess Start(IDictionary<string, string> environment, int? port = null, params string[] args) =>
         StartCommand(Command.File, Command.LeadingArgs, environment, port, args);
 

@@ -22,23 +22,11 @@ public partial class MetricsTests
         await using var broker = await MosquittoBroker.StartAsync();
         await using var s3 = await S3Server.StartAsync();
         await using var camera = await FakeCamera.StartAsync();
-        await using var agent = AgentProcess.Start(new Dictionary<string, string>
-        {
-            ["PIORCH_Storage__DataDirectory"] = data.Path,
-            ["PIORCH_Mqtt__Host"] = "127.0.0.1",
-            ["PIORCH_Mqtt__Port"] = broker.Port.ToString(),
-            ["PIORCH_Mqtt__ClientId"] = "piorch-metrics-" + Guid.NewGuid().ToString("N")[..8],
-            ["PIORCH_Capture__AfterCloseDelayMs"] = "50",
-            ["PIORCH_Containers__0__Id"] = "ctr-001",
-            ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
-            ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
-            ["PIORCH_S3__Endpoint"] = s3.Endpoint,
-            ["PIORCH_S3__Bucket"] = "evidence",
-            ["PIORCH_S3__AccessKey"] = S3Server.AccessKey,
-            ["PIORCH_S3__SecretKey"] = S3Server.SecretKey,
-            // Prometheus scrapes from 127.0.0.1; any other address is another host, refused as for the API.
-            ["PIORCH_Api__AllowedNetworks__0"] = "127.0.0.1/32",
-        });
+        var environment = AgentProcess.OneContainerEnvironment(data.Path, broker, camera, s3, "piorch-metrics");
+        environment["PIORCH_Capture__AfterCloseDelayMs"] = "50";
+        // Prometheus scrapes from 127.0.0.1; any other address is another host, refused as for the API.
+        environment["PIORCH_Api__AllowedNetworks__0"] = "127.0.0.1/32";
+        await using var agent = AgentProcess.Start(environment);
         await agent.WaitReadyAsync();
         await agent.WaitForOutputAsync("MQTT connected");
         await using var prometheus = await PrometheusServer.StartAsync($"127.0.0.1:{agent.Port}");
