@@ -31,7 +31,9 @@ fi
 node test-tools/patch-s3rver.js
 
 results="$(pwd)/TestResults"
-rm -rf "$results"
+rm -rf "$results" && mkdir -p "$results"
+# Every wait on a condition that took over a second, with the share of its deadline it used (listed at the end).
+export PIORCH_TEST_WAIT_LOG="$results/waits.tsv"
 dotnet build Nexbasira.Edge.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 
 # Pass 1: every test, the agent process run as `dotnet PiOrchestrator.dll`.
@@ -64,5 +66,9 @@ for name in all native; do
   skipped=$(( skipped + $(counter total) - $(counter executed) ))
 done
 if { [ "$status_all" -ne 0 ] || [ "$status_native" -ne 0 ]; } && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ -s "$PIORCH_TEST_WAIT_LOG" ]; then
+  echo "the waits that came closest to their deadline (share used, time, what was awaited):"
+  sort -rn "$PIORCH_TEST_WAIT_LOG" | head -8 | sed 's/^/  /'
+fi
 echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]

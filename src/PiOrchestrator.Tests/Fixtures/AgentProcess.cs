@@ -10,10 +10,16 @@ public sealed class AgentProcess : IAsyncDisposable
 {
     private readonly StringBuilder _output = new();
     private readonly Process _process;
+    private readonly string _build;
+    private readonly List<string> _serverErrors = [];
+
+    /// <summary>The agents started in the running test's flow, so that a wait that times out can say how they fared.</summary>
+    private static readonly AsyncLocal<AgentProcess[]> StartedInThisTest = new();
 
     private AgentProcess(Process process, int port, string build)
     {
         _process = process;
+        _build = build;
         Port = port;
         var address = new Uri($"http://127.0.0.1:{port}");
         // Every answer this client receives is checked against the document this build of the agent serves, read
@@ -21,7 +27,7 @@ public sealed class AgentProcess : IAsyncDisposable
         Http = new HttpClient(new OpenApiContractHandler(() => OpenApiContract.LoadAsync(build,
             () => new HttpClient(SourceHandler("127.0.0.254")) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) }))
         {
-            InnerHandler = new SocketsHttpHandler(),
+            InnerHandler = new AgentFailureHandler(this) { InnerHandler = new SocketsHttpHandler() },
         }) { BaseAddress = address };
     }
 
@@ -106,7 +112,61 @@ public sealed class AgentProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => agent.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        StartedInThisTest.Value = [.. StartedInThisTest.Value ?? [], agent];
         return agent;
+    }
+
+    /// <summary>How each agent the running test started is doing, for the message of a wait that timed out ("" when none).</summary>
+    public static string DiagnosticsOfThisTest() =>
+        string.Concat((StartedInThisTest.Value ?? []).Select(agent => "\n" + agent.Diagnostics()));
+
+    /// <summary>
+    /// Whether the agent runs or how it exited, the server errors it answered and its last log lines: what a failure
+    /// message needs to tell a crashed agent or a storm of 500s from a slow one.
+    /// </summary>
+    public string Diagnostics(int lines = 40)
+    {
+        // An exited process's last lines may still be on their way from its pipes.
+        if (_process.HasExited) _process.WaitForExit(5000);
+        var state = _process.HasExited ? $"exited with code {_process.ExitCode}" : "running";
+        string errors;
+        lock (_serverErrors)
+            errors = _serverErrors.Count == 0 ? "no 5xx answers" : $"{_serverErrors.Count} 5xx answers, the last: {_serverErrors[^1]}";
+        var log = Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return $"[agent `{_build}` (pid {_process.Id}) {state}; {errors}; its last {Math.Min(lines, log.Length)} of {log.Length} log lines:\n"
+            + string.Join("\n", log.TakeLast(lines)) + "\n]";
+    }
+
+    /// <summary>
+    /// Between the test's clients and the agent: a 500 (never a deliberate answer) fails the test at once, and so does
+    /// any request once the agent has exited, each with the agent's diagnostics; a failed request to a running agent
+    /// carries them in its message; deliberate 5xx answers (503 busy, 502 S3 down) are remembered for the diagnostics.
+    /// </summary>
+    private sealed class AgentFailureHandler(AgentProcess agent) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var what = $"{request.Method} {request.RequestUri?.PathAndQuery}";
+            if (agent.HasExited) throw new AgentFailedException($"{what}: the agent is not running. {agent.Diagnostics()}");
+            HttpResponseMessage response;
+            try
+            {
+                response = await base.SendAsync(request, cancellationToken);
+            }
+            catch (HttpRequestException ex)
+            {
+                if (agent.HasExited) throw new AgentFailedException($"{what}: {ex.Message}; the agent is not running. {agent.Diagnostics()}", ex);
+                throw new HttpRequestException($"{ex.Message} {agent.Diagnostics(10)}", ex, ex.StatusCode);
+            }
+            if ((int)response.StatusCode < 500) return response;
+            await response.Content.LoadIntoBufferAsync(cancellationToken);
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            var answer = $"{what} -> {(int)response.StatusCode} {body[..Math.Min(body.Length, 300)]}";
+            lock (agent._serverErrors) agent._serverErrors.Add(answer);
+            if (response.StatusCode == System.Net.HttpStatusCode.InternalServerError)
+                throw new AgentFailedException($"the agent failed a request: {answer} {agent.Diagnostics()}");
+            return response;
+        }
     }
 
     private void Append(string? line)
@@ -119,20 +179,28 @@ public sealed class AgentProcess : IAsyncDisposable
     {
         await Eventually.UntilAsync(async () =>
         {
-            if (_process.HasExited) throw new InvalidOperationException($"agent exited with {_process.ExitCode}:\n{Output}");
+            if (_process.HasExited) throw new AgentFailedException($"the agent exited before it was ready. {Diagnostics(200)}");
             using var response = await Http.GetAsync("/readyz");
             return response.IsSuccessStatusCode;
         }, timeout ?? TimeSpan.FromSeconds(30), "the agent to be ready");
     }
 
     public Task WaitForOutputAsync(string text, TimeSpan? timeout = null) =>
-        Eventually.UntilAsync(() => Output.Contains(text, StringComparison.Ordinal), timeout ?? TimeSpan.FromSeconds(20), $"agent output '{text}'");
+        Eventually.UntilAsync(() =>
+        {
+            if (Output.Contains(text, StringComparison.Ordinal)) return true;
+            // Read again after seeing the exit: the process's last lines may have arrived in between.
+            if (_process.HasExited && _process.WaitForExit(5000) && !Output.Contains(text, StringComparison.Ordinal))
+                throw new AgentFailedException($"the agent exited without writing '{text}'. {Diagnostics()}");
+            return false;
+        }, timeout ?? TimeSpan.FromSeconds(20), $"agent output '{text}'");
 
     /// <summary>
     /// A client whose connections come from <paramref name="sourceAddress"/> (any 127.x.y.z is this machine on Linux),
     /// for allow-list and per-client limits: to the agent it is another host.
     /// </summary>
-    public HttpClient ClientFrom(string sourceAddress) => new(SourceHandler(sourceAddress)) { BaseAddress = Http.BaseAddress };
+    public HttpClient ClientFrom(string sourceAddress) =>
+        new(new AgentFailureHandler(this) { InnerHandler = SourceHandler(sourceAddress) }) { BaseAddress = Http.BaseAddress };
 
     private static SocketsHttpHandler SourceHandler(string sourceAddress) => new()
     {
@@ -185,3 +253,6 @@ public sealed class AgentProcess : IAsyncDisposable
         Http.Dispose();
     }
 }
+
+/// <summary>The agent under test crashed or failed a request: not worth waiting on, so not retried by <see cref="Eventually"/>.</summary>
+public sealed class AgentFailedException(string message, Exception? inner = null) : Exception(message, inner);

@@ -6,12 +6,17 @@ public static class Eventually
     public static async Task<T> UntilAsync<T>(Func<Task<T?>> probe, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         Exception? last = null;
         while (DateTime.UtcNow < deadline)
         {
             try
             {
-                if (await probe() is { } value) return value;
+                if (await probe() is { } value)
+                {
+                    RecordWait(what, System.Diagnostics.Stopwatch.GetElapsedTime(started), timeout);
+                    return value;
+                }
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
             {
@@ -19,7 +24,22 @@ public static class Eventually
             }
             await Task.Delay(25);
         }
-        throw new TimeoutException($"timed out after {timeout.TotalSeconds:F0} s waiting for {what}{(last is null ? "" : $" (last error: {last.Message})")}");
+        throw new TimeoutException($"timed out after {timeout.TotalSeconds:F0} s waiting for {what}{(last is null ? "" : $" (last error: {last.Message})")}"
+            + AgentProcess.DiagnosticsOfThisTest());
+    }
+
+    private static readonly string? WaitLog = System.Environment.GetEnvironmentVariable("PIORCH_TEST_WAIT_LOG");
+    private static readonly Lock WaitLogLock = new();
+
+    /// <summary>
+    /// Each wait that took over a second, with the share of its deadline it used, to the file PIORCH_TEST_WAIT_LOG
+    /// names (scripts/test.sh lists the closest calls): a deadline a loaded machine comes near shows before it fails.
+    /// </summary>
+    private static void RecordWait(string what, TimeSpan took, TimeSpan timeout)
+    {
+        if (WaitLog is null || took < TimeSpan.FromSeconds(1)) return;
+        var line = FormattableString.Invariant($"{took / timeout:F2}\t{took.TotalSeconds:F1} s of {timeout.TotalSeconds:F0} s\t{what}\n");
+        lock (WaitLogLock) File.AppendAllText(WaitLog, line);
     }
 
     public static async Task<bool> UntilAsync(Func<bool> condition, TimeSpan timeout, string what)

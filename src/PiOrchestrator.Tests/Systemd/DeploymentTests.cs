@@ -177,7 +177,7 @@ public class DeploymentTests
         using var data = new TempDirectory();
         await using var broker = await MosquittoBroker.StartAsync();
         await using var camera = await FakeCamera.StartAsync();
-        await using var agent = AgentProcess.StartCommand("qemu-aarch64", ["-L", sysroot, executable], new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
             ["PIORCH_Storage__DataDirectory"] = data.Path,
             ["PIORCH_Mqtt__Host"] = "127.0.0.1",
@@ -188,8 +188,17 @@ public class DeploymentTests
             ["PIORCH_Containers__0__CameraUrl"] = camera.Url,
             ["PIORCH_Containers__0__Door__Chip"] = "gpiochip0",
             ["PIORCH_Containers__0__Door__Line"] = "17",
-        });
+        };
+        // The JIT build under qemu-user only: the runtime's W^X mode writes machine code through a second, writable
+        // mapping of the memory it runs from, and qemu-user does not see such a write, so it keeps running its old
+        // translation of code the runtime has since replaced (Qemu_user_runs_stale_code_written_through_a_second_mapping).
+        // On a loaded machine that hit reused dynamic-method memory and turned every request into a 500. A Pi's CPU
+        // runs what the runtime wrote once it has made the caches coherent, so on a Pi the default (W^X on) stays.
+        if (kind == "--self-contained") environment["DOTNET_EnableWriteXorExecute"] = "0";
+        await using var agent = AgentProcess.StartCommand("qemu-aarch64", ["-L", sysroot, executable], environment);
         await agent.WaitReadyAsync(TimeSpan.FromMinutes(3));
+        // The setting took: the JIT's code is not double-mapped (dotnet/runtime doublemapping.cpp's memfd).
+        Assert.DoesNotContain("doublemapper", await File.ReadAllTextAsync($"/proc/{agent.ProcessId}/maps"));
         await agent.WaitForOutputAsync("MQTT connected to 127.0.0.1", TimeSpan.FromMinutes(1));
         await broker.PublishAsync("containers/ctr-001/door", $$"""{"event":"opened","event_id":"arm64-{{release}}","session_id":"sess-arm64-1"}""");
         await broker.PublishAsync("containers/ctr-001/door", "closed");
@@ -209,6 +218,30 @@ public class DeploymentTests
         var reason = sensor!.Value.GetProperty("error").GetString()!;
         Assert.Contains("gpiochip0", reason);
         Assert.DoesNotContain("libgpiod.so", reason);
+    }
+
+    /// <summary>
+    /// Why the JIT build runs with W^X off under qemu-user: a probe (test-tools/qemu-probes/alias-code.c) writes an
+    /// instruction through one mapping of a memfd page, runs it through another, as the .NET runtime's W^X mode does
+    /// (dotnet/runtime src/coreclr/minipal/Unix/doublemapping.cpp), then rewrites and runs it again. qemu-user keeps its
+    /// translation of the executable page, which it only invalidates on writes to that same guest address, so the
+    /// rewritten code never runs; written through a single mapping (W^X off) it does. Should a future qemu-user get
+    /// this right, this test fails, and the DOTNET_EnableWriteXorExecute=0 in the arm64 test can go.
+    /// </summary>
+    [Fact]
+    public async Task Qemu_user_runs_stale_code_written_through_a_second_mapping()
+    {
+        using var build = new TempDirectory();
+        var probe = Path.Combine(build.Path, "alias-code");
+        var compile = await RunAsync("aarch64-linux-gnu-gcc", ["-O1", "-static", "-o", probe, Path.Combine(RepoPaths.TestTools, "qemu-probes", "alias-code.c")]);
+        Assert.True(compile.Exit == 0, compile.Output);
+        Assert.Equal(ElfMachineAarch64, ElfMachine(probe));
+
+        var (exit, output) = await RunAsync("qemu-aarch64", [probe]);
+
+        Assert.Contains("single-mapping first=1 second=2", output);
+        Assert.True(output.Contains("double-mapped first=1 second=1") && exit == 1,
+            $"qemu-user now runs code rewritten through a second mapping (exit {exit}): {output}");
     }
 
     private const ushort ElfMachineAarch64 = 183;
