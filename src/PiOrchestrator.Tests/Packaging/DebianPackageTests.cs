@@ -162,15 +162,8 @@ public class DebianPackageTests
         return await File.ReadAllTextAsync(Path.Combine(dir.Path, member));
     }
 
-    internal static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args)
-    {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    internal static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args) =>
+        await Shell.RunAsync(file, args, Shell.BuildDeadline);
 
     /// <summary>
     /// This machine's root file system seen through an overlay whose writes go to a tmpfs, with /proc and /dev

@@ -14,17 +14,8 @@ public class DeploymentTests
     private static string Unit => Path.Combine(RepoPaths.Root, "deploy", "systemd", "piorchestrator.service");
 
     private static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args, string? workingDirectory = null,
-        IDictionary<string, string>? environment = null)
-    {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
-        return (process.ExitCode, await stdout + await stderr);
-    }
+        IDictionary<string, string>? environment = null) =>
+        await Shell.RunAsync(file, args, Shell.BuildDeadline, workingDirectory, environment);
 
     [Fact]
     public async Task The_unit_is_hardened_to_an_exposure_of_at_most_2()
@@ -192,9 +183,17 @@ public class DeploymentTests
         // The JIT build under qemu-user only: the runtime's W^X mode writes machine code through a second, writable
         // mapping of the memory it runs from, and qemu-user does not see such a write, so it keeps running its old
         // translation of code the runtime has since replaced (Qemu_user_runs_stale_code_written_through_a_second_mapping).
-        // On a loaded machine that hit reused dynamic-method memory and turned every request into a 500. A Pi's CPU
-        // runs what the runtime wrote once it has made the caches coherent, so on a Pi the default (W^X on) stays.
-        if (kind == "--self-contained") environment["DOTNET_EnableWriteXorExecute"] = "0";
+        // The runtime replaces code at an address once a collected dynamic method's memory (reflection's InvokeStub_*,
+        // the DI container's IL-emitted resolvers) goes to a new one: when that happens depends on when collections
+        // run, which is why it showed only on a loaded machine, as NullReferenceExceptions in those stubs and a 500 for
+        // every request. A small gen0 budget makes collections frequent, so that this test meets it on every run rather
+        // than on a busy day: with W^X on, the agent then dies at start in an InvokeStub_. A Pi's CPU runs what the
+        // runtime wrote once the runtime has made its caches coherent, so on a Pi the default (W^X on) stays.
+        if (kind == "--self-contained")
+        {
+            environment["DOTNET_EnableWriteXorExecute"] = "0";
+            environment["DOTNET_GCgen0size"] = "0x80000";
+        }
         await using var agent = AgentProcess.StartCommand("qemu-aarch64", ["-L", sysroot, executable], environment);
         await agent.WaitReadyAsync(TimeSpan.FromMinutes(3));
         // The setting took: the JIT's code is not double-mapped (dotnet/runtime doublemapping.cpp's memfd).
