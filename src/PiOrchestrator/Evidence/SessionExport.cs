@@ -33,7 +33,8 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
 
     public async Task WriteAsync(SessionRecord session, DateTimeOffset now, Stream output, CancellationToken ct)
     {
-        var zip = await ZipArchive.CreateAsync(output, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct);
+        var body = new DeferredSyncWrites(output);
+        var zip = await ZipArchive.CreateAsync(body, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct);
         await using (zip)
         {
             var captures = new List<ExportCaptureDto>();
@@ -70,6 +71,8 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
             }
             await AddAsync(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null)), CompressionLevel.Optimal, ct);
         }
+        // The central directory, written as the archive closed.
+        await body.FlushAsync(ct);
     }
 
     /// <summary>
