@@ -4,8 +4,8 @@ using PiOrchestrator.Upload;
 namespace PiOrchestrator.Evidence;
 
 /// <summary>
-/// What the bucket holds for a capture: <see cref="Verdict"/> ok, mismatch, missing or unreachable, and the bytes it
-/// sent (ok or mismatch alone; unchecked by the caller's own means).
+/// What the bucket holds for a capture: <see cref="Verdict"/> ok, mismatch, missing or unreachable, and for ok and
+/// mismatch the bytes it sent.
 /// </summary>
 public sealed record ObjectReadBack(string Verdict, byte[]? Bytes, string? Error = null);
 
@@ -14,9 +14,9 @@ public sealed record ObjectReadBack(string Verdict, byte[]? Bytes, string? Error
 /// caller that asks while it runs or within <see cref="Fresh"/> after, and at most <see cref="Parallel"/> reads run at
 /// once, so polling verify or exporting a session many times (neither needs a key) cannot turn every request into
 /// megabytes of S3 traffic. The bytes read are kept for reuse up to <see cref="HeldBytesLimit"/> in all; past it the
-/// oldest keep only their verdict.
+/// oldest keep only their verdict. An unreachable S3 sends nothing, so that verdict is not kept: the next caller tries again.
 /// </summary>
-public sealed class ObjectReadBacks(S3ObjectStore s3, TimeProvider time) : IDisposable
+public sealed class ObjectReadBacks : IDisposable
 {
     public static readonly TimeSpan Fresh = TimeSpan.FromMinutes(5);
     public const long HeldBytesLimit = 32L * 1024 * 1024;
@@ -36,6 +36,17 @@ public sealed class ObjectReadBacks(S3ObjectStore s3, TimeProvider time) : IDisp
     private readonly SemaphoreSlim _slots = new(Parallel, Parallel);
     // A read serves every caller waiting on it, so one caller going away does not cancel it; stopping the agent does.
     private readonly CancellationTokenSource _stopping = new();
+    private readonly S3ObjectStore _s3;
+    private readonly TimeProvider _time;
+    // Expired reads give their bytes back even when nobody asks again.
+    private readonly ITimer _sweep;
+
+    public ObjectReadBacks(S3ObjectStore s3, TimeProvider time)
+    {
+        _s3 = s3;
+        _time = time;
+        _sweep = time.CreateTimer(_ => { lock (_lock) ForgetExpired(time.GetUtcNow()); }, null, Fresh, Fresh);
+    }
 
     /// <summary>ok, mismatch, missing or unreachable.</summary>
     public async Task<string> CheckAsync(EvidenceRecord evidence, CancellationToken ct) => (await ReadAsync(evidence, false, ct)).Verdict;
@@ -48,7 +59,7 @@ public sealed class ObjectReadBacks(S3ObjectStore s3, TimeProvider time) : IDisp
         Task<ObjectReadBack> read;
         lock (_lock)
         {
-            var now = time.GetUtcNow();
+            var now = _time.GetUtcNow();
             if (!_entries.TryGetValue(evidence.EvidenceId, out var entry) || !Serves(entry, now, needBytes))
             {
                 if (entry is not null) Forget(evidence.EvidenceId, entry);
@@ -78,13 +89,13 @@ public sealed class ObjectReadBacks(S3ObjectStore s3, TimeProvider time) : IDisp
         await _slots.WaitAsync(_stopping.Token);
         try
         {
-            var bytes = await s3.GetAsync(e.ObjectKey!, e.ImageSizeBytes ?? 0, _stopping.Token);
+            var bytes = await _s3.GetAsync(e.ObjectKey!, e.ImageSizeBytes ?? 0, _stopping.Token);
             result = bytes is null ? new("missing", null)
                 : new(Convert.ToHexStringLower(SHA256.HashData(bytes)) == e.Sha256 ? "ok" : "mismatch", bytes);
         }
         catch (Exception ex) when (!_stopping.IsCancellationRequested)
         {
-            result = new("unreachable", null, s3.Describe(ex));
+            result = new("unreachable", null, _s3.Describe(ex));
         }
         finally
         {
@@ -92,9 +103,14 @@ public sealed class ObjectReadBacks(S3ObjectStore s3, TimeProvider time) : IDisp
         }
         lock (_lock)
         {
-            var now = time.GetUtcNow();
+            var now = _time.GetUtcNow();
             entry.DoneAt = now;
-            if (result.Bytes is { } kept && _entries.TryGetValue(e.EvidenceId, out var current) && current == entry)
+            var remembered = _entries.TryGetValue(e.EvidenceId, out var current) && current == entry;
+            if (remembered && result.Verdict == "unreachable")
+            {
+                _entries.Remove(e.EvidenceId);
+            }
+            else if (remembered && result.Bytes is { } kept)
             {
                 ForgetExpired(now);
                 MakeRoom(kept.Length);
@@ -148,6 +164,7 @@ public sealed class ObjectReadBacks(S3ObjectStore s3, TimeProvider time) : IDisp
 
     public void Dispose()
     {
+        _sweep.Dispose();
         _stopping.Cancel();
         _stopping.Dispose();
     }
