@@ -21,6 +21,18 @@ public static class TestJpegs
         return JpegCodec.Encode(rgb, width, height, quality: 85);
     }
 
+    /// <summary>
+    /// A frame near the 5 MB a camera may send (Storage:MaxImageBytes, 5 MiB): 2560x1920, the largest size the agent
+    /// accepts, of noise at quality 93, about 5.0 MB.
+    /// </summary>
+    public static byte[] MakeLarge(int seed)
+    {
+        const int width = 2560, height = 1920;
+        var rgb = new byte[width * height * 3];
+        new Random(seed).NextBytes(rgb);
+        return JpegCodec.Encode(rgb, width, height, quality: 93);
+    }
+
     /// <summary>A progressive JPEG (TurboJPEG's TJFLAG_PROGRESSIVE): the kind of frame an ESP32-CAM never sends.</summary>
     public static unsafe byte[] MakeProgressive(int seed, int width = 320, int height = 240)
     {

@@ -16,7 +16,7 @@ namespace PiOrchestrator.Tests.Proof;
 public sealed class HostileNeighbourTests
 {
     /// <summary>Peak resident memory a Pi can afford for the whole agent under any of these attacks.</summary>
-    private const long PeakRssLimitBytes = 300L * 1024 * 1024;
+    internal const long PeakRssLimitBytes = 300L * 1024 * 1024;
 
     private static Dictionary<string, string> Environment(string data, string cameraUrl, params (string Key, string Value)[] settings)
     {
@@ -42,7 +42,7 @@ public sealed class HostileNeighbourTests
     }
 
     /// <summary>VmHWM: the most resident memory the process ever had.</summary>
-    private static long PeakRss(int pid) => ProcStatusKilobytes(pid, "VmHWM:") * 1024;
+    internal static long PeakRss(int pid) => ProcStatusKilobytes(pid, "VmHWM:") * 1024;
 
     private static long ProcStatusKilobytes(int pid, string field)
     {
@@ -51,7 +51,7 @@ public sealed class HostileNeighbourTests
     }
 
     /// <summary>User + system CPU time of the process, from /proc/pid/stat (clock ticks of 1/100 s on Linux).</summary>
-    private static TimeSpan CpuTime(int pid)
+    internal static TimeSpan CpuTime(int pid)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');

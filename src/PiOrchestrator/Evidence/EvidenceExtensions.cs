@@ -17,6 +17,7 @@ public static class EvidenceExtensions
         services.AddSingleton<ImageSource>();
         services.AddSingleton<ObjectReadBacks>();
         services.AddSingleton<SessionExport>();
+        services.AddSingleton<ExportSlots>();
         services.AddOptions<TsaOptions>().BindConfiguration("Tsa").ValidateOnStart();
         services.AddSingleton<IValidateOptions<TsaOptions>, TsaOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<TsaOptions>, TsaOptionsValidator>();

@@ -163,6 +163,37 @@ public sealed partial class EvidenceStore
         return cmd.ExecuteScalar() as byte[];
     }
 
+    /// <summary>
+    /// The capture's stored JPEG, read in place (SQLite incremental blob I/O) in bounded pieces rather than loaded
+    /// whole; null when the bytes are not held. The read sees one snapshot, so retention cannot cut it short.
+    /// </summary>
+    public StoredImage? OpenImage(Guid evidenceId)
+    {
+        var c = OpenReader();
+        SqliteTransaction? snapshot = null;
+        try
+        {
+            snapshot = c.BeginTransaction(deferred: true);
+            using var cmd = c.CreateCommand();
+            cmd.Transaction = snapshot;
+            cmd.CommandText = "SELECT rowid FROM evidence_bytes WHERE evidence_id = $id";
+            cmd.Parameters.AddWithValue("$id", evidenceId.ToString("D"));
+            if (cmd.ExecuteScalar() is not long rowId)
+            {
+                snapshot.Dispose();
+                c.Dispose();
+                return null;
+            }
+            return new StoredImage(c, snapshot, new SqliteBlob(c, "evidence_bytes", "data", rowId, readOnly: true));
+        }
+        catch
+        {
+            snapshot?.Dispose();
+            c.Dispose();
+            throw;
+        }
+    }
+
     private EvidenceRecord? QuerySingleEvidence(string predicate, string value) =>
         QueryEvidence(predicate, ("$v", value)) is [var single, ..] ? single : null;
 

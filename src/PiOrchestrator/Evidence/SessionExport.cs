@@ -23,77 +23,91 @@ internal sealed partial class ExportJsonContext : JsonSerializerContext;
 /// <summary>
 /// A session as a zip anyone can check with sha256sum and openssl: the JPEGs as stored (unchecked, so the checks in
 /// VERIFY.txt see exactly what this Pi or the bucket holds), manifest.json, device.pem, one .sig per JPEG, VERIFY.txt.
+/// The zip is written as it is made, straight to the response: a JPEG goes from the store in bounded pieces, or from
+/// the shared S3 read-back (<see cref="ObjectReadBacks"/>), and nothing holds the whole archive.
 /// </summary>
-public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectStore s3, Microsoft.Extensions.Options.IOptions<TsaOptions> tsa, ILogger<SessionExport> log)
+public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectReadBacks readBacks, S3ObjectStore s3,
+    Microsoft.Extensions.Options.IOptions<TsaOptions> tsa, ILogger<SessionExport> log)
 {
-    public async Task<byte[]> BuildAsync(SessionRecord session, DateTimeOffset now, CancellationToken ct)
-    {
-        var captures = new List<ExportCaptureDto>();
-        var files = new List<(string Name, byte[] Bytes, EvidenceRecord Row)>();
-        foreach (var e in store.GetEvidenceForSession(session.SessionId))
-        {
-            var capturedAt = e.CapturedAt.UtcDateTime.ToString(Api.UtcDateTimeConverter.Format, CultureInfo.InvariantCulture);
-            string? file = null, notIncluded = null;
-            if (e.IsCaptured)
-            {
-                var (bytes, why) = await ReadStoredAsync(e, ct);
-                if (bytes is not null)
-                {
-                    file = e.ObjectKey![(e.ObjectKey!.LastIndexOf('/') + 1)..];
-                    files.Add((file, bytes, e));
-                }
-                notIncluded = why;
-            }
-            captures.Add(new ExportCaptureDto(e.EvidenceId.ToString("D"), e.SessionId, e.ContainerId, EvidenceNames.Of(e.Tag), EvidenceNames.Of(e.Status),
-                e.FailureReason, capturedAt, e.Sha256, e.Signature, e.KeyId, e.ClockSynchronized, file, notIncluded));
-        }
-        var manifest = new ExportManifestDto(CaptureSignature.Version, session.SessionId, session.ContainerId, SessionRecord.Of(session.Phase),
-            session.StartedAt, session.ClosedAt, session.ChainHead, key.DeviceId, key.KeyId, now, captures);
+    private const int CopyBufferBytes = 64 * 1024;
 
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
+    public async Task WriteAsync(SessionRecord session, DateTimeOffset now, Stream output, CancellationToken ct)
+    {
+        var body = new DeferredSyncWrites(output);
+        var zip = await ZipArchive.CreateAsync(body, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct);
+        await using (zip)
         {
-            // JPEGs do not compress; storing them keeps the export quick on a Pi.
-            foreach (var (name, bytes, row) in files)
+            var captures = new List<ExportCaptureDto>();
+            var files = new List<(string Name, EvidenceRecord Row)>();
+            foreach (var e in store.GetEvidenceForSession(session.SessionId))
             {
-                Add(zip, name, bytes, CompressionLevel.NoCompression);
-                if (row.Signature is not null) Add(zip, name + ".sig", Convert.FromBase64String(row.Signature), CompressionLevel.NoCompression);
+                var capturedAt = e.CapturedAt.UtcDateTime.ToString(Api.UtcDateTimeConverter.Format, CultureInfo.InvariantCulture);
+                string? file = null, notIncluded = null;
+                if (e.IsCaptured)
+                {
+                    var name = e.ObjectKey![(e.ObjectKey!.LastIndexOf('/') + 1)..];
+                    notIncluded = await AddStoredAsync(zip, name, e, ct);
+                    if (notIncluded is null)
+                    {
+                        file = name;
+                        files.Add((name, e));
+                        if (e.Signature is not null) await AddAsync(zip, name + ".sig", Convert.FromBase64String(e.Signature), CompressionLevel.NoCompression, ct);
+                    }
+                }
+                captures.Add(new ExportCaptureDto(e.EvidenceId.ToString("D"), e.SessionId, e.ContainerId, EvidenceNames.Of(e.Tag), EvidenceNames.Of(e.Status),
+                    e.FailureReason, capturedAt, e.Sha256, e.Signature, e.KeyId, e.ClockSynchronized, file, notIncluded));
             }
-            Add(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal);
-            Add(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal);
-            Add(zip, "SHA256SUMS", Encoding.ASCII.GetBytes(string.Concat(files.Select(f => $"{f.Row.Sha256}  {f.Name}\n"))), CompressionLevel.Optimal);
+            var manifest = new ExportManifestDto(CaptureSignature.Version, session.SessionId, session.ContainerId, SessionRecord.Of(session.Phase),
+                session.StartedAt, session.ClosedAt, session.ChainHead, key.DeviceId, key.KeyId, now, captures);
+
+            await AddAsync(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal, ct);
+            await AddAsync(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal, ct);
+            await AddAsync(zip, "SHA256SUMS", Encoding.ASCII.GetBytes(string.Concat(files.Select(f => $"{f.Row.Sha256}  {f.Name}\n"))), CompressionLevel.Optimal, ct);
             var reply = session.ChainHead is not null && File.Exists(tsa.Value.CaFile) ? store.GetTimestamp(session.SessionId)?.Reply : null;
             if (reply is not null)
             {
-                Add(zip, "chain.tsr", reply, CompressionLevel.Optimal);
-                Add(zip, "tsa-ca.pem", File.ReadAllBytes(tsa.Value.CaFile), CompressionLevel.Optimal);
+                await AddAsync(zip, "chain.tsr", reply, CompressionLevel.Optimal, ct);
+                await AddAsync(zip, "tsa-ca.pem", await File.ReadAllBytesAsync(tsa.Value.CaFile, ct), CompressionLevel.Optimal, ct);
             }
-            Add(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null)), CompressionLevel.Optimal);
+            await AddAsync(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null)), CompressionLevel.Optimal, ct);
         }
-        return buffer.ToArray();
+        // The central directory, written as the archive closed.
+        await body.FlushAsync(ct);
     }
 
-    /// <summary>The bytes as stored here, else as the bucket holds them; neither is checked against the row (the export's own checks do that).</summary>
-    private async Task<(byte[]? Bytes, string? WhyNot)> ReadStoredAsync(EvidenceRecord e, CancellationToken ct)
+    /// <summary>
+    /// The JPEG as stored here, else as the bucket holds it, added as <paramref name="name"/>; neither is checked against
+    /// the row (the export's own checks do that). Null when added, else why not.
+    /// </summary>
+    private async Task<string?> AddStoredAsync(ZipArchive zip, string name, EvidenceRecord e, CancellationToken ct)
     {
-        if (e.BytesHeld && store.ReadImage(e.EvidenceId) is { } local) return (local, null);
-        if (e.PurgedAt is not null) return (null, "purged by retention");
-        if (!s3.Configured || e.UploadStatus != UploadStatus.Uploaded) return (null, "not held on this agent and not in object storage");
-        try
+        if (e.BytesHeld && store.OpenImage(e.EvidenceId) is { } local)
         {
-            return await s3.GetAsync(e.ObjectKey!, e.ImageSizeBytes ?? 0, ct) is { } remote ? (remote, null) : (null, "missing from object storage");
+            using (local)
+            {
+                // JPEGs do not compress; storing them keeps the export quick on a Pi.
+                var entry = await zip.CreateEntry(name, CompressionLevel.NoCompression).OpenAsync(ct);
+                await using (entry) await local.Bytes.CopyToAsync(entry, CopyBufferBytes, ct);
+            }
+            return null;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        if (e.PurgedAt is not null) return "purged by retention";
+        if (!s3.Configured || e.UploadStatus != UploadStatus.Uploaded) return "not held on this agent and not in object storage";
+        var remote = await readBacks.ReadAsync(e, ct);
+        if (remote.Bytes is { } bytes)
         {
-            log.LogWarning("Export of {Key}: object storage not reachable: {Error}", e.ObjectKey, s3.Describe(ex));
-            return (null, "object storage not reachable");
+            await AddAsync(zip, name, bytes, CompressionLevel.NoCompression, ct);
+            return null;
         }
+        if (remote.Verdict == "missing") return "missing from object storage";
+        log.LogWarning("Export of {Key}: object storage not reachable: {Error}", e.ObjectKey, remote.Error);
+        return "object storage not reachable";
     }
 
-    private static void Add(ZipArchive zip, string name, byte[] bytes, CompressionLevel level)
+    private static async Task AddAsync(ZipArchive zip, string name, byte[] bytes, CompressionLevel level, CancellationToken ct)
     {
-        using var entry = zip.CreateEntry(name, level).Open();
-        entry.Write(bytes);
+        var entry = await zip.CreateEntry(name, level).OpenAsync(ct);
+        await using (entry) await entry.WriteAsync(bytes, ct);
     }
 
     /// <summary>
