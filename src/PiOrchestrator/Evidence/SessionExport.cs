@@ -24,7 +24,7 @@ internal sealed partial class ExportJsonContext : JsonSerializerContext;
 /// A session as a zip anyone can check with sha256sum and openssl: the JPEGs as stored (unchecked, so the checks in
 /// VERIFY.txt see exactly what this Pi or the bucket holds), manifest.json, device.pem, one .sig per JPEG, VERIFY.txt.
 /// </summary>
-public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectStore s3, Microsoft.Extensions.Options.IOptions<TsaOptions> tsa, ILogger<SessionExport> log)
+public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectStore s3, ILogger<SessionExport> log)
 {
     public async Task<byte[]> BuildAsync(SessionRecord session, DateTimeOffset now, CancellationToken ct)
     {
@@ -62,13 +62,15 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
             Add(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal);
             Add(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal);
             Add(zip, "SHA256SUMS", Encoding.ASCII.GetBytes(string.Concat(files.Select(f => $"{f.Row.Sha256}  {f.Name}\n"))), CompressionLevel.Optimal);
-            var reply = session.ChainHead is not null && File.Exists(tsa.Value.CaFile) ? store.GetTimestamp(session.SessionId)?.Reply : null;
-            if (reply is not null)
+            // The TSA chain and CA kept with the token when it arrived, not whatever Tsa:CaFile names today.
+            var stamp = session.ChainHead is not null && store.GetTimestamp(session.SessionId) is { Status: "ok", Reply: not null, TsaCaPem: not null } kept ? kept : null;
+            if (stamp is not null)
             {
-                Add(zip, "chain.tsr", reply, CompressionLevel.Optimal);
-                Add(zip, "tsa-ca.pem", File.ReadAllBytes(tsa.Value.CaFile), CompressionLevel.Optimal);
+                Add(zip, "chain.tsr", stamp.Reply!, CompressionLevel.Optimal);
+                if (stamp.TsaChainPem is { Length: > 0 } chain) Add(zip, "tsa-chain.pem", Encoding.ASCII.GetBytes(chain), CompressionLevel.Optimal);
+                Add(zip, "tsa-ca.pem", Encoding.ASCII.GetBytes(stamp.TsaCaPem!), CompressionLevel.Optimal);
             }
-            Add(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null)), CompressionLevel.Optimal);
+            Add(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), stamp)), CompressionLevel.Optimal);
         }
         return buffer.ToArray();
     }
@@ -100,7 +102,7 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
     /// Commands a claims handler runs in the unzipped folder; each must succeed. The signed line is rebuilt with the
     /// sha256 of the file itself, so the signature covers the bytes in hand, not a copy of their hash.
     /// </summary>
-    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, bool stamped)
+    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, SessionTimestamp? stamp)
     {
         var text = new StringBuilder();
         text.Append($"""
@@ -121,12 +123,21 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
             """);
         foreach (var (file, e) in signed)
             text.Append($"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify device.pem -signature {file}.sig\n");
-        if (stamped)
+        if (stamp is not null)
             text.Append($"""
                 #
-                # 4. The session's hash chain head ({m.ChainHead}, in manifest.json) existed when the time-stamping
-                #    authority signed chain.tsr (prints "Verification: OK"); tsa-ca.pem is the CA the Pi trusts for it.
-                openssl ts -verify -digest {m.ChainHead} -in chain.tsr -CAfile tsa-ca.pem
+                # 4. The time-stamping authority's CA. tsa-ca.pem is the CA this Pi checked chain.tsr against when the
+                #    token arrived; its SHA-256 fingerprint is
+                #      {TsaAnchor.Display(stamp.TsaCaSha256!)}
+                #    Compare it with the CA fingerprint the TSA publishes (its policy or website), not with anything
+                #    in this folder: whoever controls the Pi could have put a CA of its own here. A CA that does not
+                #    match proves nothing about the time.
+                openssl x509 -in tsa-ca.pem -noout -fingerprint -sha256
+                #
+                # 5. The session's hash chain head ({m.ChainHead}, in manifest.json) existed when that authority
+                #    signed chain.tsr (prints "Verification: OK"); tsa-chain.pem is the TSA's certificate chain as
+                #    seen at stamping time.
+                openssl ts -verify -digest {m.ChainHead} -in chain.tsr -CAfile tsa-ca.pem{(stamp.TsaChainPem is { Length: > 0 } ? " -untrusted tsa-chain.pem" : "")}
 
                 """);
         return text.ToString();
