@@ -103,8 +103,11 @@ public class TimestampProcessTests(ITestOutputHelper output)
     private static async Task<JsonElement> StampOf(AgentProcess agent, string sessionId) =>
         (await agent.GetDataAsync($"/api/v1/sessions/{sessionId}")).GetProperty("timestamp");
 
-    /// <summary>The stored row, read as an auditor would: the reply and token columns' sizes and the last error.</summary>
-    private static (long? Reply, long? Token, string? LastError, int Attempts) StoredStamp(string data, string sessionId)
+    /// <summary>
+    /// The stored row, read as an auditor would: the reply and token columns' sizes and the last error; null until the
+    /// session is queued (just after it completes).
+    /// </summary>
+    private static (long? Reply, long? Token, string? LastError, int Attempts)? StoredStamp(string data, string sessionId)
     {
         using var db = new SqliteConnection($"Data Source={Path.Combine(data, "evidence.db")};Mode=ReadOnly;Pooling=False");
         db.Open();
@@ -112,7 +115,7 @@ public class TimestampProcessTests(ITestOutputHelper output)
         cmd.CommandText = "SELECT length(reply), length(token), last_error, attempts FROM session_timestamps WHERE session_id = $id";
         cmd.Parameters.AddWithValue("$id", sessionId);
         using var r = cmd.ExecuteReader();
-        Assert.True(r.Read(), $"no time-stamp row for {sessionId}");
+        if (!r.Read()) return null;
         return (r.IsDBNull(0) ? null : r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt32(3));
     }
 
@@ -132,8 +135,8 @@ public class TimestampProcessTests(ITestOutputHelper output)
         // Refused, then asked again (the retry meets the same TSA): the stamp stays pending and nothing of it is kept.
         await Eventually.UntilAsync(() => tsa.Answered >= 3, TimeSpan.FromSeconds(60), "three answers from the hostile TSA");
         await agent.WaitForOutputAsync("TSA reply refused: longer than 64 KiB");
-        await Eventually.UntilAsync(() => StoredStamp(data.Path, sessionId).Attempts >= 3, TimeSpan.FromSeconds(30), "three refusals recorded");
-        var stored = StoredStamp(data.Path, sessionId);
+        await Eventually.UntilAsync(() => StoredStamp(data.Path, sessionId)?.Attempts >= 3, TimeSpan.FromSeconds(30), "three refusals recorded");
+        var stored = StoredStamp(data.Path, sessionId)!.Value;
         Assert.Null(stored.Reply);
         Assert.Null(stored.Token);
         Assert.Contains("longer than 64 KiB", stored.LastError);
@@ -155,7 +158,7 @@ public class TimestampProcessTests(ITestOutputHelper output)
         tsa.Mode = TsaReplyMode.Valid;
         await Eventually.UntilAsync(async () => (await StampOf(agent, sessionId)).GetProperty("status").GetString() == "ok",
             TimeSpan.FromSeconds(30), "the stamp to land once the TSA behaves");
-        Assert.InRange(StoredStamp(data.Path, sessionId).Reply ?? 0, 1, 64 * 1024);
+        Assert.InRange(StoredStamp(data.Path, sessionId)?.Reply ?? 0, 1, 64 * 1024);
     }
 
     [Fact]
@@ -171,18 +174,18 @@ public class TimestampProcessTests(ITestOutputHelper output)
         var sessionId = await CaptureSessionAsync(agent);
 
         // A little junk, within the cap: refused for what follows the reply.
-        await Eventually.UntilAsync(() => StoredStamp(data.Path, sessionId).LastError?.Contains("100 bytes follow the time-stamp reply") == true,
+        await Eventually.UntilAsync(() => StoredStamp(data.Path, sessionId)?.LastError?.Contains("100 bytes follow the time-stamp reply") == true,
             TimeSpan.FromSeconds(30), "the reply with junk refused");
-        var (reply, token, _, _) = StoredStamp(data.Path, sessionId);
+        var (reply, token, _, _) = StoredStamp(data.Path, sessionId)!.Value;
         Assert.Null(reply);
         Assert.Null(token);
         Assert.Equal("pending", (await StampOf(agent, sessionId)).GetProperty("status").GetString());
 
         // 200 MiB of junk after a valid token: refused at the cap, read no further.
         tsa.HostileBytes = 200L * 1024 * 1024;
-        await Eventually.UntilAsync(() => StoredStamp(data.Path, sessionId).LastError?.Contains("longer than 64 KiB") == true,
+        await Eventually.UntilAsync(() => StoredStamp(data.Path, sessionId)?.LastError?.Contains("longer than 64 KiB") == true,
             TimeSpan.FromSeconds(30), "the reply with 200 MiB of junk refused");
-        (reply, token, _, _) = StoredStamp(data.Path, sessionId);
+        (reply, token, _, _) = StoredStamp(data.Path, sessionId)!.Value;
         Assert.Null(reply);
         Assert.Null(token);
         Assert.Equal("pending", (await StampOf(agent, sessionId)).GetProperty("status").GetString());
@@ -253,5 +256,40 @@ public class TimestampProcessTests(ITestOutputHelper output)
         Assert.Equal(otherSha, (await StampOf(second, later)).GetProperty("ca_sha256").GetString());
         Assert.Equal("bad", (await second.GetDataAsync($"/api/v1/sessions/{later}/verify")).GetProperty("timestamp").GetString());
         output.WriteLine($"stamped under CA {caSha[..16]}…, verified after Tsa:CaFile changed to {otherSha[..16]}…: /sessions ok, /verify ok; VERIFY.txt prints {caDisplay[..23]}…");
+    }
+
+    [Fact]
+    public async Task A_stamp_stored_before_its_CA_was_kept_is_anchored_to_the_configured_CA_at_the_next_start()
+    {
+        using var data = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        await using var tsa = await TestTsa.StartAsync();
+        var caSha = Convert.ToHexStringLower(SHA256.HashData(X509CertificateLoader.LoadCertificateFromFile(tsa.CaFile).RawData));
+        var port = TestPorts.Free();
+        string sessionId;
+        await using (var first = AgentProcess.Start(TsaOnly(data.Path, camera, tsa, tsa.CaFile), port))
+        {
+            await first.WaitReadyAsync();
+            sessionId = await CaptureSessionAsync(first);
+            await Eventually.UntilAsync(async () => (await StampOf(first, sessionId)).GetProperty("status").GetString() == "ok",
+                TimeSpan.FromSeconds(30), "the stamp");
+            Assert.Equal(0, await first.StopAsync());
+        }
+        // As a database written before the trust material was kept.
+        using (var db = new SqliteConnection($"Data Source={Path.Combine(data.Path, "evidence.db")};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "UPDATE session_timestamps SET tsa_chain_pem = NULL, tsa_ca_pem = NULL, tsa_ca_sha256 = NULL";
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+
+        await using var second = AgentProcess.Start(TsaOnly(data.Path, camera, tsa, tsa.CaFile), port);
+        await second.WaitReadyAsync();
+        await Eventually.UntilAsync(async () => (await StampOf(second, sessionId)).GetProperty("ca_sha256").GetString() == caSha,
+            TimeSpan.FromSeconds(30), "the old stamp anchored to the configured CA");
+        Assert.Equal("ok", (await StampOf(second, sessionId)).GetProperty("status").GetString());
+        Assert.Equal("ok", (await second.GetDataAsync($"/api/v1/sessions/{sessionId}/verify")).GetProperty("timestamp").GetString());
+        Assert.Equal(1, tsa.Answered);
     }
 }
