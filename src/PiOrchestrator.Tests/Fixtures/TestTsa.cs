@@ -2,10 +2,20 @@ using System.Net;
 
 namespace PiOrchestrator.Tests.Fixtures;
 
+/// <summary>How <see cref="TestTsa"/> answers: a real reply, or a hostile one.</summary>
+public enum TsaReplyMode
+{
+    Valid,
+    /// <summary>Chunked zeros until <see cref="TestTsa.HostileBytes"/> are sent or the client hangs up: a body with no end.</summary>
+    Zeros,
+    /// <summary>A real reply followed by <see cref="TestTsa.HostileBytes"/> of junk in the same body.</summary>
+    ValidThenJunk,
+}
+
 /// <summary>
 /// A real RFC 3161 time-stamping authority: `openssl ts -reply` behind a small HTTP listener, with a CA and a TSA
 /// certificate (extendedKeyUsage critical timeStamping) made by openssl. <see cref="Available"/> false drops every
-/// connection, as a TSA that is down.
+/// connection, as a TSA that is down; <see cref="Mode"/> makes it hostile.
 /// </summary>
 public sealed class TestTsa : IAsyncDisposable
 {
@@ -23,7 +33,14 @@ public sealed class TestTsa : IAsyncDisposable
     /// <summary>A CA that vouches for nothing here: a TSA checked against it must be refused.</summary>
     public string OtherCaFile => Path.Combine(_dir.Path, "other-ca.crt");
     public bool Available { get; set; } = true;
+    public TsaReplyMode Mode { get; set; } = TsaReplyMode.Valid;
+    /// <summary>The size of a hostile body (<see cref="TsaReplyMode.Zeros"/>) or of the junk after a reply.</summary>
+    public long HostileBytes { get; set; } = 1L << 30;
+    /// <summary>Requests answered, in any mode.</summary>
     public int Answered => Volatile.Read(ref _requests);
+    /// <summary>Bytes of hostile bodies the client actually took (written before it hung up).</summary>
+    public long HostileBytesSent => Interlocked.Read(ref _hostileSent);
+    private long _hostileSent;
 
     public static async Task<TestTsa> StartAsync()
     {
@@ -109,14 +126,46 @@ public sealed class TestTsa : IAsyncDisposable
             else
             {
                 context.Response.ContentType = "application/timestamp-reply";
-                await context.Response.OutputStream.WriteAsync(await File.ReadAllBytesAsync(Path.Combine(_dir.Path, $"r{n}.tsr")));
+                var mode = Mode;
+                if (mode != TsaReplyMode.Valid) context.Response.SendChunked = true;
+                if (mode != TsaReplyMode.Zeros) await context.Response.OutputStream.WriteAsync(await File.ReadAllBytesAsync(Path.Combine(_dir.Path, $"r{n}.tsr")));
+                if (mode != TsaReplyMode.Valid && !await WriteHostileAsync(context.Response.OutputStream, mode == TsaReplyMode.Zeros ? (byte)0 : (byte)'J'))
+                {
+                    context.Response.Abort();
+                    return;
+                }
             }
             context.Response.Close();
+        }
+        catch (HttpListenerException)
+        {
+            context.Response.Abort();
         }
         finally
         {
             _serial.Release();
         }
+    }
+
+    /// <summary>False when the client hung up first.</summary>
+    private async Task<bool> WriteHostileAsync(Stream output, byte fill)
+    {
+        var chunk = new byte[64 * 1024];
+        Array.Fill(chunk, fill);
+        for (var left = HostileBytes; left > 0; left -= chunk.Length)
+        {
+            var size = (int)Math.Min(chunk.Length, left);
+            try
+            {
+                await output.WriteAsync(chunk.AsMemory(0, size));
+            }
+            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+            {
+                return false;
+            }
+            Interlocked.Add(ref _hostileSent, size);
+        }
+        return true;
     }
 
     public async ValueTask DisposeAsync()

@@ -26,8 +26,7 @@ internal sealed partial class ExportJsonContext : JsonSerializerContext;
 /// The zip is written as it is made, straight to the response: a JPEG goes from the store in bounded pieces, or from
 /// the shared S3 read-back (<see cref="ObjectReadBacks"/>), and nothing holds the whole archive.
 /// </summary>
-public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectReadBacks readBacks, S3ObjectStore s3,
-    Microsoft.Extensions.Options.IOptions<TsaOptions> tsa, ILogger<SessionExport> log)
+public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectReadBacks readBacks, S3ObjectStore s3, ILogger<SessionExport> log)
 {
     private const int CopyBufferBytes = 64 * 1024;
 
@@ -63,13 +62,15 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
             await AddAsync(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal, ct);
             await AddAsync(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal, ct);
             await AddAsync(zip, "SHA256SUMS", Encoding.ASCII.GetBytes(string.Concat(files.Select(f => $"{f.Row.Sha256}  {f.Name}\n"))), CompressionLevel.Optimal, ct);
-            var reply = session.ChainHead is not null && File.Exists(tsa.Value.CaFile) ? store.GetTimestamp(session.SessionId)?.Reply : null;
-            if (reply is not null)
+            // The TSA chain and CA kept with the token when it arrived, not whatever Tsa:CaFile names today.
+            var stamp = session.ChainHead is not null && store.GetTimestamp(session.SessionId) is { Status: "ok", Reply: not null, TsaCaPem: not null } kept ? kept : null;
+            if (stamp is not null)
             {
-                await AddAsync(zip, "chain.tsr", reply, CompressionLevel.Optimal, ct);
-                await AddAsync(zip, "tsa-ca.pem", await File.ReadAllBytesAsync(tsa.Value.CaFile, ct), CompressionLevel.Optimal, ct);
+                await AddAsync(zip, "chain.tsr", stamp.Reply!, CompressionLevel.Optimal, ct);
+                if (stamp.TsaChainPem is { Length: > 0 } chain) await AddAsync(zip, "tsa-chain.pem", Encoding.ASCII.GetBytes(chain), CompressionLevel.Optimal, ct);
+                await AddAsync(zip, "tsa-ca.pem", Encoding.ASCII.GetBytes(stamp.TsaCaPem!), CompressionLevel.Optimal, ct);
             }
-            await AddAsync(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null)), CompressionLevel.Optimal, ct);
+            await AddAsync(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), stamp)), CompressionLevel.Optimal, ct);
         }
         // The central directory, written as the archive closed.
         await body.FlushAsync(ct);
@@ -114,7 +115,7 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
     /// Commands a claims handler runs in the unzipped folder; each must succeed. The signed line is rebuilt with the
     /// sha256 of the file itself, so the signature covers the bytes in hand, not a copy of their hash.
     /// </summary>
-    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, bool stamped)
+    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, SessionTimestamp? stamp)
     {
         var text = new StringBuilder();
         text.Append($"""
@@ -135,12 +136,21 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
             """);
         foreach (var (file, e) in signed)
             text.Append($"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify device.pem -signature {file}.sig\n");
-        if (stamped)
+        if (stamp is not null)
             text.Append($"""
                 #
-                # 4. The session's hash chain head ({m.ChainHead}, in manifest.json) existed when the time-stamping
-                #    authority signed chain.tsr (prints "Verification: OK"); tsa-ca.pem is the CA the Pi trusts for it.
-                openssl ts -verify -digest {m.ChainHead} -in chain.tsr -CAfile tsa-ca.pem
+                # 4. The time-stamping authority's CA. tsa-ca.pem is the CA this Pi checked chain.tsr against when the
+                #    token arrived; its SHA-256 fingerprint is
+                #      {TsaAnchor.Display(stamp.TsaCaSha256!)}
+                #    Compare it with the CA fingerprint the TSA publishes (its policy or website), not with anything
+                #    in this folder: whoever controls the Pi could have put a CA of its own here. A CA that does not
+                #    match proves nothing about the time.
+                openssl x509 -in tsa-ca.pem -noout -fingerprint -sha256
+                #
+                # 5. The session's hash chain head ({m.ChainHead}, in manifest.json) existed when that authority
+                #    signed chain.tsr (prints "Verification: OK"); tsa-chain.pem is the TSA's certificate chain as
+                #    seen at stamping time.
+                openssl ts -verify -digest {m.ChainHead} -in chain.tsr -CAfile tsa-ca.pem{(stamp.TsaChainPem is { Length: > 0 } ? " -untrusted tsa-chain.pem" : "")}
 
                 """);
         return text.ToString();

@@ -28,6 +28,8 @@ public sealed record SessionRecord
     public string? TimestampStatus { get; init; }
     public DateTimeOffset? TimestampGenTime { get; init; }
     public string? TimestampTsa { get; init; }
+    /// <summary>SHA-256 of the CA the stamp was checked against when it arrived.</summary>
+    public string? TimestampCaSha256 { get; init; }
 
     public static string Of(SessionPhase phase) => phase switch
     {

@@ -1,8 +1,23 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
 
 namespace PiOrchestrator.Evidence;
+
+/// <summary>
+/// What a time stamp was trusted by when it arrived: the TSA's certificate with any intermediates (PEM), the CA it
+/// chained to (PEM) and that CA's SHA-256 fingerprint (lowercase hex of its DER). Kept with the token, so a later
+/// Tsa:CaFile does not change the verdict on an old stamp.
+/// </summary>
+public sealed record TsaAnchor(string ChainPem, string CaPem, string CaSha256)
+{
+    public static TsaAnchor For(X509Certificate2 ca, string chainPem) => new(chainPem, ca.ExportCertificatePem() + "\n", TimestampCheck.Sha256Of(ca));
+
+    /// <summary>The fingerprint as <c>openssl x509 -fingerprint -sha256</c> prints it, for a reader to compare.</summary>
+    public static string Display(string sha256Hex) =>
+        string.Join(':', Enumerable.Range(0, sha256Hex.Length / 2).Select(i => sha256Hex.Substring(i * 2, 2).ToUpperInvariant()));
+}
 
 /// <summary>An RFC 3161 token checked against a chain head: its imprint, its signature, and its signer's chain to the TSA CA.</summary>
 public static class TimestampCheck
@@ -25,25 +40,61 @@ public static class TimestampCheck
         }
     }
 
-    /// <summary>Null when the token is good for <paramref name="chainHeadHex"/>; else why not.</summary>
-    public static string? Check(Rfc3161TimestampToken token, string chainHeadHex, X509Certificate2 ca, out X509Certificate2? signer)
+    public static string Sha256Of(X509Certificate2 certificate) => Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+
+    /// <summary>
+    /// Null when the token is good for <paramref name="chainHeadHex"/>; else why not. <paramref name="chainPem"/> is
+    /// what the check used below the CA: the chain it built, else the token's own certificates.
+    /// </summary>
+    public static string? Check(Rfc3161TimestampToken token, string chainHeadHex, X509Certificate2 ca, X509Certificate2Collection? extra,
+        out X509Certificate2? signer, out string chainPem)
     {
         signer = null;
-        if (!token.VerifySignatureForHash(Convert.FromHexString(chainHeadHex), HashAlgorithmName.SHA256, out signer, null) || signer is null)
+        var tokenCertificates = token.AsSignedCms().Certificates;
+        chainPem = Pem(tokenCertificates.Cast<X509Certificate2>());
+        if (!token.VerifySignatureForHash(Convert.FromHexString(chainHeadHex), HashAlgorithmName.SHA256, out signer, extra) || signer is null)
             return "the token's signature or message imprint does not match the chain head";
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid(TimeStampingEku));
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(TimeStampingEku));
         // Checked at the stamp's own time: a TSA certificate that expires later does not undo a past stamp.
         chain.ChainPolicy.VerificationTime = token.TokenInfo.Timestamp.UtcDateTime;
-        foreach (var extra in token.AsSignedCms().Certificates) chain.ChainPolicy.ExtraStore.Add(extra);
-        if (chain.Build(signer)) return null;
+        chain.ChainPolicy.ExtraStore.AddRange(tokenCertificates);
+        if (extra is not null) chain.ChainPolicy.ExtraStore.AddRange(extra);
+        var built = chain.Build(signer);
+        if (built) chainPem = Pem(chain.ChainElements.Select(e => e.Certificate).Where(c => !c.RawDataMemory.Span.SequenceEqual(ca.RawDataMemory.Span)));
+        if (built) return null;
         return $"the TSA certificate '{signer.Subject}' is not vouched for by the CA in Tsa:CaFile ({string.Join(", ", chain.ChainStatus.Select(s => s.Status))})";
     }
 
-    /// <summary>"ok" or "bad" for a stored token.</summary>
-    public static string Verify(byte[] token, string chainHeadHex, X509Certificate2 ca) =>
-        Rfc3161TimestampToken.TryDecode(token, out var decoded, out _) && Check(decoded!, chainHeadHex, ca, out _) is null ? "ok" : "bad";
+    /// <summary>
+    /// "ok" or "bad" for a stored token, from the material kept with it at stamping time only (the CA, whose
+    /// fingerprint must still match, and the TSA's chain), never from today's Tsa:CaFile.
+    /// </summary>
+    public static string Verify(SessionTimestamp stamp, string chainHeadHex)
+    {
+        if (stamp.Token is null || stamp.TsaCaPem is null || stamp.TsaCaSha256 is null) return "bad";
+        try
+        {
+            using var ca = X509Certificate2.CreateFromPem(stamp.TsaCaPem);
+            if (Sha256Of(ca) != stamp.TsaCaSha256) return "bad";
+            var extra = new X509Certificate2Collection();
+            if (stamp.TsaChainPem is { Length: > 0 } pem) extra.ImportFromPem(pem);
+            return Rfc3161TimestampToken.TryDecode(stamp.Token, out var decoded, out var used) && used == stamp.Token.Length
+                   && Check(decoded!, chainHeadHex, ca, extra, out _, out _) is null ? "ok" : "bad";
+        }
+        catch (CryptographicException)
+        {
+            return "bad";
+        }
+    }
+
+    private static string Pem(IEnumerable<X509Certificate2> certificates)
+    {
+        var text = new StringBuilder();
+        foreach (var c in certificates) text.Append(c.ExportCertificatePem()).Append('\n');
+        return text.ToString();
+    }
 }

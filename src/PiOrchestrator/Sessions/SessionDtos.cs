@@ -17,7 +17,7 @@ public sealed record SessionDto
     /// <summary>sha256 chain over the session's captures (null until the first one).</summary>
     [RegularExpression("^[0-9a-f]{64}$")] public string? ChainHead { get; init; }
     /// <summary>The chain head's RFC 3161 time stamp: status ok, pending, failed or none.</summary>
-    public SessionTimestampDto Timestamp { get; init; } = new("none", null, null);
+    public SessionTimestampDto Timestamp { get; init; } = new("none", null, null, null);
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     [AllowedValues(MissingReason.SessionInProgress, MissingReason.NoOpenEvent, MissingReason.CaptureFailed, MissingReason.CameraOffline, MissingReason.DoorLeftOpen)]
     public string? BeforeMissingReason { get; init; }
@@ -26,4 +26,6 @@ public sealed record SessionDto
 
 public sealed record SessionListDto(IReadOnlyList<SessionDto> Sessions, bool HasMore, string? NextCursor);
 
-public sealed record SessionTimestampDto([property: AllowedValues("ok", "pending", "failed", "none")] string Status, DateTimeOffset? GenTime, string? Tsa);
+/// <summary>ca_sha256: SHA-256 (hex) of the TSA's CA the token was checked against when it arrived, kept with it.</summary>
+public sealed record SessionTimestampDto([property: AllowedValues("ok", "pending", "failed", "none")] string Status, DateTimeOffset? GenTime, string? Tsa,
+    [property: RegularExpression("^[0-9a-f]{64}$")] string? CaSha256);

@@ -81,7 +81,7 @@ public static class SessionsApi
         CompletedAt = s.CompletedAt,
         PairStatus = s.PairComplete ? "complete" : "incomplete",
         ChainHead = s.ChainHead,
-        Timestamp = new SessionTimestampDto(s.TimestampStatus ?? "none", s.TimestampGenTime, s.TimestampTsa),
+        Timestamp = new SessionTimestampDto(s.TimestampStatus ?? "none", s.TimestampGenTime, s.TimestampTsa, s.TimestampCaSha256),
         BeforeMissingReason = s.BeforeMissingReason,
         DoorLeftOpenAt = s.DoorLeftOpenAt,
     };
