@@ -50,7 +50,7 @@ public class SignatureTests : AgentWithCameraTests
         using var dir = new TempDirectory();
         var (exit, output) = await Shell.RunAsync(dir.Path, "openssl", "ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", DeviceKey.FileName);
         Assert.True(exit == 0, output);
-        var error = Assert.Throws<InvalidOperationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
+        var error = Assert.Throws<PiOrchestrator.Systemd.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
         Assert.Contains("not a P-256 key", error.Message);
         Assert.DoesNotContain("PRIVATE", error.Message);
     }
@@ -157,7 +157,7 @@ public class SignatureTests : AgentWithCameraTests
         Assert.Null(row.Signature);
         Assert.Null(row.ClockSynchronized);
         var fresh = upgraded.SaveEvidence(old with { EvidenceId = Guid.CreateVersion7(), ObjectKey = "evidence/ctr-001/s-old/y.jpg" }, [1, 2, 3]);
-        Assert.Equal("ok", CaptureSignature.Check(upgraded.GetEvidence(fresh.EvidenceId)!, key));
+        Assert.Equal("ok", upgraded.CheckSignature(upgraded.GetEvidence(fresh.EvidenceId)!));
     }
 
     [Fact]

@@ -60,7 +60,13 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
                 if (row.Signature is not null) Add(zip, name + ".sig", Convert.FromBase64String(row.Signature), CompressionLevel.NoCompression);
             }
             Add(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal);
-            Add(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal);
+            // The public key each capture names (device.pem for the session's first); a key not kept is absent, and
+            // VERIFY.txt says so instead of checking that capture against another key.
+            var keyFiles = KeyFiles(files.Select(f => f.Row));
+            var onRecord = store.GetDeviceKeys().ToDictionary(k => k.KeyId, StringComparer.Ordinal);
+            foreach (var (keyId, keyFile) in keyFiles)
+                if (onRecord.TryGetValue(keyId, out var record)) Add(zip, keyFile, Encoding.ASCII.GetBytes(record.PublicKeyPem), CompressionLevel.Optimal);
+            if (!keyFiles.Keys.Any(onRecord.ContainsKey)) Add(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal);
             Add(zip, "SHA256SUMS", Encoding.ASCII.GetBytes(string.Concat(files.Select(f => $"{f.Row.Sha256}  {f.Name}\n"))), CompressionLevel.Optimal);
             var reply = session.ChainHead is not null && File.Exists(tsa.Value.CaFile) ? store.GetTimestamp(session.SessionId)?.Reply : null;
             if (reply is not null)
@@ -68,7 +74,8 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
                 Add(zip, "chain.tsr", reply, CompressionLevel.Optimal);
                 Add(zip, "tsa-ca.pem", File.ReadAllBytes(tsa.Value.CaFile), CompressionLevel.Optimal);
             }
-            Add(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null)), CompressionLevel.Optimal);
+            Add(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), reply is not null,
+                keyFiles.Where(k => onRecord.ContainsKey(k.Key)).ToDictionary(k => k.Key, k => k.Value, StringComparer.Ordinal))), CompressionLevel.Optimal);
         }
         return buffer.ToArray();
     }
@@ -90,6 +97,15 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
         }
     }
 
+    /// <summary>The public-key file for each key that signed one of the captures: device.pem for the first, device-{key id}.pem for others (a session across a rotation).</summary>
+    private static Dictionary<string, string> KeyFiles(IEnumerable<EvidenceRecord> rows)
+    {
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var keyId in rows.Where(r => r.Signature is not null && r.KeyId is not null).Select(r => r.KeyId!).Distinct(StringComparer.Ordinal))
+            files[keyId] = files.Count == 0 ? "device.pem" : $"device-{keyId[..16]}.pem";
+        return files;
+    }
+
     private static void Add(ZipArchive zip, string name, byte[] bytes, CompressionLevel level)
     {
         using var entry = zip.CreateEntry(name, level).Open();
@@ -100,16 +116,20 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
     /// Commands a claims handler runs in the unzipped folder; each must succeed. The signed line is rebuilt with the
     /// sha256 of the file itself, so the signature covers the bytes in hand, not a copy of their hash.
     /// </summary>
-    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, bool stamped)
+    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, bool stamped, IReadOnlyDictionary<string, string> keyFiles)
     {
         var text = new StringBuilder();
         text.Append($"""
             # Evidence export of session {m.SessionId}, container {m.ContainerId}, from device {m.DeviceId}.
             # Check it in this folder with standard tools (coreutils, openssl). Every command must succeed.
             #
-            # 1. The device key: the sha256 printed must be the key_id recorded for this device when it was installed
-            #    ({m.KeyId}); a key that does not match proves nothing.
-            openssl pkey -pubin -in device.pem -outform DER | sha256sum
+            # 1. The device key: the sha256 printed must be a key_id recorded for this device (when it was installed,
+            #    or at a key rotation; the device lists them all); a key that does not match proves nothing.
+
+            """);
+        foreach (var keyFile in keyFiles.Values.DefaultIfEmpty("device.pem"))
+            text.Append($"openssl pkey -pubin -in {keyFile} -outform DER | sha256sum\n");
+        text.Append($"""
             #
             # 2. Each JPEG against the sha256 in manifest.json (prints "OK" per file).
             sha256sum -c SHA256SUMS
@@ -120,7 +140,9 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, S3ObjectSt
 
             """);
         foreach (var (file, e) in signed)
-            text.Append($"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify device.pem -signature {file}.sig\n");
+            text.Append(keyFiles.TryGetValue(e.KeyId ?? "", out var keyFile)
+                ? $"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify {keyFile} -signature {file}.sig\n"
+                : $"# {file}: signed with key {e.KeyId}, whose public key this device did not keep; its signature cannot be checked here.\n");
         if (stamped)
             text.Append($"""
                 #
