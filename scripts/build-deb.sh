@@ -5,7 +5,7 @@
 # natives are left out). Flavours: framework-dependent (Depends on the ASP.NET Core 10 runtime package) or --native
 # (one executable compiled ahead of time). Both are package "piorchestrator", so one apt repository serves one flavour.
 # Installs the app in /usr/lib/piorchestrator, the unit in /usr/lib/systemd/system, /etc/piorchestrator/appsettings.json
-# and piorchestrator.env as conffiles; the maintainer scripts are in deploy/debian/.
+# (configured for nothing) and piorchestrator.env as conffiles; the maintainer scripts are in deploy/debian/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 app="" rid="" flavour=framework out=out/deb
@@ -68,8 +68,10 @@ if [ "$flavour" = native ]; then
 fi
 chmod 0644 "$unit"
 
-# Configuration: conffiles, so an operator's edits survive upgrades (dpkg asks, or keeps them under apt -y).
-install -m 0644 deploy/appsettings.example.json "$root/etc/piorchestrator/appsettings.json"
+# Configuration: conffiles, so an operator's edits survive upgrades (dpkg asks, or keeps them under apt -y). The
+# installed appsettings.json configures nothing (no example addresses a site may not own); the example is documentation.
+install -m 0644 deploy/debian/appsettings.json "$root/etc/piorchestrator/appsettings.json"
+install -m 0644 deploy/appsettings.example.json "$doc/appsettings.example.json"
 install -m 0644 deploy/piorchestrator.env.example "$root/etc/piorchestrator/piorchestrator.env"
 printf '/etc/piorchestrator/appsettings.json\n/etc/piorchestrator/piorchestrator.env\n' > "$root/DEBIAN/conffiles"
 

@@ -53,8 +53,8 @@ public static class StoreSigning
             Console.WriteLine($"  signing adds: p50 {BenchTools.Percentile(signedTimes, 50) - BenchTools.Percentile(plainTimes, 50):F3} ms, p99 {BenchTools.Percentile(signedTimes, 99) - BenchTools.Percentile(plainTimes, 99):F3} ms");
             // The rows really were signed: the last one read back verifies.
             var stored = signed.GetEvidence(lastSigned!.EvidenceId)!;
-            Console.WriteLine($"  last signed row read back: signature {CaptureSignature.Check(stored, key)}");
-            return CaptureSignature.Check(stored, key) == "ok" ? 0 : 1;
+            Console.WriteLine($"  last signed row read back: signature {signed.CheckSignature(stored)}");
+            return signed.CheckSignature(stored) == "ok" ? 0 : 1;
         }
         finally
         {

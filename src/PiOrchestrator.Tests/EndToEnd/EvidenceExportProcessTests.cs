@@ -110,7 +110,7 @@ public class EvidenceExportProcessTests
     }
 
     /// <summary>Downloads the export, unzips it, and runs every command line of VERIFY.txt with sh, as written.</summary>
-    private static async Task<List<(string Command, int ExitCode, string Output)>> ExportAndRunVerifyAsync(AgentProcess agent, string sessionId, string directory)
+    internal static async Task<List<(string Command, int ExitCode, string Output)>> ExportAndRunVerifyAsync(AgentProcess agent, string sessionId, string directory)
     {
         using var response = await agent.Http.GetAsync($"/api/v1/sessions/{sessionId}/export");
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);

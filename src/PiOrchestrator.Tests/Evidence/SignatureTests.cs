@@ -50,9 +50,57 @@ public class SignatureTests : AgentWithCameraTests
         using var dir = new TempDirectory();
         var (exit, output) = await Shell.RunAsync(dir.Path, "openssl", "ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", DeviceKey.FileName);
         Assert.True(exit == 0, output);
-        var error = Assert.Throws<InvalidOperationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
+        var error = Assert.Throws<PiOrchestrator.Systemd.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
         Assert.Contains("not a P-256 key", error.Message);
         Assert.DoesNotContain("PRIVATE", error.Message);
+    }
+
+    [Fact]
+    public async Task A_public_key_alone_is_refused_as_the_device_key_naming_the_file()
+    {
+        using var dir = new TempDirectory();
+        using (var key = System.Security.Cryptography.ECDsa.Create(ECCurve.NamedCurves.nistP256))
+            await File.WriteAllTextAsync(Path.Combine(dir.Path, DeviceKey.FileName), key.ExportSubjectPublicKeyInfoPem());
+        var error = Assert.Throws<PiOrchestrator.Systemd.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
+        Assert.Contains(Path.Combine(dir.Path, DeviceKey.FileName), error.Message);
+    }
+
+    [Fact]
+    public void A_rotated_key_stays_on_record_and_a_key_never_kept_is_reported_as_unknown()
+    {
+        using var dir = new TempDirectory();
+        var options = Microsoft.Extensions.Options.Options.Create(new StorageOptions { DataDirectory = dir.Path });
+        var row = new EvidenceRecord
+        {
+            EvidenceId = Guid.CreateVersion7(), SessionId = "s-1", ContainerId = "ctr-001", DeviceId = "espcam-a1b2c3", Tag = CaptureTag.Manual,
+            Status = CaptureStatus.Captured, CapturedAt = DateTimeOffset.UtcNow, CreatedAt = DateTimeOffset.UtcNow, Sha256 = new string('a', 64),
+            ObjectKey = "evidence/ctr-001/s-1/x.jpg", ImageSizeBytes = 3,
+        };
+        string oldKeyId;
+        using (var first = new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance))
+        using (var store = new EvidenceStore(options, NullLogger<EvidenceStore>.Instance, first))
+        {
+            oldKeyId = first.KeyId;
+            store.SaveEvidence(row, [1, 2, 3]);
+        }
+        File.Delete(Path.Combine(dir.Path, DeviceKey.FileName));
+        Assert.Throws<PiOrchestrator.Systemd.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
+        using var second = new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance, rotate: true);
+        using var rotated = new EvidenceStore(options, NullLogger<EvidenceStore>.Instance, second);
+        Assert.Equal([oldKeyId, second.KeyId], rotated.GetDeviceKeys().Select(k => k.KeyId));
+        Assert.NotNull(rotated.GetDeviceKeys()[0].ValidTo);
+        Assert.Null(rotated.GetDeviceKeys()[1].ValidTo);
+        Assert.Equal("ok", rotated.CheckSignature(rotated.GetEvidence(row.EvidenceId)!));
+
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={rotated.DatabasePath};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "DELETE FROM device_keys WHERE key_id = $id";
+            cmd.Parameters.AddWithValue("$id", oldKeyId);
+            Assert.Equal(1, cmd.ExecuteNonQuery());
+        }
+        Assert.Equal("unknown_key", rotated.CheckSignature(rotated.GetEvidence(row.EvidenceId)!));
     }
 
     [Fact]
@@ -157,7 +205,7 @@ public class SignatureTests : AgentWithCameraTests
         Assert.Null(row.Signature);
         Assert.Null(row.ClockSynchronized);
         var fresh = upgraded.SaveEvidence(old with { EvidenceId = Guid.CreateVersion7(), ObjectKey = "evidence/ctr-001/s-old/y.jpg" }, [1, 2, 3]);
-        Assert.Equal("ok", CaptureSignature.Check(upgraded.GetEvidence(fresh.EvidenceId)!, key));
+        Assert.Equal("ok", upgraded.CheckSignature(upgraded.GetEvidence(fresh.EvidenceId)!));
     }
 
     [Fact]

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using PiOrchestrator.Evidence;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Packaging;
@@ -64,8 +66,32 @@ public class DebianPackageTests
     }
 
     [Fact]
+    public async Task The_packaged_configuration_starts_the_agent_unconfigured_and_its_status_says_what_to_set()
+    {
+        using var outDir = new TempDirectory();
+        using var data = new TempDirectory();
+        var deb = await BuildAsync(outDir.Path, "linux-x64", "1.0.0");
+        var config = Path.Combine(outDir.Path, "appsettings.json");
+        await File.WriteAllTextAsync(config, await ReadFromDebAsync(deb, "./etc/piorchestrator/appsettings.json"));
+        await using var agent = AgentProcess.Start(new Dictionary<string, string>
+        {
+            ["PIORCH_CONFIG_FILE"] = config,
+            ["PIORCH_Storage__DataDirectory"] = data.Path,
+        });
+        await agent.WaitReadyAsync();
+        var status = await agent.GetDataAsync("/api/v1/status");
+        Assert.Empty(status.GetProperty("containers").EnumerateArray());
+        var setup = status.GetProperty("setup").EnumerateArray().Select(s => s.GetString()!).ToList();
+        Assert.Contains(setup, s => s.StartsWith("Containers: none configured"));
+        Assert.Contains(setup, s => s.StartsWith("S3:Endpoint: not set"));
+        // MQTT's default is a broker on the Pi itself; while none answers there, the status says so.
+        Assert.True(status.GetProperty("mqtt").GetProperty("connected").GetBoolean() || setup.Any(s => s.StartsWith("Mqtt:Host:")), string.Join("\n", setup));
+        Assert.Contains(config, agent.Output);
+    }
+
+    [Fact]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task Install_upgrade_remove_and_purge_keep_data_and_configuration_until_purge()
+    public async Task Install_upgrade_remove_and_purge_keep_data_and_configuration_until_purge_and_purge_keeps_unsent_evidence_and_the_operators_device_key()
     {
         using var outDir = new TempDirectory();
         var v1 = await BuildAsync(outDir.Path, "linux-x64", "1.0.0");
@@ -94,6 +120,9 @@ public class DebianPackageTests
         // Only the ASP.NET Core runtime package is missing here (the runtime is installed without dpkg); the native
         // flavour's dependencies must all be met by this Debian system.
         string[] force = Native ? [] : ["--force-depends"];
+        // A device key the operator supplies, as install.sh takes it: the package hands it to the service too.
+        Directory.CreateDirectory(root.Path("etc/piorchestrator/credentials"));
+        await File.WriteAllTextAsync(root.Path("etc/piorchestrator/credentials/device-key"), "operator's key\n");
 
         var install = await root.ChrootAsync(["dpkg", .. force, "-i", "/tmp/v1.deb"]);
         Assert.True(install.Exit == 0, install.Output);
@@ -106,16 +135,25 @@ public class DebianPackageTests
             new FileInfo(root.Path("etc/systemd/system/multi-user.target.wants/piorchestrator.service")).LinkTarget ?? "not enabled");
         Assert.Equal("piorchestrator", (await root.ChrootAsync("stat", "-c", "%U", "/var/lib/piorchestrator")).Output.Trim());
         Assert.True(File.Exists(root.Path("etc/piorchestrator/credentials/api-key")));
-        Assert.Contains("LoadCredential=api-key:/etc/piorchestrator/credentials/api-key",
-            await File.ReadAllTextAsync(root.Path("etc/systemd/system/piorchestrator.service.d/credentials.conf")));
+        var credentials = await File.ReadAllTextAsync(root.Path("etc/systemd/system/piorchestrator.service.d/credentials.conf"));
+        Assert.Contains("LoadCredential=api-key:/etc/piorchestrator/credentials/api-key", credentials);
+        Assert.Contains("LoadCredential=device-key:/etc/piorchestrator/credentials/device-key", credentials);
+        // Configured for nothing: no example address the site may not own; the example is documentation.
+        Assert.DoesNotMatch(@"\d+\.\d+\.\d+\.\d+", await File.ReadAllTextAsync(root.Path("etc/piorchestrator/appsettings.json")));
+        Assert.True(File.Exists(root.Path("usr/share/doc/piorchestrator/appsettings.example.json")));
         Assert.Equal("root:piorchestrator 640", (await root.ChrootAsync("stat", "-c", "%U:%G %a", "/etc/piorchestrator/appsettings.json")).Output.Trim());
         Assert.Contains("deb-systemd-invoke start piorchestrator.service", await File.ReadAllTextAsync(root.Path("tmp/systemd.log")));
 
         // An operator's edit, and the evidence the service wrote.
         var config = root.Path("etc/piorchestrator/appsettings.json");
-        var edited = (await File.ReadAllTextAsync(config)).Replace("192.168.1.10", "10.7.7.7");
+        var edited = (await File.ReadAllTextAsync(config)).Replace("\"Containers\": []", "\"Containers\": [ { \"Id\": \"ctr-009\" } ]");
+        Assert.NotEqual(await File.ReadAllTextAsync(config), edited);
         await File.WriteAllTextAsync(config, edited);
-        await File.WriteAllTextAsync(root.Path("var/lib/piorchestrator/evidence.db"), "evidence");
+        // One capture uploaded, one not yet.
+        var evidence = EvidenceDatabase(uploaded: 1, pending: 1);
+        await File.WriteAllBytesAsync(root.Path("var/lib/piorchestrator/evidence.db"), evidence);
+        await File.WriteAllTextAsync(root.Path("var/lib/piorchestrator/device-key.pem"), "agent-made key");
+        await File.WriteAllTextAsync(root.Path("var/lib/piorchestrator/reserve.space"), "reserve");
         var apiKey = await File.ReadAllTextAsync(root.Path("etc/piorchestrator/credentials/api-key"));
         File.Delete(root.Path("tmp/systemd.log"));
 
@@ -123,7 +161,7 @@ public class DebianPackageTests
         Assert.True(upgrade.Exit == 0, upgrade.Output);
         Assert.Contains("install ok installed 1.0.1", (await root.ChrootAsync("dpkg-query", "-W", "-f=${Status} ${Version}", "piorchestrator")).Output);
         Assert.Equal(edited, await File.ReadAllTextAsync(config));
-        Assert.Equal("evidence", await File.ReadAllTextAsync(root.Path("var/lib/piorchestrator/evidence.db")));
+        Assert.Equal(evidence, await File.ReadAllBytesAsync(root.Path("var/lib/piorchestrator/evidence.db")));
         Assert.Equal(apiKey, await File.ReadAllTextAsync(root.Path("etc/piorchestrator/credentials/api-key")));
         var upgradeLog = await File.ReadAllTextAsync(root.Path("tmp/systemd.log"));
         Assert.Contains("deb-systemd-invoke restart piorchestrator.service", upgradeLog);
@@ -134,11 +172,28 @@ public class DebianPackageTests
         Assert.True(remove.Exit == 0, remove.Output);
         Assert.Contains("deb-systemd-invoke stop piorchestrator.service", await File.ReadAllTextAsync(root.Path("tmp/systemd.log")));
         Assert.False(Directory.Exists(root.Path("usr/lib/piorchestrator")));
-        Assert.Equal("evidence", await File.ReadAllTextAsync(root.Path("var/lib/piorchestrator/evidence.db")));
+        Assert.Equal(evidence, await File.ReadAllBytesAsync(root.Path("var/lib/piorchestrator/evidence.db")));
         Assert.Equal(edited, await File.ReadAllTextAsync(config));
 
+        // Purge keeps what cannot be had again, and says where: the capture not yet uploaded, the operator's key.
         var purge = await root.ChrootAsync("dpkg", "-P", "piorchestrator");
         Assert.True(purge.Exit == 0, purge.Output);
+        Assert.Contains("kept /var/lib/piorchestrator/evidence.db: 1 capture(s) not yet uploaded", purge.Output);
+        Assert.Contains("kept the device key you supplied, /etc/piorchestrator/credentials/device-key", purge.Output);
+        Assert.Equal(evidence, await File.ReadAllBytesAsync(root.Path("var/lib/piorchestrator/evidence.db")));
+        Assert.Equal(["evidence.db"], Directory.GetFileSystemEntries(root.Path("var/lib/piorchestrator")).Select(Path.GetFileName));
+        Assert.Equal(["device-key"], Directory.GetFileSystemEntries(root.Path("etc/piorchestrator/credentials")).Select(Path.GetFileName));
+        Assert.Equal(["credentials"], Directory.GetFileSystemEntries(root.Path("etc/piorchestrator")).Select(Path.GetFileName));
+        Assert.False(Directory.Exists(root.Path("etc/systemd/system/piorchestrator.service.d")));
+
+        // Installed again, everything uploaded and the operator's key withdrawn: purge leaves nothing.
+        var reinstall = await root.ChrootAsync(["dpkg", .. force, "-i", "/tmp/v2.deb"]);
+        Assert.True(reinstall.Exit == 0, reinstall.Output);
+        await File.WriteAllBytesAsync(root.Path("var/lib/piorchestrator/evidence.db"), EvidenceDatabase(uploaded: 2, pending: 0));
+        File.Delete(root.Path("etc/piorchestrator/credentials/device-key"));
+        purge = await root.ChrootAsync("dpkg", "-P", "piorchestrator");
+        Assert.True(purge.Exit == 0, purge.Output);
+        Assert.DoesNotContain("kept", purge.Output);
         Assert.False(Directory.Exists(root.Path("var/lib/piorchestrator")));
         Assert.False(Directory.Exists(root.Path("etc/piorchestrator")));
         Assert.False(Directory.Exists(root.Path("etc/systemd/system/piorchestrator.service.d")));
@@ -146,6 +201,39 @@ public class DebianPackageTests
         Assert.Null(new FileInfo(root.Path("etc/systemd/system/piorchestrator.service")).LinkTarget);
         // Purged: dpkg has forgotten the package.
         Assert.Contains("no packages found matching piorchestrator", (await root.ChrootAsync("dpkg-query", "-W", "piorchestrator")).Output);
+    }
+
+    /// <summary>An agent's evidence.db with <paramref name="uploaded"/> captures uploaded and <paramref name="pending"/> not yet.</summary>
+    private static byte[] EvidenceDatabase(int uploaded, int pending)
+    {
+        using var dir = new TempDirectory();
+        var ids = new List<Guid>();
+        using (var store = new EvidenceStore(Microsoft.Extensions.Options.Options.Create(new StorageOptions { DataDirectory = dir.Path }), NullLogger<EvidenceStore>.Instance))
+        {
+            for (var i = 0; i < uploaded + pending; i++)
+            {
+                var id = Guid.CreateVersion7();
+                store.SaveEvidence(new EvidenceRecord
+                {
+                    EvidenceId = id, SessionId = "s-1", ContainerId = "ctr-001", DeviceId = "espcam-a1b2c3", Tag = CaptureTag.Manual,
+                    Status = CaptureStatus.Captured, CapturedAt = DateTimeOffset.UtcNow, CreatedAt = DateTimeOffset.UtcNow, Sha256 = new string('a', 64),
+                    ObjectKey = $"evidence/ctr-001/s-1/{id:N}.jpg", ImageSizeBytes = 3,
+                }, [1, 2, 3]);
+                ids.Add(id);
+            }
+        }
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir.Path, EvidenceStore.DatabaseFileName)};Pooling=False"))
+        {
+            db.Open();
+            foreach (var id in ids.Take(uploaded))
+            {
+                using var cmd = db.CreateCommand();
+                cmd.CommandText = "UPDATE evidence SET upload_status = 'uploaded' WHERE evidence_id = $id";
+                cmd.Parameters.AddWithValue("$id", id.ToString("D"));
+                Assert.Equal(1, cmd.ExecuteNonQuery());
+            }
+        }
+        return File.ReadAllBytes(Path.Combine(dir.Path, EvidenceStore.DatabaseFileName));
     }
 
     private static async Task WriteScriptAsync(string path, string text)

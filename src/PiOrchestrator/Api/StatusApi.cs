@@ -70,8 +70,22 @@ public static class StatusApi
                 s3.Configured ? s3.Bucket : null, uploads.Uploaded, uploads.LastSuccessAt, uploads.LastError, uploads.LastErrorAt),
             new CacheStatusDto(cache.Bytes, cache.LimitBytes),
             containers,
-            new ClockStatusDto(clockNow.Synchronized, clockNow.Source));
+            new ClockStatusDto(clockNow.Synchronized, clockNow.Source),
+            Setup(site.Value, s3, o, mqtt.State));
         return Envelope.Ok(status, AppJsonContext.Default.ApiEnvelopeStatusDto, time);
+    }
+
+    /// <summary>What a freshly installed agent (configured for nothing) still needs, so the status page can say what to set.</summary>
+    private static List<string> Setup(SiteOptions site, S3ObjectStore s3, MqttOptions mqtt, MqttState state)
+    {
+        var setup = new List<string>();
+        if (site.Containers.Count == 0)
+            setup.Add("Containers: none configured, so no door is watched and no photo taken: set Containers:0:Id, CameraId and CameraUrl (and Door for a GPIO sensor)");
+        if (mqtt.Enabled && state != MqttState.Connected && mqtt.Host == new MqttOptions().Host)
+            setup.Add($"Mqtt:Host: no broker answers at {mqtt.Host}:{mqtt.BrokerPort}: set the site's broker (or Mqtt:Enabled=false when doors are on GPIO only)");
+        if (!s3.Configured)
+            setup.Add("S3:Endpoint: not set, so captures stay on this agent: set S3:Endpoint and S3:Bucket, and the credentials s3-access-key and s3-secret-key");
+        return setup;
     }
 
     /// <summary>Liveness: every loop keeps its heartbeat (the same test the systemd watchdog uses).</summary>

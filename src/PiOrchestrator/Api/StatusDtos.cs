@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace PiOrchestrator.Api;
 
+/// <summary><c>Setup</c>: what an unconfigured agent still needs, one setting per line (empty once it is set up).</summary>
 public sealed record StatusDto(
     string Version,
     DateTimeOffset StartedAt,
@@ -11,7 +12,8 @@ public sealed record StatusDto(
     UploadQueueDto Upload,
     CacheStatusDto Cache,
     IReadOnlyList<ContainerStatusDto> Containers,
-    ClockStatusDto Clock);
+    ClockStatusDto Clock,
+    IReadOnlyList<string> Setup);
 
 /// <summary>Whether the system clock is NTP-synchronised now; captures taken while it is not say so.</summary>
 public sealed record ClockStatusDto(bool Synchronized, string Source);

@@ -19,13 +19,4 @@ public static class CaptureSignature
         $"{Version}|{evidenceId}|{sessionId}|{containerId}|{captureTag}|{capturedAt}|{sha256.ToLowerInvariant()}";
 
     public static byte[] LineBytes(EvidenceRecord e) => Encoding.UTF8.GetBytes(Line(e));
-
-    /// <summary>"ok" when the row's signature verifies with the device key over its line, else "bad" (also for a missing one).</summary>
-    public static string Check(EvidenceRecord e, DeviceKey key)
-    {
-        if (e.Signature is null || e.KeyId != key.KeyId) return "bad";
-        Span<byte> der = stackalloc byte[128];
-        if (!Convert.TryFromBase64String(e.Signature, der, out var length)) return "bad";
-        return key.Verify(LineBytes(e), der[..length]) ? "ok" : "bad";
-    }
 }

@@ -1,12 +1,15 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Systemd;
 
 namespace PiOrchestrator.Evidence;
 
 /// <summary>
 /// The Pi's evidence-signing key: ECDSA P-256, made on first start in the data directory (mode 0600) or handed over
 /// by systemd as the credential <c>device-key</c>. The private half never leaves this class: no log, status or answer
-/// shows it, only <see cref="KeyId"/> and the public key.
+/// shows it, only <see cref="KeyId"/> and the public key. A new key is made only while no capture is signed with
+/// another (or when <see cref="EvidenceOptions.RotateDeviceKey"/> asks for it): a missing, corrupt or unreadable key
+/// file is otherwise a configuration error, never a silent replacement that would make older evidence look tampered.
 /// </summary>
 public sealed class DeviceKey : IDisposable
 {
@@ -15,12 +18,13 @@ public sealed class DeviceKey : IDisposable
 
     private readonly ECDsa _key;
 
-    public DeviceKey(IOptions<StorageOptions> storage, IOptions<Mqtt.MqttOptions> agent, ILogger<DeviceKey> log)
-        : this(storage.Value.ResolveDataDirectory(), Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY"), agent.Value.AgentId, log)
+    public DeviceKey(IOptions<StorageOptions> storage, IOptions<Mqtt.MqttOptions> agent, IOptions<EvidenceOptions> evidence, ILogger<DeviceKey> log)
+        : this(storage.Value.ResolveDataDirectory(), Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY"), agent.Value.AgentId, log,
+            evidence.Value.RotateDeviceKey)
     {
     }
 
-    public DeviceKey(string dataDirectory, string? credentialsDirectory, string deviceId, ILogger log)
+    public DeviceKey(string dataDirectory, string? credentialsDirectory, string deviceId, ILogger log, bool rotate = false)
     {
         DeviceId = deviceId;
         var credential = string.IsNullOrEmpty(credentialsDirectory) ? null : Path.Combine(credentialsDirectory, CredentialName);
@@ -34,7 +38,22 @@ public sealed class DeviceKey : IDisposable
         {
             path = Path.Combine(dataDirectory, FileName);
             Source = "data directory";
-            if (!File.Exists(path)) Create(dataDirectory, path, log);
+            if (!File.Exists(path))
+            {
+                var (signed, lastKeyId) = EvidenceStore.SignedCaptures(dataDirectory);
+                if (signed > 0 && !rotate)
+                    throw new ConfigurationException($"the device key {path} is missing but {signed} capture(s) are signed with key " +
+                        $"{lastKeyId}: restore the file, or start once with Evidence:RotateDeviceKey=true to make a new key");
+                Create(dataDirectory, path, log);
+                if (signed > 0)
+                    log.LogWarning("Evidence:RotateDeviceKey: made a new device key; key {Old} stays on record for the {Count} capture(s) it signed. " +
+                        "Unset the option", lastKeyId, signed);
+            }
+            else if (rotate)
+            {
+                log.LogWarning("Evidence:RotateDeviceKey is set but {Path} is present: nothing rotated. Unset the option " +
+                    "(to rotate, move the key file away and start once with it)", path);
+            }
         }
         _key = Load(path);
         CreatedAt = new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero);
@@ -70,21 +89,31 @@ public sealed class DeviceKey : IDisposable
 
     private static ECDsa Load(string path)
     {
+        string pem;
+        try
+        {
+            pem = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigurationException($"the device key {path} cannot be read ({ex.GetType().Name}): check its owner and mode (0600, the agent's user)");
+        }
         var key = ECDsa.Create();
         try
         {
-            key.ImportFromPem(File.ReadAllText(path));
+            key.ImportFromPem(pem);
+            key.ExportParameters(includePrivateParameters: true); // a public key alone cannot sign
         }
         catch (Exception ex) when (ex is ArgumentException or CryptographicException)
         {
             key.Dispose();
             // The message names the file only: the exception text could quote the key.
-            throw new InvalidOperationException($"{path} is not a PEM EC private key");
+            throw new ConfigurationException($"the device key {path} is not a PEM EC private key: restore it from a backup");
         }
         if (key.ExportParameters(false).Curve.Oid.Value != ECCurve.NamedCurves.nistP256.Oid.Value)
         {
             key.Dispose();
-            throw new InvalidOperationException($"{path} is not a P-256 key (the evidence format names ECDSA P-256)");
+            throw new ConfigurationException($"the device key {path} is not a P-256 key (the evidence format names ECDSA P-256)");
         }
         return key;
     }

@@ -167,8 +167,7 @@ public static class EvidenceApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionVerificationDto>>, ApiErrorResult>> VerifySession(
-        string sessionId, EvidenceStore store, S3ObjectStore s3, ObjectReadBacks readBacks, DeviceKey deviceKey,
-        TimeProvider time, CancellationToken ct)
+        string sessionId, EvidenceStore store, S3ObjectStore s3, ObjectReadBacks readBacks, TimeProvider time, CancellationToken ct)
     {
         if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
         if (store.GetSession(sessionId) is not { } session) return ApiErrors.NotFound($"session {sessionId} not found");
@@ -185,7 +184,7 @@ public static class EvidenceApi
                 : e.UploadStatus != UploadStatus.Uploaded ? "not_uploaded"
                 : !s3.Configured ? "not_configured"
                 : await readBacks.CheckAsync(e, ct);
-            var signature = e.Signature is null ? "none" : CaptureSignature.Check(e, deviceKey);
+            var signature = e.Signature is null ? "none" : store.CheckSignature(e);
             captures.Add(new CaptureVerificationDto(e.EvidenceId.ToString("D"), EvidenceNames.Of(e.Tag), e.Sha256!, local, remote, signature));
         }
         var ok = chainOk && captures.All(c => c.Local is "ok" or "absent" && c.Object is "ok" or "not_uploaded" or "purged" or "not_configured"

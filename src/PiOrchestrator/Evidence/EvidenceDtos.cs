@@ -88,14 +88,15 @@ public sealed record EvidencePairDto
 public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, [property: RegularExpression("^[0-9a-f]{64}$")] string Sha256, long ByteSize, string Mime, string Kind);
 
 /// <summary>local: the bytes held on the Pi; object: the object re-read from S3; signature: ok, bad (does not verify
-/// with the device key over the row's line) or none (stored unsigned, before signing existed).</summary>
+/// with the device key the capture names over the row's line), unknown_key (that key's public half was not kept) or
+/// none (stored unsigned, before signing existed).</summary>
 public sealed record CaptureVerificationDto(
     [property: ApiFormat("uuid")] string EvidenceId,
     [property: AllowedValues("BEFORE_OPEN", "AFTER_CLOSE", "MANUAL")] string CaptureTag,
     [property: RegularExpression("^[0-9a-f]{64}$")] string Sha256,
     [property: AllowedValues("ok", "mismatch", "absent")] string Local,
     [property: AllowedValues("ok", "mismatch", "missing", "unreachable", "not_uploaded", "purged", "not_configured")] string Object,
-    [property: AllowedValues("ok", "bad", "none")] string Signature);
+    [property: AllowedValues("ok", "bad", "unknown_key", "none")] string Signature);
 
 /// <summary>
 /// The session's chain recomputed from the stored sha256 values, each object re-read from S3, and the chain head's

@@ -10,6 +10,7 @@ public static class EvidenceExtensions
         services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsAnnotations>();
         services.TryAddSingleton<IClockSynchronization>(_ => new KernelClock());
         services.AddSingleton<ClockTrust>();
+        services.AddOptions<EvidenceOptions>().BindConfiguration("Evidence").ValidateOnStart();
         services.AddSingleton<DeviceKey>();
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ImageCache>();

@@ -22,7 +22,7 @@ public sealed partial class EvidenceStore : IDisposable
         _deviceKey = deviceKey;
         _clock = clock;
         DataDirectory = options.Value.ResolveDataDirectory();
-        DatabasePath = Path.Combine(DataDirectory, "evidence.db");
+        DatabasePath = Path.Combine(DataDirectory, DatabaseFileName);
         RestrictToOwner(DataDirectory, DatabasePath);
         _connectionString = new SqliteConnectionStringBuilder
         {
@@ -38,6 +38,7 @@ public sealed partial class EvidenceStore : IDisposable
         // file plateaus under the 24 h TTL rather than shrinking and growing again on the SD card.
         Execute(_writer, $"PRAGMA journal_size_limit={options.Value.WalLimitKilobytes * 1024L}; PRAGMA wal_autocheckpoint={options.Value.WalCheckpointPages};");
         Migrate();
+        if (deviceKey is not null) RecordDeviceKey(deviceKey);
         _reservePath = Path.Combine(DataDirectory, "reserve.space");
         _reserveBytes = options.Value.DiskReserveKilobytes * 1024L;
         if (!File.Exists(_reservePath) && !TryCreateReserve())

@@ -60,7 +60,13 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
                 session.StartedAt, session.ClosedAt, session.ChainHead, key.DeviceId, key.KeyId, now, captures);
 
             await AddAsync(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal, ct);
-            await AddAsync(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal, ct);
+            // The public key each capture names (device.pem for the session's first); a key not kept is absent, and
+            // VERIFY.txt says so instead of checking that capture against another key.
+            var keyFiles = KeyFiles(files.Select(f => f.Row));
+            var onRecord = store.GetDeviceKeys().ToDictionary(k => k.KeyId, StringComparer.Ordinal);
+            foreach (var (keyId, keyFile) in keyFiles)
+                if (onRecord.TryGetValue(keyId, out var record)) await AddAsync(zip, keyFile, Encoding.ASCII.GetBytes(record.PublicKeyPem), CompressionLevel.Optimal, ct);
+            if (!keyFiles.Keys.Any(onRecord.ContainsKey)) await AddAsync(zip, "device.pem", Encoding.ASCII.GetBytes(key.PublicKeyPem), CompressionLevel.Optimal, ct);
             await AddAsync(zip, "SHA256SUMS", Encoding.ASCII.GetBytes(string.Concat(files.Select(f => $"{f.Row.Sha256}  {f.Name}\n"))), CompressionLevel.Optimal, ct);
             // The TSA chain and CA kept with the token when it arrived, not whatever Tsa:CaFile names today.
             var stamp = session.ChainHead is not null && store.GetTimestamp(session.SessionId) is { Status: "ok", Reply: not null, TsaCaPem: not null } kept ? kept : null;
@@ -70,7 +76,8 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
                 if (stamp.TsaChainPem is { Length: > 0 } chain) await AddAsync(zip, "tsa-chain.pem", Encoding.ASCII.GetBytes(chain), CompressionLevel.Optimal, ct);
                 await AddAsync(zip, "tsa-ca.pem", Encoding.ASCII.GetBytes(stamp.TsaCaPem!), CompressionLevel.Optimal, ct);
             }
-            await AddAsync(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), stamp)), CompressionLevel.Optimal, ct);
+            await AddAsync(zip, "VERIFY.txt", Encoding.UTF8.GetBytes(VerifyText(manifest, files.Where(f => f.Row.Signature is not null).Select(f => (f.Name, f.Row)), stamp,
+                keyFiles.Where(k => onRecord.ContainsKey(k.Key)).ToDictionary(k => k.Key, k => k.Value, StringComparer.Ordinal))), CompressionLevel.Optimal, ct);
         }
         // The central directory, written as the archive closed.
         await body.FlushAsync(ct);
@@ -105,6 +112,15 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
         return "object storage not reachable";
     }
 
+    /// <summary>The public-key file for each key that signed one of the captures: device.pem for the first, device-{key id}.pem for others (a session across a rotation).</summary>
+    private static Dictionary<string, string> KeyFiles(IEnumerable<EvidenceRecord> rows)
+    {
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var keyId in rows.Where(r => r.Signature is not null && r.KeyId is not null).Select(r => r.KeyId!).Distinct(StringComparer.Ordinal))
+            files[keyId] = files.Count == 0 ? "device.pem" : $"device-{keyId[..16]}.pem";
+        return files;
+    }
+
     private static async Task AddAsync(ZipArchive zip, string name, byte[] bytes, CompressionLevel level, CancellationToken ct)
     {
         var entry = await zip.CreateEntry(name, level).OpenAsync(ct);
@@ -115,16 +131,21 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
     /// Commands a claims handler runs in the unzipped folder; each must succeed. The signed line is rebuilt with the
     /// sha256 of the file itself, so the signature covers the bytes in hand, not a copy of their hash.
     /// </summary>
-    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, SessionTimestamp? stamp)
+    internal static string VerifyText(ExportManifestDto m, IEnumerable<(string File, EvidenceRecord Row)> signed, SessionTimestamp? stamp,
+        IReadOnlyDictionary<string, string> keyFiles)
     {
         var text = new StringBuilder();
         text.Append($"""
             # Evidence export of session {m.SessionId}, container {m.ContainerId}, from device {m.DeviceId}.
             # Check it in this folder with standard tools (coreutils, openssl). Every command must succeed.
             #
-            # 1. The device key: the sha256 printed must be the key_id recorded for this device when it was installed
-            #    ({m.KeyId}); a key that does not match proves nothing.
-            openssl pkey -pubin -in device.pem -outform DER | sha256sum
+            # 1. The device key: the sha256 printed must be a key_id recorded for this device (when it was installed,
+            #    or at a key rotation; the device lists them all); a key that does not match proves nothing.
+
+            """);
+        foreach (var keyFile in keyFiles.Values.DefaultIfEmpty("device.pem"))
+            text.Append($"openssl pkey -pubin -in {keyFile} -outform DER | sha256sum\n");
+        text.Append($"""
             #
             # 2. Each JPEG against the sha256 in manifest.json (prints "OK" per file).
             sha256sum -c SHA256SUMS
@@ -135,7 +156,9 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
 
             """);
         foreach (var (file, e) in signed)
-            text.Append($"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify device.pem -signature {file}.sig\n");
+            text.Append(keyFiles.TryGetValue(e.KeyId ?? "", out var keyFile)
+                ? $"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify {keyFile} -signature {file}.sig\n"
+                : $"# {file}: signed with key {e.KeyId}, whose public key this device did not keep; its signature cannot be checked here.\n");
         if (stamp is not null)
             text.Append($"""
                 #

@@ -44,6 +44,11 @@ public static class AgentRunner
                 Console.Error.WriteLine($"piorchestrator: configuration error: {Readable(failure)}");
             return ConfigurationError;
         }
+        catch (ConfigurationException ex)
+        {
+            Console.Error.WriteLine($"piorchestrator: configuration error: {ex.Message}");
+            return ConfigurationError;
+        }
         catch (IOException ex) when (ex.InnerException is SocketException or null && ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
         {
             Console.Error.WriteLine($"piorchestrator: cannot listen: {ex.Message} (another process has the port; choose one with --urls)");

@@ -77,6 +77,7 @@ function renderAgent(status) {
     'version ' + status.version + ' · up ' + duration(status.uptime_seconds);
   const list = document.getElementById('agent');
   list.replaceChildren();
+  for (const item of status.setup || []) fact(list, 'To set', item, 'warn');
   const mqtt = status.mqtt;
   fact(list, 'MQTT', mqtt.connected ? 'connected to ' + mqtt.broker
     : mqtt.state + ' (' + mqtt.broker + ')' + (mqtt.since ? ' since ' + time(mqtt.since) : '') + (mqtt.last_error ? ': ' + mqtt.last_error : ''),
