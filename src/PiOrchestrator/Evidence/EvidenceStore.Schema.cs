@@ -66,6 +66,7 @@ public sealed partial class EvidenceStore
             CREATE INDEX IF NOT EXISTS door_events_by_time ON door_events(received_ms);
             """);
         MigrateSignatures();
+        MigrateKeyCollisions();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 
