@@ -52,6 +52,27 @@ public static class Validation
     public static bool IsValidKey(string? value) =>
         IsCanonicalKey(value) && !value!.Contains("..", StringComparison.Ordinal);
 
+    /// <summary>
+    /// Null unless the request's own path (as sent, percent-decoded) has a '.' or '..' segment. The server removes
+    /// such segments before routing, so <c>/api/v1/sessions/../export</c> would quietly reach another route instead
+    /// of naming a session; it is refused instead, saying why.
+    /// </summary>
+    public static string? PathProblem(string? rawTarget)
+    {
+        if (string.IsNullOrEmpty(rawTarget)) return null;
+        var path = rawTarget.AsSpan();
+        if (path.IndexOfAny('?', '#') is var end and >= 0) path = path[..end];
+        if (path.IndexOfAny('.', '%') < 0) return null;
+        var decoded = Uri.UnescapeDataString(path.ToString());
+        foreach (var range in decoded.AsSpan().Split('/'))
+        {
+            var segment = decoded.AsSpan()[range];
+            if (segment is "." || segment is "..")
+                return $"the path has a '{segment}' segment, which would be removed before routing: ids are {IdRule}";
+        }
+        return null;
+    }
+
     /// <summary>A key for a log line: control characters replaced, at most 600 characters.</summary>
     public static string PrintableKey(string key)
     {
