@@ -30,7 +30,7 @@ public static class Validation
         if (value is not { Length: > 0 and <= MaxIdLength } || value.AsSpan().ContainsAnyExcept(IdChars))
             return $"must be {IdRule}";
         if (value[0] == '.' || value[^1] == '.')
-            return $"must not begin or end with '.' ('.' and '..' are path segments that S3 and file systems rewrite); ids are {IdRule}";
+            return "must not begin or end with '.' ('.' and '..' are path segments that S3 and file systems rewrite)";
         return null;
     }
 
