@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Amazon.S3;
 using Amazon.S3.Model;
+using Microsoft.Extensions.DependencyInjection;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Tests.Fixtures;
 using PiOrchestrator.Upload;
@@ -89,6 +90,48 @@ public class ConditionalPutTests
         var ex = await Assert.ThrowsAsync<NonCanonicalKeyException>(() => store.PutAndVerifyAsync(Row(jpeg, key), key, jpeg, CancellationToken.None));
         Assert.True(S3ObjectStore.IsPermanent(ex));
         await Assert.ThrowsAsync<NonCanonicalKeyException>(() => store.PutBytesAsync(key, [1], "application/octet-stream", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Rows_an_older_version_stored_under_dot_keys_are_neither_uploaded_nor_deleted_over_another_object()
+    {
+        await using var s3 = await S3Server.StartAsync();
+        await using var camera = await FakeCamera.StartAsync();
+        using var client = s3.Client();
+        await client.PutBucketAsync(Bucket);
+        // Where S3 puts evidence/ctr-001/../X.jpg: another session's objects may be there.
+        var foreign = TestJpegs.Make(7);
+        foreach (var name in new[] { "evidence/BEFORE_OPEN_legacy.jpg", "evidence/AFTER_CLOSE_legacy.jpg" })
+            await client.PutObjectAsync(new PutObjectRequest { BucketName = Bucket, Key = name, InputStream = new MemoryStream(foreign) });
+        await using var app = new AgentApplication(camera.Url, new Dictionary<string, string?>
+        {
+            ["S3:Endpoint"] = s3.Endpoint, ["S3:Bucket"] = Bucket, ["S3:AccessKey"] = S3Server.AccessKey, ["S3:SecretKey"] = S3Server.SecretKey,
+            ["S3:RetryBaseDelayMs"] = "100", ["S3:BreakSeconds"] = "1", ["S3:RetentionDays"] = "1",
+        });
+        using var http = app.CreateClient();
+        var jpeg = TestJpegs.Make(8);
+        var now = app.Time.GetUtcNow();
+        var pending = app.Store.SaveEvidence(Row(jpeg, "evidence/ctr-001/../BEFORE_OPEN_legacy.jpg") with
+        {
+            SessionId = "..", CapturedAt = now, CreatedAt = now, BytesHeld = true,
+        }, jpeg);
+        var uploaded = app.Store.SaveEvidence(Row(jpeg, "evidence/ctr-001/../AFTER_CLOSE_legacy.jpg") with
+        {
+            SessionId = "..", Tag = CaptureTag.AfterClose, CapturedAt = now, CreatedAt = now, UploadStatus = UploadStatus.Uploaded,
+        }, []);
+
+        await Eventually.UntilAsync(() => Task.FromResult(app.Store.GetEvidence(pending.EvidenceId)!.UploadStatus == UploadStatus.Failed),
+            TimeSpan.FromSeconds(30), "the upload of the dot key to be refused");
+        Assert.Contains("not canonical", app.Store.GetEvidence(pending.EvidenceId)!.UploadError);
+
+        app.Time.Advance(TimeSpan.FromDays(2));
+        await app.Services.GetRequiredService<RetentionService>().RunOnceAsync(CancellationToken.None);
+        Assert.NotNull(app.Store.GetEvidence(uploaded.EvidenceId)!.PurgedAt);
+        Assert.Equal(foreign, await s3.ReadAsync(Bucket, "evidence/BEFORE_OPEN_legacy.jpg"));
+        Assert.Equal(foreign, await s3.ReadAsync(Bucket, "evidence/AFTER_CLOSE_legacy.jpg"));
+        Assert.Equal(2, (await s3.ListAsync(Bucket)).Count);
+        // The photo never uploaded stays on the agent.
+        Assert.Equal(jpeg, app.Store.ReadImage(pending.EvidenceId));
     }
 
     [Fact]
