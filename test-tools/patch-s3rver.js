@@ -1,15 +1,27 @@
-// Two fixes to @20minutes/s3rver 5.0.0 so it checks requests as S3 does (each idempotent):
+// Three fixes to @20minutes/s3rver 5.0.0 so it checks requests as S3 does (each idempotent):
 // - it checks SigV4 signatures against a canonical URI it rebuilds from decoded route parameters; real clients sign
 //   the raw request path. Sign-check v4 against the raw path.
 // - its parseDate never falls back to the ISO 8601 basic format of x-amz-date (Number.isNaN of a Date object is
 //   always false), so a SigV4 request is never refused as RequestTimeTooSkewed. Parse it, so a request signed more
 //   than 15 minutes off the server's clock is refused, as S3 refuses it.
+// - its PUT Object ignores If-None-Match. S3 (PutObject, "If-None-Match: Uploads the object only if the object key
+//   name does not already exist in the bucket specified. Otherwise, Amazon S3 returns a 412 Precondition Failed
+//   error.", https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html) and MinIO refuse a put with
+//   "If-None-Match: *" over an existing key with 412 PreconditionFailed, after authentication. Do the same (without
+//   S3's atomicity: two such puts racing can both pass here, S3 answers the loser 409).
 const fs = require('node:fs')
 const path = require('node:path')
 const lib = path.join(__dirname, 'node_modules/@20minutes/s3rver/lib')
 const patches = [
   ['middleware/authentication.js', '      uri: canonicalizedResource,', '      uri: request.signature.version === 4 ? ctx.path : canonicalizedResource,'],
   ['utils.js', '  if (Number.isNaN(date)) {', '  if (Number.isNaN(date.getTime())) {'],
+  ['controllers/object.js',
+    '  aws4SignatureBodyParser(ctx)\n  const object = new S3Object(ctx.params.bucket, ctx.params.key, ctx.request.body, ctx.headers)\n',
+    '  aws4SignatureBodyParser(ctx)\n' +
+    "  if (ctx.headers['if-none-match'] === '*' && (await ctx.store.existsObject(ctx.params.bucket, ctx.params.key))) {\n" +
+    "    throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' })\n" +
+    '  }\n' +
+    '  const object = new S3Object(ctx.params.bucket, ctx.params.key, ctx.request.body, ctx.headers)\n'],
 ]
 for (const [name, from, to] of patches) {
   const file = path.join(lib, name)

@@ -45,7 +45,8 @@ public class DoorEventParserTests
     [InlineData("{\"event\":5}", "malformed_json")]
     [InlineData("{\"state\":\"opened\"}", "malformed_json")]
     [InlineData("{\"event\":\"opened\",\"event_id\":12}", "malformed_json")]
-    [InlineData("{\"event\":\"opened\",\"session_id\":\"../../etc\"}", "malformed_json")]
+    [InlineData("{\"event\":\"opened\",\"session_id\":\"../../etc\"}", "invalid_id")]
+    [InlineData("{\"event\":\"opened\",\"session_id\":7}", "malformed_json")]
     [InlineData("{\"event\":\"opened\",\"timestamp\":\"yesterday\"}", "malformed_json")]
     [InlineData("{\"event\":\"exploded\"}", "unknown_event")]
     [InlineData("exploded", "unknown_event")]
@@ -55,6 +56,20 @@ public class DoorEventParserTests
         Assert.False(result.Ok);
         Assert.Equal(problemClass, result.ProblemClass);
         Assert.False(string.IsNullOrWhiteSpace(result.Problem));
+    }
+
+    [Theory]
+    [InlineData("session_id", "..")]
+    [InlineData("session_id", ".")]
+    [InlineData("session_id", "sess.")]
+    [InlineData("event_id", "..")]
+    public void Dot_ids_are_refused_saying_why(string field, string id)
+    {
+        var result = Parse($$"""{"event":"opened","{{field}}":"{{id}}"}""");
+        Assert.False(result.Ok);
+        Assert.Equal("invalid_id", result.ProblemClass);
+        Assert.Contains($"\"{field}\" '{id}' is refused", result.Problem);
+        Assert.Contains("must not begin or end with '.'", result.Problem);
     }
 
     [Fact]

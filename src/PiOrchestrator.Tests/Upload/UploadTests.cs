@@ -139,7 +139,7 @@ public class UploadTests
             Status = CaptureStatus.Captured, CapturedAt = DateTimeOffset.UtcNow, CreatedAt = DateTimeOffset.UtcNow,
             Sha256 = Convert.ToHexStringLower(SHA256.HashData(jpeg)), ObjectKey = "evidence/ctr-001/sess-1/ok.jpg", ImageSizeBytes = jpeg.Length,
         };
-        Assert.Equal(PiOrchestrator.Upload.ObjectCheck.Ok, await store.PutAndVerifyAsync(row, jpeg, CancellationToken.None));
+        Assert.Equal(PiOrchestrator.Upload.ObjectCheck.Ok, (await store.PutAndVerifyAsync(row, row.ObjectKey, jpeg, CancellationToken.None)).Check);
         Assert.Equal(jpeg, await s3.ReadAsync(Bucket, row.ObjectKey));
     }
 

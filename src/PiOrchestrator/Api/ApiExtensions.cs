@@ -49,6 +49,10 @@ public static class ApiExtensions
             return ApiErrors.Internal("internal error; the agent logged the details").ExecuteAsync(context);
         }));
         app.UseApiAccess();
+        app.Use(next => context =>
+            Validation.PathProblem(context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget) is { } problem
+                ? ApiErrors.InvalidRequest("path", problem).ExecuteAsync(context)
+                : next(context));
         // A bare 4xx/5xx set by the framework (no route 404, wrong method 405, a parameter it could not bind 400)
         // leaves as the envelope too. Not UseStatusCodePages: that allocates a feature and a state machine on every
         // request; this costs neither when the endpoint finishes synchronously, as a 304 to a poller does.

@@ -44,6 +44,7 @@ public static class StatusApi
     {
         var now = time.GetUtcNow();
         var (depth, oldest) = store.PendingUploads();
+        var collisions = store.KeyCollisions();
         var clockNow = systemClock.Read();
         var o = mqttOptions.Value;
         var containers = site.Value.Containers.Select(c =>
@@ -67,7 +68,8 @@ public static class StatusApi
                 mqtt.StateSince, mqtt.LastError, mqtt.MessagesReceived, doors.Rejected),
             new StoreStatusDto(store.IsHealthy(), store.DataDirectory, store.DiskFull),
             new UploadQueueDto(depth, oldest, oldest is { } o1 ? (long)(now - o1).TotalSeconds : null, s3.Configured, s3.Configured ? uploads.Reachable : null,
-                s3.Configured ? s3.Bucket : null, uploads.Uploaded, uploads.LastSuccessAt, uploads.LastError, uploads.LastErrorAt),
+                s3.Configured ? s3.Bucket : null, uploads.Uploaded, uploads.LastSuccessAt, uploads.LastError, uploads.LastErrorAt,
+                collisions.Count, collisions.Last is { } c ? new KeyCollisionDto(c.EvidenceId, c.Key, c.Occupant, c.StoredAt, c.At) : null),
             new CacheStatusDto(cache.Bytes, cache.LimitBytes),
             containers,
             new ClockStatusDto(clockNow.Synchronized, clockNow.Source),

@@ -33,7 +33,15 @@ public sealed record UploadQueueDto(
     long UploadedSinceStart,
     DateTimeOffset? LastSuccessAt,
     string? LastError,
-    DateTimeOffset? LastErrorAt);
+    DateTimeOffset? LastErrorAt,
+    long KeyCollisions = 0,
+    KeyCollisionDto? LastKeyCollision = null);
+
+/// <summary>
+/// A capture whose object key already held an object this agent did not write: that object was left as it was, the
+/// capture stored at <c>StoredKey</c> (its row's object_key now).
+/// </summary>
+public sealed record KeyCollisionDto(Guid EvidenceId, string ObjectKey, string Occupant, string StoredKey, DateTimeOffset At);
 
 public sealed record CacheStatusDto(long Bytes, long LimitBytes);
 

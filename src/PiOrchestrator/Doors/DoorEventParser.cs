@@ -75,9 +75,9 @@ public static class DoorEventParser
             if (ParseWord(word) is not { } kind)
                 return Fail("unknown_event", $"unknown event '{Printable(word)}' (expected open_requested, opened or closed)");
 
-            if (!TryOptionalId(root, "event_id", out var eventId, out var problem)
-                || !TryOptionalId(root, "session_id", out var sessionId, out problem))
-                return Fail("malformed_json", problem!);
+            if (!TryOptionalId(root, "event_id", out var eventId, out var problem, out var problemClass)
+                || !TryOptionalId(root, "session_id", out var sessionId, out problem, out problemClass))
+                return Fail(problemClass, problem!);
 
             DateTimeOffset? timestamp = null;
             if (root.TryGetProperty("timestamp", out var ts) && ts.ValueKind != JsonValueKind.Null)
@@ -95,17 +95,25 @@ public static class DoorEventParser
         }
     }
 
-    private static bool TryOptionalId(JsonElement root, string name, out string? value, out string? problem)
+    private static bool TryOptionalId(JsonElement root, string name, out string? value, out string? problem, out string problemClass)
     {
         value = null;
         problem = null;
+        problemClass = "";
         if (!root.TryGetProperty(name, out var element) || element.ValueKind == JsonValueKind.Null) return true;
-        if (element.ValueKind != JsonValueKind.String || !Validation.IsValidId(element.GetString()))
+        if (element.ValueKind != JsonValueKind.String)
         {
-            problem = $"\"{name}\" must be a string of 1-128 characters of [A-Za-z0-9._-]";
+            (problem, problemClass) = ($"\"{name}\" must be a string of {Validation.IdRule}", "malformed_json");
             return false;
         }
-        value = element.GetString();
+        var text = element.GetString()!;
+        if (Validation.IdProblem(text) is { } why)
+        {
+            // Its own class, so that a refused id is not held back behind unrelated malformed payloads in the log.
+            (problem, problemClass) = ($"\"{name}\" '{Printable(text)}' is refused: it {why}", "invalid_id");
+            return false;
+        }
+        value = text;
         return true;
     }
 

@@ -83,4 +83,17 @@ public sealed record EvidenceRecord
     /// <summary><c>evidence/{container}/{session}/{TAG}_{yyyyMMddTHHmmss}_{first 8 hex of id}.jpg</c>, UTC.</summary>
     public static string ObjectKeyFor(string containerId, string sessionId, CaptureTag tag, DateTimeOffset capturedAt, Guid evidenceId) =>
         $"evidence/{containerId}/{sessionId}/{EvidenceNames.Of(tag)}_{capturedAt.UtcDateTime:yyyyMMdd'T'HHmmss}_{evidenceId.ToString("N")[..8]}.jpg";
+
+    /// <summary>
+    /// Where the capture goes when its key holds an object this agent did not write: the same name with the whole
+    /// evidence id (UUIDv7, unique to this capture), then also with the sha256's first 16 hex; null when both are taken.
+    /// Built from the row alone, so a retry after a crash arrives at the same key.
+    /// </summary>
+    public string? NextKeyAfterCollision()
+    {
+        var stem = $"evidence/{ContainerId}/{SessionId}/{EvidenceNames.Of(Tag)}_{CapturedAt.UtcDateTime:yyyyMMdd'T'HHmmss}_{EvidenceId:N}";
+        string[] candidates = [stem + ".jpg", $"{stem}_{Sha256![..16]}.jpg"];
+        var at = Array.IndexOf(candidates, ObjectKey);
+        return at + 1 < candidates.Length ? candidates[at + 1] : null;
+    }
 }

@@ -67,6 +67,7 @@ public sealed partial class EvidenceStore
             """);
         MigrateSignatures();
         MigrateDeviceKeys();
+        MigrateKeyCollisions();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 

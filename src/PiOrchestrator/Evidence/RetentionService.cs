@@ -75,6 +75,15 @@ public sealed class RetentionService(
             {
                 // A server that refuses everything (or is down) is not asked 500 times, each up to its timeout.
                 if (inARow >= MaxDeleteFailuresInARow) break;
+                if (!Api.Validation.IsCanonicalKey(e.ObjectKey))
+                {
+                    // Uploaded by an older version under a key S3 rewrote (a '..' session): the object at the rewritten
+                    // key may be another's, so nothing is deleted; the row is marked purged so retention goes on.
+                    log.LogWarning("Retention: {Key} is not a canonical key; the object S3 stored for it is not deleted, the row is marked purged",
+                        Api.Validation.PrintableKey(e.ObjectKey!));
+                    store.MarkPurged(e, time.GetUtcNow());
+                    continue;
+                }
                 try
                 {
                     await s3.DeleteAsync(e.ObjectKey!, ct);

@@ -146,7 +146,16 @@ public sealed class TimestampService(
             if (store.GetSession(stamp.SessionId) is not { } session) continue;
             try
             {
-                await s3.PutBytesAsync(ObjectKey(session), stamp.Reply!, "application/timestamp-reply", ct);
+                // Never over another writer's object: a taken chain.tsr sends ours beside it, named by its own sha256.
+                var key = ObjectKey(session);
+                var aside = $"evidence/{session.ContainerId}/{session.SessionId}/chain_{Convert.ToHexStringLower(SHA256.HashData(stamp.Reply!))[..16]}.tsr";
+                if (!await s3.PutBytesAsync(key, stamp.Reply!, "application/timestamp-reply", ct))
+                {
+                    Metrics.AgentMetrics.Upload("collision");
+                    var stored = await s3.PutBytesAsync(aside, stamp.Reply!, "application/timestamp-reply", ct);
+                    log.LogError("Key collision: {Key} already holds an object this agent did not write; left as it is, session {SessionId}'s time stamp {Outcome}",
+                        key, session.SessionId, stored ? "is stored at " + aside + " instead" : "is kept on this agent and in its export only (" + aside + " is taken too)");
+                }
                 store.MarkTimestampUploaded(stamp.SessionId);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)

@@ -14,12 +14,12 @@ public sealed class SiteOptionsValidator : IValidateOptions<SiteOptions>
         {
             var c = options.Containers[i];
             var at = $"Containers:{i}";
-            if (!Validation.IsValidId(c.Id))
-                problems.Add($"{at}:Id '{c.Id}' must be 1-128 characters of [A-Za-z0-9._-]");
+            if (Validation.IdProblem(c.Id) is { } idProblem)
+                problems.Add($"{at}:Id '{c.Id}' {idProblem}");
             else if (!seen.Add(c.Id))
                 problems.Add($"{at}:Id '{c.Id}' is configured twice");
-            if (!Validation.IsValidId(c.CameraId))
-                problems.Add($"{at}:CameraId '{c.CameraId}' must be 1-128 characters of [A-Za-z0-9._-]");
+            if (Validation.IdProblem(c.CameraId) is { } cameraProblem)
+                problems.Add($"{at}:CameraId '{c.CameraId}' {cameraProblem}");
             if (!Uri.TryCreate(c.CameraUrl, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
                 problems.Add($"{at}:CameraUrl '{c.CameraUrl}' must be an absolute http:// or https:// URL");
             if (c.FlushFrames is < 0 or > 10)

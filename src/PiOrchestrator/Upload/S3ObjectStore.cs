@@ -11,6 +11,13 @@ namespace PiOrchestrator.Upload;
 /// <summary>What a read of an object found.</summary>
 public enum ObjectCheck { Ok, Mismatch, Missing }
 
+/// <summary>What a conditional put left at its key; <paramref name="Occupant"/> describes another's object found there.</summary>
+public sealed record PutResult(ObjectCheck Check, string? Occupant = null);
+
+/// <summary>A key S3 would store under another name (a dot or empty segment): never written.</summary>
+public sealed class NonCanonicalKeyException(string key)
+    : Exception($"object key '{Api.Validation.PrintableKey(key)}' is not canonical (an empty, '.' or '..' segment, or a character outside [A-Za-z0-9._:/-]): S3 would store it under another key, so it is not uploaded");
+
 /// <summary>
 /// The bucket, through AWSSDK.S3 with the settings MinIO and s3rver need: path-style addressing, no chunked
 /// payload signing (s3rver 3 stores the chunk framing as data), our own sha256 checksum instead of the SDK's.
@@ -65,22 +72,27 @@ public sealed class S3ObjectStore : IDisposable
     }
 
     /// <summary>
-    /// Puts the bytes at the row's key with their sha256 (checksum and metadata), then reads the object's head back:
-    /// the stored length and, for this single-part upload, the ETag (its MD5) must match what was sent.
+    /// Puts the bytes at <paramref name="key"/> with their sha256 (checksum and metadata), only if no object is there
+    /// (<c>If-None-Match: *</c>), then reads the object's head back: the stored length and, for this single-part
+    /// upload, the ETag (its MD5) must match what was sent. When an object is already there, it is ours (a retry
+    /// after a lost answer) only if it holds the same bytes; anything else is named in <see cref="PutResult.Occupant"/>
+    /// and left as it is.
     /// </summary>
-    public async Task<ObjectCheck> PutAndVerifyAsync(EvidenceRecord e, byte[] jpeg, CancellationToken ct)
+    public async Task<PutResult> PutAndVerifyAsync(EvidenceRecord e, string key, byte[] jpeg, CancellationToken ct)
     {
+        EnsureCanonical(key);
         var md5 = MD5.HashData(jpeg);
         var put = new PutObjectRequest
         {
             BucketName = _options.Bucket,
-            Key = e.ObjectKey,
+            Key = key,
             InputStream = new MemoryStream(jpeg, writable: false),
             AutoCloseStream = true,
             ContentType = e.ContentType,
             UseChunkEncoding = false,
             ChecksumSHA256 = Convert.ToBase64String(Convert.FromHexString(e.Sha256!)),
             MD5Digest = Convert.ToBase64String(md5),
+            IfNoneMatch = "*",
         };
         put.Metadata["sha256"] = e.Sha256;
         put.Metadata["evidence_id"] = e.EvidenceId.ToString("D");
@@ -93,13 +105,24 @@ public sealed class S3ObjectStore : IDisposable
             put.Metadata["signature"] = e.Signature;
             put.Metadata["key_id"] = e.KeyId;
         }
-        await Client.PutObjectAsync(put, ct);
-        return await HeadMatchesAsync(e.ObjectKey!, jpeg.Length, Convert.ToHexStringLower(md5), ct);
+        try
+        {
+            await Client.PutObjectAsync(put, ct);
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            return await ExistingAsync(key, jpeg, ct);
+        }
+        return new PutResult(await HeadMatchesAsync(key, jpeg.Length, Convert.ToHexStringLower(md5), ct));
     }
 
-    /// <summary>A small object beside the captures (a session's chain.tsr), checked by S3 against its sha256.</summary>
-    public async Task PutBytesAsync(string key, byte[] bytes, string contentType, CancellationToken ct)
+    /// <summary>
+    /// A small object beside the captures (a session's chain.tsr), checked by S3 against its sha256, never over an
+    /// object already there; true when the key holds these bytes now, false when it holds something else.
+    /// </summary>
+    public async Task<bool> PutBytesAsync(string key, byte[] bytes, string contentType, CancellationToken ct)
     {
+        EnsureCanonical(key);
         var put = new PutObjectRequest
         {
             BucketName = _options.Bucket,
@@ -110,8 +133,48 @@ public sealed class S3ObjectStore : IDisposable
             UseChunkEncoding = false,
             ChecksumSHA256 = Convert.ToBase64String(SHA256.HashData(bytes)),
             MD5Digest = Convert.ToBase64String(MD5.HashData(bytes)),
+            IfNoneMatch = "*",
         };
-        await Client.PutObjectAsync(put, ct);
+        try
+        {
+            await Client.PutObjectAsync(put, ct);
+            return true;
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            return (await ExistingAsync(key, bytes, ct)).Check == ObjectCheck.Ok;
+        }
+    }
+
+    /// <summary>
+    /// What is at a key a conditional put found taken: the same bytes (ours: Ok) or another object, described by its
+    /// length and sha256. Only an object of our length is read, at most one byte past it.
+    /// </summary>
+    private async Task<PutResult> ExistingAsync(string key, byte[] ours, CancellationToken ct)
+    {
+        GetObjectMetadataResponse head;
+        try
+        {
+            head = await Client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _options.Bucket, Key = key }, ct);
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Deleted since the put was refused: the next attempt puts it.
+            throw new UploadVerificationException($"object at {key} existed at the put and is gone now");
+        }
+        var claimed = head.Metadata["x-amz-meta-sha256"];
+        if (head.ContentLength != ours.Length)
+            return new PutResult(ObjectCheck.Mismatch, $"{head.ContentLength} bytes, sha256 {(string.IsNullOrEmpty(claimed) ? "not given" : claimed + " (as its metadata says)")}");
+        var bytes = await GetAsync(key, ours.Length, ct)
+                    ?? throw new UploadVerificationException($"object at {key} existed at the put and is gone now");
+        if (bytes.AsSpan().SequenceEqual(ours)) return new PutResult(ObjectCheck.Ok);
+        return new PutResult(ObjectCheck.Mismatch, $"{bytes.Length} bytes, sha256 {Convert.ToHexStringLower(SHA256.HashData(bytes))}");
+    }
+
+    /// <summary>Every key this agent writes is checked here: a key S3 would rewrite would land on another object.</summary>
+    private static void EnsureCanonical(string key)
+    {
+        if (!Api.Validation.IsCanonicalKey(key)) throw new NonCanonicalKeyException(key);
     }
 
     public async Task<ObjectCheck> HeadMatchesAsync(string key, long length, string md5Hex, CancellationToken ct)
@@ -156,8 +219,11 @@ public sealed class S3ObjectStore : IDisposable
         }
     }
 
-    public Task DeleteAsync(string key, CancellationToken ct) =>
-        Client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _options.Bucket, Key = key }, ct);
+    public Task DeleteAsync(string key, CancellationToken ct)
+    {
+        EnsureCanonical(key);
+        return Client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _options.Bucket, Key = key }, ct);
+    }
 
     /// <summary>A presigned GET valid for <see cref="S3Options.PresignSeconds"/>, with the endpoint's own scheme.</summary>
     public string PresignGet(string key, DateTimeOffset now) =>
@@ -172,7 +238,8 @@ public sealed class S3ObjectStore : IDisposable
 
     /// <summary>Errors that no retry will fix for this object (the row becomes failed, with the reason).</summary>
     public static bool IsPermanent(Exception ex) =>
-        ex is AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "AccessDenied" }
+        ex is NonCanonicalKeyException or KeyCollisionException
+        || ex is AmazonS3Exception { StatusCode: HttpStatusCode.Forbidden, ErrorCode: "AccessDenied" }
             or AmazonS3Exception { StatusCode: HttpStatusCode.BadRequest, ErrorCode: "InvalidArgument" or "EntityTooLarge" or "KeyTooLongError" };
 
     /// <summary>Credentials the server refuses: a configuration problem for the technician, rows stay pending.</summary>

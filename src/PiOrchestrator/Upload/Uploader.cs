@@ -180,13 +180,23 @@ public sealed class Uploader : BackgroundService
         context.Properties.Set(RowKey, row);
         try
         {
-            await _pipeline.ExecuteAsync(async (ctx, state) =>
+            await _pipeline.ExecuteAsync(async (ctx, _) =>
             {
                 _heartbeats.Beat(HeartbeatName, AttemptBudget);
-                _store.SetUploadStatus(state, UploadStatus.Uploading, null);
-                var check = await _s3.PutAndVerifyAsync(state, bytes, ctx.CancellationToken);
-                if (check != ObjectCheck.Ok)
-                    throw new UploadVerificationException($"object at {state.ObjectKey} does not match what was sent ({check.ToString().ToLowerInvariant()})");
+                _store.SetUploadStatus(row, UploadStatus.Uploading, null);
+                while (true)
+                {
+                    var key = row.ObjectKey!;
+                    var put = await _s3.PutAndVerifyAsync(row, key, bytes, ctx.CancellationToken);
+                    if (put.Occupant is { } occupant)
+                    {
+                        row = MoveAside(row, occupant);
+                        continue;
+                    }
+                    if (put.Check == ObjectCheck.Ok) return;
+                    // Nothing is deleted: the next attempt finds other bytes at the key and moves the capture aside.
+                    throw new UploadVerificationException($"object at {key} does not match what was sent ({put.Check.ToString().ToLowerInvariant()})");
+                }
             }, context, row);
             _store.SetUploadStatus(row, UploadStatus.Uploaded, null, _time.GetUtcNow());
             _state.RecordSuccess();
@@ -210,6 +220,24 @@ public sealed class Uploader : BackgroundService
         }
     }
 
+    /// <summary>
+    /// The row's key holds an object this agent did not write (another agent's, or planted): it stays as it is, and the
+    /// capture goes to a key of its own, recorded on the row before the put so that a retry goes there too.
+    /// </summary>
+    private EvidenceRecord MoveAside(EvidenceRecord row, string occupant)
+    {
+        Metrics.AgentMetrics.Upload("collision");
+        if (row.NextKeyAfterCollision() is not { } next)
+        {
+            _log.LogError("Object key {Key} already holds another object ({Occupant}), as does every other key for capture {EvidenceId}: " +
+                          "nothing overwritten; the capture stays on this agent", row.ObjectKey, occupant, row.EvidenceId);
+            throw new KeyCollisionException($"key collision: {row.ObjectKey} and every other key for this capture hold another object ({occupant})");
+        }
+        _log.LogError("Key collision: {Key} already holds an object this agent did not write ({Occupant}); left as it is, capture {EvidenceId} " +
+                      "(sha256 {Sha256}, {Bytes} bytes) is stored at {NewKey} instead", row.ObjectKey, occupant, row.EvidenceId, row.Sha256, row.ImageSizeBytes, next);
+        return _store.MoveObjectKey(row, next, occupant, _time.GetUtcNow());
+    }
+
     private static bool IsUnreachable(Exception ex) =>
         ex is HttpRequestException or TimeoutException or TaskCanceledException
         || ex is AmazonServiceException { InnerException: HttpRequestException or IOException or TimeoutException or TaskCanceledException };
@@ -220,6 +248,9 @@ public sealed class Uploader : BackgroundService
         base.Dispose();
     }
 }
+
+/// <summary>Every key this capture may take holds another writer's object.</summary>
+public sealed class KeyCollisionException(string message) : Exception(message);
 
 /// <summary>The server accepted the put but what it stored is not what was sent.</summary>
 public sealed class UploadVerificationException(string message) : Exception(message);
