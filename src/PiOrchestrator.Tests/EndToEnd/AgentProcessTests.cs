@@ -257,7 +257,7 @@ public class AgentProcessTests
 
     [Theory]
     [InlineData("GET /api/v1/sessions/sess%001/evidence HTTP/1.1", 400)]
-    [InlineData("GET /api/v1/sessions/../../../etc/passwd HTTP/1.1", 404)]
+    [InlineData("GET /api/v1/sessions/../../../etc/passwd HTTP/1.1", 400)]
     [InlineData("GET /api/v1/evidence/image?key=..%2F..%2Fevidence.db HTTP/1.1", 400)]
     public async Task Real_kestrel_refuses_hostile_request_lines(string requestLine, int status)
     {
