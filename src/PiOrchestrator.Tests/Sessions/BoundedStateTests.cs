@@ -12,7 +12,7 @@ public class BoundedStateTests
     public void Remembered_ids_are_forgotten_after_the_window_on_the_monotonic_clock()
     {
         var time = new ManualTimeProvider();
-        var ids = new RecentIds<string>(time, TimeSpan.FromDays(7), StringComparer.Ordinal);
+        var ids = new RecentIds<string>(time, TimeSpan.FromDays(7), 10_000, StringComparer.Ordinal);
         for (var i = 0; i < 1000; i++)
         {
             Assert.True(ids.Add($"ev-{i}"));
