@@ -71,13 +71,8 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     private readonly Dictionary<string, ContainerState> _containers;
     private readonly Dictionary<string, ActiveSession> _sessions = new(StringComparer.Ordinal);
     // Door event ids of the last SeenWindow: a redelivery or a late duplicate is caught without a disk read before
-    // BEFORE_OPEN, and memory follows at most a week of doors (and MaxRememberedEventIds), not the agent's whole life.
+    // BEFORE_OPEN, and memory follows at most a week of doors (Doors:RememberedEventIds at most), not the agent's whole life.
     private readonly RecentIds<(string ContainerId, string EventId)> _seenEventIds;
-    /// <summary>
-    /// Ids remembered at most (~460 bytes each at the longest, ~4.6 MB): far above a site's week of doors, so only a
-    /// flood reaches it, and then the store answers for the ids it pushed out.
-    /// </summary>
-    public const int MaxRememberedEventIds = 10_000;
     private readonly WallClockWatch _clock;
     private readonly List<Task> _captures = [];
     private readonly ConcurrentDictionary<string, ContainerSnapshot> _snapshots = new(StringComparer.Ordinal);
@@ -117,7 +112,7 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         _time = time;
         _log = log;
         _throttle = new LogThrottle(time, TimeSpan.FromMinutes(1));
-        _seenEventIds = new RecentIds<(string, string)>(time, SeenWindow, MaxRememberedEventIds);
+        _seenEventIds = new RecentIds<(string, string)>(time, SeenWindow, doors.Value.RememberedEventIds);
         _clock = new WallClockWatch(time, log);
         _containers = site.Value.Containers.ToDictionary(c => c.Id, c => new ContainerState(c, new DoorEventRate(time, doors.Value.FloodEventsPerMinute)),
             StringComparer.Ordinal);
