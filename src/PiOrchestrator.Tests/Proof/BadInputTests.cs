@@ -70,7 +70,9 @@ public sealed class BadInputTests(ITestOutputHelper output)
         return (i % 10) switch
         {
             0 => (door, Bytes(random.Next(0, 300))),
-            1 => (door, Bytes(random.Next(5_000, 100_000))),
+            // Over the 4 KB door limit yet under the agent's MQTT Maximum Packet Size (64 KiB): bigger ones the broker
+            // drops before they reach the agent (HostileMqttTests).
+            1 => (door, Bytes(random.Next(5_000, 60_000))),
             2 => (door, [0xC3, 0x28, 0xA0, 0xA1, 0xE2, 0x28, 0xA1, 0xF0, 0x28, 0x8C, 0xBC]),
             3 => (door, Text(new[] { """{"event":5}""", """{"event":"opened","timestamp":123}""", "[1,2,3]", "null", """{"event":null}""",
                                      """{"event":"opened","event_id":{"x":1}}""", """{"event":"opened","session_id":"../../etc"}""", "{" }[random.Next(8)])),

@@ -12,7 +12,7 @@ public class BoundedStateTests
     public void Remembered_ids_are_forgotten_after_the_window_on_the_monotonic_clock()
     {
         var time = new ManualTimeProvider();
-        var ids = new RecentIds<string>(time, TimeSpan.FromDays(7), StringComparer.Ordinal);
+        var ids = new RecentIds<string>(time, TimeSpan.FromDays(7), 10_000, StringComparer.Ordinal);
         for (var i = 0; i < 1000; i++)
         {
             Assert.True(ids.Add($"ev-{i}"));
@@ -32,6 +32,72 @@ public class BoundedStateTests
         ids.Prune();
         Assert.Equal(0, ids.Count);
         Assert.True(ids.Add("ev-0"));
+    }
+
+    [Fact]
+    public void Remembered_ids_are_bounded_in_count_and_say_when_the_store_must_answer()
+    {
+        var time = new ManualTimeProvider();
+        var ids = new RecentIds<string>(time, TimeSpan.FromDays(7), 100, StringComparer.Ordinal);
+        for (var i = 0; i < 100; i++) Assert.True(ids.Add($"ev-{i}"));
+        Assert.True(ids.Complete);
+        // A flood of new ids: the oldest make room, and a miss no longer proves an id unseen.
+        for (var i = 100; i < 50_000; i++) Assert.True(ids.Add($"ev-{i}"));
+        Assert.Equal(100, ids.Count);
+        Assert.False(ids.Contains("ev-0"));
+        Assert.True(ids.Contains("ev-49999"));
+        Assert.False(ids.Complete);
+        // Once the last id pushed out would have been forgotten anyway, memory is whole again.
+        time.Advance(TimeSpan.FromDays(7) + TimeSpan.FromSeconds(1));
+        Assert.True(ids.Complete);
+        ids.Prune();
+        Assert.Equal(0, ids.Count);
+    }
+
+    [Fact]
+    public void A_door_event_rate_above_the_limit_is_flagged_until_a_minute_passes_at_a_normal_rate()
+    {
+        var time = new ManualTimeProvider();
+        var rate = new DoorEventRate(time, 120);
+        for (var i = 0; i < 120; i++) rate.Count();
+        Assert.False(rate.Flooded);
+        rate.Count();
+        Assert.True(rate.Flooded);
+        Assert.Equal(121, rate.FloodEvents);
+        // Still flooding in the next minute: the flag stays, the count goes on.
+        time.Advance(TimeSpan.FromSeconds(61));
+        for (var i = 0; i < 200; i++) rate.Count();
+        time.Advance(TimeSpan.FromSeconds(61));
+        rate.Roll();
+        Assert.True(rate.Flooded);
+        Assert.Equal(321, rate.FloodEvents);
+        // A minute at a door's rate ends it.
+        for (var i = 0; i < 3; i++) rate.Count();
+        time.Advance(TimeSpan.FromSeconds(61));
+        rate.Roll();
+        Assert.False(rate.Flooded);
+    }
+
+    [Fact]
+    public async Task A_duplicate_whose_id_a_flood_pushed_out_of_memory_is_still_caught_by_the_store()
+    {
+        using var dir = new TempDirectory();
+        await using var camera = await FakeCamera.StartAsync();
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Doors:RememberedEventIds"] = "100";
+        await using var h = await EngineHarness.StartAsync(dir.Path, settings);
+        h.Post("ctr-001", DoorEventKind.Opened, eventId: "ev-real", sessionId: "sess-real");
+        for (var i = 0; i < 150; i++)
+            h.Post("ctr-001", DoorEventKind.Opened, eventId: $"ev-forged-{i}");
+        await Eventually.UntilAsync(() => h.Store.HasDoorEvent("ctr-001", "ev-forged-149"), TimeSpan.FromSeconds(30), "every forged event to be recorded");
+        // The broker delivers the first event again once its door has closed and its session is over: no new session.
+        h.Post("ctr-001", DoorEventKind.Closed, eventId: "ev-close");
+        await h.WaitForCompleteAsync("ctr-001");
+        h.Post("ctr-001", DoorEventKind.Opened, eventId: "ev-real", sessionId: "sess-real-again");
+        h.Post("ctr-001", DoorEventKind.Closed, eventId: "ev-last");
+        await Eventually.UntilAsync(() => h.Store.HasDoorEvent("ctr-001", "ev-last"), TimeSpan.FromSeconds(10), "the last event");
+        Assert.Contains(h.Logs.Entries, e => e.Message.Contains("Duplicate door event ev-real for ctr-001 ignored"));
+        Assert.Null(h.Store.GetSession("sess-real-again"));
     }
 
     [Theory]

@@ -58,7 +58,8 @@ public static class StatusApi
                     ? sensors.Get(c.Id) is { } sensor
                         ? new DoorSensorDto(door.Chip, door.Line, sensor.State, sensor.Error, sensor.Since)
                         : new DoorSensorDto(door.Chip, door.Line, "starting", null, null)
-                    : null);
+                    : null,
+                snapshot?.Flood is { } flood ? new DoorEventFloodDto(flood.Since, flood.Events, flood.LimitPerMinute) : null);
         }).ToList();
         var status = new StatusDto(
             Version,

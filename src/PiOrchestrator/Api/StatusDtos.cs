@@ -49,7 +49,11 @@ public sealed record CameraStatusDto(bool? Online, DateTimeOffset? LastSeen, Dat
 
 public sealed record ContainerStatusDto(
     string Id, string CameraId, [property: AllowedValues("unknown", "open", "closed")] string Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId, CameraStatusDto Camera,
-    DoorSensorDto? DoorSensor);
+    DoorSensorDto? DoorSensor,
+    DoorEventFloodDto? DoorEventFlood = null);
+
+/// <summary>Set while the container's door events arrive faster than <c>LimitPerMinute</c>: since when, and how many since.</summary>
+public sealed record DoorEventFloodDto(DateTimeOffset Since, long Events, int LimitPerMinute);
 
 /// <summary>A GPIO door sensor's state: ok, or failed with libgpiod's reason.</summary>
 public sealed record DoorSensorDto(string Chip, int Line, [property: AllowedValues("starting", "ok", "failed")] string State, string? Error, DateTimeOffset? Since);

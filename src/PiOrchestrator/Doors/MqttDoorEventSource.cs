@@ -5,8 +5,8 @@ using PiOrchestrator.Site;
 namespace PiOrchestrator.Doors;
 
 /// <summary>
-/// Door events from <c>{prefix}/{container_id}/door</c>; bad ones are logged (throttled), dropped and acknowledged
-/// at once. A good one carries its message's acknowledgement to the session engine, which completes it after the
+/// Door events from <c>{prefix}/{container_id}/door</c>; bad ones (and retained ones) are logged (throttled), dropped
+/// and acknowledged at once. A good one carries its message's acknowledgement to the session engine, which completes it after the
 /// commit that records the event.
 /// </summary>
 public sealed class MqttDoorEventSource(
@@ -30,10 +30,17 @@ public sealed class MqttDoorEventSource(
             message.Acknowledge();
             return;
         }
+        if (message.Retain)
+        {
+            // A retained message is what someone published once, maybe long ago, delivered again at every new
+            // subscription: taken as live, a stale "opened" would start a session nobody opened.
+            Reject("retained", message, "a retained message, not a live event (door events must not be retained; clear it at the broker: mosquitto_pub -r -n -t <topic>)", "retained");
+            return;
+        }
         if (site.Value.Find(containerId) is null)
         {
             // One class for all unknown ids: a flood of made-up containers must not become a flood of log lines.
-            Reject("unknown_container", message, "unknown container (not in Containers)");
+            Reject("unknown_container", message, "unknown container (not in Containers)", "unknown_container");
             return;
         }
         var result = DoorEventParser.Parse(containerId, message.Payload, message.PayloadLength, DoorEventSource.Mqtt, time.GetUtcNow());
@@ -51,12 +58,12 @@ public sealed class MqttDoorEventSource(
         public void Acknowledge() => message.Acknowledge();
     }
 
-    private void Reject(string problemClass, MqttMessage message, string problem)
+    private void Reject(string problemClass, MqttMessage message, string problem, string metricResult = "invalid")
     {
         message.Acknowledge();
         var topic = message.Topic;
         Interlocked.Increment(ref _rejected);
-        Metrics.AgentMetrics.DoorEvent(DoorEventSource.Mqtt, "invalid");
+        Metrics.AgentMetrics.DoorEvent(DoorEventSource.Mqtt, metricResult);
         if (!_throttle.ShouldLog(problemClass, out var suppressed)) return;
         var heldBack = suppressed > 0 ? $" ({suppressed} more of this kind held back)" : "";
         log.LogWarning("Door event on {Topic} dropped: {Problem}{HeldBack}", DoorEventParser.Printable(topic), problem, heldBack);

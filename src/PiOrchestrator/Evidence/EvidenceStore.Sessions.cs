@@ -83,12 +83,14 @@ public sealed partial class EvidenceStore
         return cmd.ExecuteNonQuery() == 1;
     }
 
-    public List<(string ContainerId, string EventId)> RecentDoorEvents(DateTimeOffset since)
+    /// <summary>The door event ids received since <paramref name="since"/>, newest first, at most <paramref name="limit"/>.</summary>
+    public List<(string ContainerId, string EventId)> RecentDoorEvents(DateTimeOffset since, int limit = 100_000)
     {
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT container_id, event_id FROM door_events WHERE received_ms >= $since ORDER BY received_ms DESC LIMIT 100000";
+        cmd.CommandText = "SELECT container_id, event_id FROM door_events WHERE received_ms >= $since ORDER BY received_ms DESC LIMIT $limit";
         cmd.Parameters.AddWithValue("$since", since.ToUnixTimeMilliseconds());
+        cmd.Parameters.AddWithValue("$limit", limit);
         using var r = cmd.ExecuteReader();
         var list = new List<(string, string)>();
         while (r.Read()) list.Add((r.GetString(0), r.GetString(1)));

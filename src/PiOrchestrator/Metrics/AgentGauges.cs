@@ -18,7 +18,7 @@ public sealed class AgentGauges : IHostedService
     public const string MeterName = "PiOrchestrator.State";
 
     public AgentGauges(IMeterFactory meters, EvidenceStore store, MqttConnection mqtt, S3ObjectStore s3, UploadState uploads,
-        CameraHealth cameras, IOptions<SiteOptions> site, TimeProvider time)
+        CameraHealth cameras, Sessions.SessionEngine sessions, IOptions<SiteOptions> site, TimeProvider time)
     {
         var meter = meters.Create(MeterName);
         var containers = site.Value.Containers;
@@ -47,6 +47,9 @@ public sealed class AgentGauges : IHostedService
         // A camera not yet asked (just started) is left out rather than called offline.
         meter.CreateObservableGauge("piorchestrator.camera.online", () => CameraMeasurements(containers, cameras),
             description: "1 while the container's camera answers, 0 while it does not");
+        meter.CreateObservableGauge("piorchestrator.door.events.flooded", () => containers.Select(c => new Measurement<int>(
+                sessions.Snapshot(c.Id)?.Flood is null ? 0 : 1, new KeyValuePair<string, object?>("container", c.Id))),
+            description: "1 while the container's door events arrive faster than Doors:FloodEventsPerMinute");
         meter.CreateObservableGauge("piorchestrator.disk.full", () => store.DiskFull ? 1 : 0,
             description: "1 while the data disk has no room and new photos are refused");
 

@@ -18,6 +18,9 @@ public static class AgentMetrics
     private static readonly Counter<long> DoorEvents = Meter.CreateCounter<long>("piorchestrator.door.events",
         description: "Door events heard, by source (mqtt, gpio, demo) and what became of them");
 
+    private static readonly Counter<long> DoorEventFloods = Meter.CreateCounter<long>("piorchestrator.door.event.floods",
+        description: "Times a container's door events began to arrive faster than Doors:FloodEventsPerMinute, by container");
+
     private static readonly Counter<long> Captures = Meter.CreateCounter<long>("piorchestrator.captures",
         description: "Captures, by container, tag (BEFORE_OPEN, AFTER_CLOSE, MANUAL) and status (captured, failed)");
 
@@ -29,9 +32,11 @@ public static class AgentMetrics
     private static readonly Counter<long> Uploads = Meter.CreateCounter<long>("piorchestrator.uploads",
         description: "Upload attempts to S3 by result: uploaded, retry (a transient failure, tried again), failed (refused for good)");
 
-    /// <summary>A door event: <paramref name="result"/> is accepted, dropped (late or merged), duplicate, unknown_container or invalid.</summary>
+    /// <summary>A door event: <paramref name="result"/> is accepted, dropped (late or merged), duplicate, unknown_container, retained or invalid.</summary>
     public static void DoorEvent(DoorEventSource source, string result) =>
         DoorEvents.Add(1, new KeyValuePair<string, object?>("source", SourceName(source)), new KeyValuePair<string, object?>("result", result));
+
+    public static void DoorEventFlood(string containerId) => DoorEventFloods.Add(1, new KeyValuePair<string, object?>("container", containerId));
 
     public static void Capture(EvidenceRecord record, TimeSpan cameraLatency)
     {

@@ -69,6 +69,9 @@ public sealed partial class MqttConnection(
         if (_options.Tls.Enabled && _options.Tls.Insecure)
             log.LogWarning("MQTT TLS hostname check is off (Mqtt:Tls:Insecure=true): any certificate signed by the CA is accepted for {Host}", _options.Host);
 
+        if (!_options.UsesMqtt5)
+            log.LogWarning("MQTT {Version} (Mqtt:ProtocolVersion): the broker cannot be told this agent's packet size limit; set message_size_limit {Limit} in its mosquitto.conf, or a huge publish on a door topic is buffered whole here",
+                _options.ProtocolVersion, _options.MaxPacketBytes);
         var transport = new MqttTransport(_options, time) { ConnectTcp = ConnectTcp };
         var clientOptions = ClientOptions(transport);
         using var client = new MqttClientFactory().CreateMqttClient();
@@ -110,13 +113,13 @@ public sealed partial class MqttConnection(
 
     private MqttClientOptions ClientOptions(MqttTransport transport)
     {
-        // MQTT 3.1.1 with clean session false: the broker keeps the session (and our unacknowledged door events) for
-        // as long as it is configured to, with no session expiry to get wrong.
+        // Clean session false: the broker keeps the session (and our unacknowledged door events) for as long as it is
+        // configured to. Under MQTT 5 that takes a session expiry of "never", or the session would end at disconnect;
+        // and the Maximum Packet Size makes the broker drop oversize messages for us rather than send them.
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(_options.Host, _options.BrokerPort)
             .WithStreamProvider(transport)
             .WithClientId(_options.ClientId)
-            .WithProtocolVersion(MqttProtocolVersion.V311)
             .WithCleanSession(false)
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(_options.KeepAliveSeconds))
             .WithTimeout(TimeSpan.FromSeconds(_options.ConnectTimeoutSeconds))
@@ -124,6 +127,11 @@ public sealed partial class MqttConnection(
             .WithWillPayload(Offline)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .WithWillRetain(true);
+        if (_options.UsesMqtt5)
+            builder.WithProtocolVersion(MqttProtocolVersion.V500).WithSessionExpiryInterval(uint.MaxValue)
+                .WithMaximumPacketSize((uint)_options.MaxPacketBytes);
+        else
+            builder.WithProtocolVersion(MqttProtocolVersion.V311);
         if (!string.IsNullOrEmpty(_options.Username))
             builder.WithCredentials(_options.Username, _options.Password);
         return builder.Build();
@@ -268,7 +276,7 @@ public sealed partial class MqttConnection(
 
     private static string Describe(MqttClientConnectResultCode code) => code switch
     {
-        MqttClientConnectResultCode.UnsupportedProtocolVersion => "the broker does not accept MQTT 3.1.1",
+        MqttClientConnectResultCode.UnsupportedProtocolVersion => "the broker does not accept this MQTT version: for a broker that speaks 3.1.1 only, set Mqtt:ProtocolVersion=3.1.1 (and its message_size_limit, see README)",
         MqttClientConnectResultCode.ClientIdentifierNotValid => "the client id (Mqtt:ClientId) was rejected",
         MqttClientConnectResultCode.ServerUnavailable => "the broker is unavailable",
         MqttClientConnectResultCode.BadUserNameOrPassword => "bad user name or password (Mqtt:Username, Mqtt:Password)",

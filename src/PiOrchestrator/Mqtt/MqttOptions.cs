@@ -43,6 +43,22 @@ public sealed class MqttOptions
     [Range(1, 3600)]
     public int ReconnectMaxSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// "5" (default) or "3.1.1". MQTT 5 lets the agent tell the broker its <see cref="MaxPacketBytes"/>; a broker that
+    /// speaks 3.1.1 only needs its own <c>message_size_limit</c> instead (README).
+    /// </summary>
+    [AllowedValues("5", "3.1.1")]
+    public string ProtocolVersion { get; set; } = "5";
+
+    /// <summary>
+    /// The largest packet the agent accepts (MQTT 5 Maximum Packet Size): the broker drops a bigger message for this
+    /// client instead of sending it, so a hostile publish is never buffered here. Door payloads are checked at 4 KB.
+    /// </summary>
+    [Range(8192, 268_435_455)]
+    public int MaxPacketBytes { get; set; } = 65_536;
+
+    public bool UsesMqtt5 => ProtocolVersion == "5";
+
     public string DoorTopicFilter => $"{TopicPrefix}/+/door";
 
     public string AgentStatusTopic => $"{TopicPrefix}/agent/{AgentId}/status";

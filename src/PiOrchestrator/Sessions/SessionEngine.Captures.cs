@@ -96,8 +96,15 @@ public sealed partial class SessionEngine
     /// <summary>Resumes sessions a stop or crash left unfinished, and remembers recent event ids.</summary>
     private void Recover()
     {
-        foreach (var (containerId, eventId) in _store.RecentDoorEvents(_time.GetUtcNow() - SeenWindow))
-            _seenEventIds.Add((containerId, eventId));
+        // The newest that fit in memory, added oldest first so that they are forgotten in arrival order.
+        var recent = _store.RecentDoorEvents(_time.GetUtcNow() - SeenWindow, _seenEventIds.Capacity + 1);
+        if (recent.Count > _seenEventIds.Capacity)
+        {
+            recent.RemoveAt(recent.Count - 1);
+            _seenEventIds.MarkIncomplete();
+        }
+        for (var i = recent.Count - 1; i >= 0; i--)
+            _seenEventIds.Add(recent[i]);
 
         var unfinished = _store.UnfinishedSessions();
         foreach (var record in unfinished)

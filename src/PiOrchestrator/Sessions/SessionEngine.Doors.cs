@@ -15,7 +15,8 @@ public sealed partial class SessionEngine
             Metrics.AgentMetrics.DoorEvent(e.Source, "unknown_container");
             return;
         }
-        if (e.EventId is { } eventId && (_seenEventIds.Contains((e.ContainerId, eventId)) || IsOldAndStored(e, eventId)))
+        CheckRate(container, container.Rate.Count);
+        if (e.EventId is { } eventId && (_seenEventIds.Contains((e.ContainerId, eventId)) || IsForgottenAndStored(e, eventId)))
         {
             _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
             Metrics.AgentMetrics.DoorEvent(e.Source, "duplicate");
@@ -39,11 +40,12 @@ public sealed partial class SessionEngine
     }
 
     /// <summary>
-    /// An event its sender stamped before the memory's window (a message a broker kept for a long time) may be one
-    /// already handled and forgotten: the store, which keeps ids for the metadata retention, decides.
+    /// An event its sender stamped before the memory's window (a message a broker kept for a long time), or any event
+    /// while a flood has pushed ids of the window out of memory, may be one already handled and forgotten: the store,
+    /// which keeps ids for the metadata retention, decides.
     /// </summary>
-    private bool IsOldAndStored(DoorEvent e, string eventId) =>
-        e.Timestamp is { } stamp && e.ReceivedAt - stamp > SeenWindow && _store.HasDoorEvent(e.ContainerId, eventId);
+    private bool IsForgottenAndStored(DoorEvent e, string eventId) =>
+        (!_seenEventIds.Complete || e.Timestamp is { } stamp && e.ReceivedAt - stamp > SeenWindow) && _store.HasDoorEvent(e.ContainerId, eventId);
 
     /// <summary>
     /// A problem that may come with every event (a sender that never reports opening): a warning once a minute per
@@ -226,6 +228,38 @@ public sealed partial class SessionEngine
         container.DoorSince = at;
     }
 
+    /// <summary>
+    /// Counts (or rolls) the container's event rate and says when a flood begins or ends: one warning per flood, never
+    /// a line per event. The events themselves are all handled as usual: the rate alone cannot tell a real door's.
+    /// </summary>
+    private void CheckRate(ContainerState container, Action step)
+    {
+        var rate = container.Rate;
+        var wasFlooded = rate.Flooded;
+        step();
+        if (rate.Flooded == wasFlooded)
+        {
+            // The flood's count on the status stays current.
+            if (rate.Flooded) Publish(container);
+            return;
+        }
+        if (rate.Flooded)
+        {
+            Metrics.AgentMetrics.DoorEventFlood(container.Config.Id);
+            _log.LogWarning("Door events for {ContainerId} arrive at more than {Limit} a minute (Doors:FloodEventsPerMinute): no door moves that fast, look for a faulty or hostile publisher. Each event is still handled; /api/v1/status flags the container until a minute passes at a normal rate",
+                container.Config.Id, rate.LimitPerMinute);
+        }
+        else
+        {
+            _log.LogInformation("Door events for {ContainerId} back to a normal rate after a flood of {Events} events since {Since:O}",
+                container.Config.Id, rate.FloodEvents, rate.FloodedSince);
+        }
+        Publish(container);
+    }
+
     private void Publish(ContainerState c) =>
-        _snapshots[c.Config.Id] = new ContainerSnapshot(c.Config.Id, c.Door, c.DoorSince, c.Current?.Id, c.LastSessionId);
+        _snapshots[c.Config.Id] = new ContainerSnapshot(c.Config.Id, c.Door, c.DoorSince, c.Current?.Id, c.LastSessionId)
+        {
+            Flood = c.Rate.Flooded ? new DoorEventFlood(c.Rate.FloodedSince!.Value, c.Rate.FloodEvents, c.Rate.LimitPerMinute) : null,
+        };
 }

@@ -12,7 +12,13 @@ namespace PiOrchestrator.Sessions;
 public enum DoorState { Unknown, Open, Closed }
 
 /// <summary>What the status page shows of a container right now.</summary>
-public sealed record ContainerSnapshot(string ContainerId, DoorState Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId);
+public sealed record ContainerSnapshot(string ContainerId, DoorState Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId)
+{
+    /// <summary>Set while door events for the container arrive faster than Doors:FloodEventsPerMinute.</summary>
+    public DoorEventFlood? Flood { get; init; }
+}
+
+public sealed record DoorEventFlood(DateTimeOffset Since, long Events, int LimitPerMinute);
 
 /// <summary>
 /// The session state machine. One loop owns all state: door events, finished captures and close timers
@@ -45,9 +51,10 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         public bool LeftOpenFlagged { get; set; }
     }
 
-    private sealed class ContainerState(ContainerOptions config)
+    private sealed class ContainerState(ContainerOptions config, DoorEventRate rate)
     {
         public ContainerOptions Config { get; } = config;
+        public DoorEventRate Rate { get; } = rate;
         public ActiveSession? Current { get; set; }
         public DoorState Door { get; set; }
         public DateTimeOffset? DoorSince { get; set; }
@@ -64,7 +71,7 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     private readonly Dictionary<string, ContainerState> _containers;
     private readonly Dictionary<string, ActiveSession> _sessions = new(StringComparer.Ordinal);
     // Door event ids of the last SeenWindow: a redelivery or a late duplicate is caught without a disk read before
-    // BEFORE_OPEN, and memory follows at most a week of doors, not the agent's whole life.
+    // BEFORE_OPEN, and memory follows at most a week of doors (Doors:RememberedEventIds at most), not the agent's whole life.
     private readonly RecentIds<(string ContainerId, string EventId)> _seenEventIds;
     private readonly WallClockWatch _clock;
     private readonly List<Task> _captures = [];
@@ -105,9 +112,10 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         _time = time;
         _log = log;
         _throttle = new LogThrottle(time, TimeSpan.FromMinutes(1));
-        _seenEventIds = new RecentIds<(string, string)>(time, SeenWindow);
+        _seenEventIds = new RecentIds<(string, string)>(time, SeenWindow, doors.Value.RememberedEventIds);
         _clock = new WallClockWatch(time, log);
-        _containers = site.Value.Containers.ToDictionary(c => c.Id, c => new ContainerState(c), StringComparer.Ordinal);
+        _containers = site.Value.Containers.ToDictionary(c => c.Id, c => new ContainerState(c, new DoorEventRate(time, doors.Value.FloodEventsPerMinute)),
+            StringComparer.Ordinal);
         foreach (var c in _containers.Values) Publish(c);
     }
 
@@ -236,6 +244,7 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);
                 _seenEventIds.Prune();
+                foreach (var c in _containers.Values) CheckRate(c, c.Rate.Roll);
                 CheckDoorsLeftOpen();
                 _clock.Check();
                 break;
