@@ -77,7 +77,6 @@ public class TimestampProcessTests(ITestOutputHelper output)
     }
 
     /// <summary>Peak resident memory a Pi can afford for the whole agent while a TSA is hostile.</summary>
-    private const long PeakRssLimitBytes = 300L * 1024 * 1024;
 
     private static Dictionary<string, string> TsaOnly(string data, FakeCamera camera, TestTsa tsa, string caFile) => new()
     {
@@ -148,7 +147,7 @@ public class TimestampProcessTests(ITestOutputHelper output)
         var database = new DirectoryInfo(data.Path).GetFiles("evidence.db*").Sum(f => f.Length);
         output.WriteLine($"hostile TSA, {tsa.Answered} answers of up to 1 GiB of zeros: agent took {tsa.HostileBytesSent / 1024} KiB in all; " +
                          $"VmHWM {peak / 1024 / 1024} MB, CPU {cpu.TotalSeconds:F2} s, evidence.db with WAL {database / 1024} KiB");
-        Assert.True(peak < PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
+        Assert.True(peak < ProcFs.PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
         Assert.True(cpu < TimeSpan.FromSeconds(10), $"CPU time {cpu.TotalSeconds:F1} s");
         // Before the cap a whole gigabyte was read per attempt; now a few socket buffers' worth at most.
         Assert.True(tsa.HostileBytesSent < tsa.Answered * 16L * 1024 * 1024, $"{tsa.HostileBytesSent} bytes taken from {tsa.Answered} answers");
@@ -192,7 +191,7 @@ public class TimestampProcessTests(ITestOutputHelper output)
         Assert.Equal("pending", (await agent.GetDataAsync($"/api/v1/sessions/{sessionId}/verify")).GetProperty("timestamp").GetString());
         var peak = ProcFs.PeakRssBytes(agent.ProcessId);
         output.WriteLine($"valid token + junk: agent took {tsa.HostileBytesSent / 1024} KiB of junk over {tsa.Answered} answers; VmHWM {peak / 1024 / 1024} MB");
-        Assert.True(peak < PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
+        Assert.True(peak < ProcFs.PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
 
         tsa.Mode = TsaReplyMode.Valid;
         await Eventually.UntilAsync(async () => (await StampOf(agent, sessionId)).GetProperty("status").GetString() == "ok",

@@ -34,7 +34,7 @@ public sealed class ExportFloodTests(ITestOutputHelper output)
         await agent.WaitForOutputAsync("MQTT connected");
         var (sessionId, sessionBytes) = await DoorCycleAsync(broker, agent);
         var path = $"/api/v1/sessions/{sessionId}/export";
-        var peakBefore = HostileNeighbourTests.PeakRss(agent.ProcessId);
+        var peakBefore = ProcFs.PeakRssBytes(agent.ProcessId);
 
         // The cap, deterministically: exports whose reader stopped reading hold their slots (a 64 KB receive window
         // and the kernel's send buffer take far less than the 10 MB zip), and the next export is refused.
@@ -53,7 +53,7 @@ public sealed class ExportFloodTests(ITestOutputHelper output)
                 using (response)
                     await SaveAndCheckAsync(response, scratch.Path);
 
-        var cpuBefore = HostileNeighbourTests.CpuTime(agent.ProcessId);
+        var cpuBefore = ProcFs.CpuTime(agent.ProcessId);
         var clock = Stopwatch.StartNew();
         using var flood = Client(agent, "127.0.0.3");
         using var zips = new TempDirectory();
@@ -65,8 +65,8 @@ public sealed class ExportFloodTests(ITestOutputHelper output)
             return response.StatusCode;
         }));
         var elapsed = clock.Elapsed;
-        var cpu = HostileNeighbourTests.CpuTime(agent.ProcessId) - cpuBefore;
-        var peak = HostileNeighbourTests.PeakRss(agent.ProcessId);
+        var cpu = ProcFs.CpuTime(agent.ProcessId) - cpuBefore;
+        var peak = ProcFs.PeakRssBytes(agent.ProcessId);
         var served = answers.Count(s => s == HttpStatusCode.OK);
         output.WriteLine($"{Exports} concurrent exports of a {sessionBytes / 1e6:F1} MB session: {served} served (valid zips), " +
             $"{Exports - served} refused 503 with Retry-After, in {elapsed.TotalSeconds:F1} s; agent VmHWM {peakBefore / 1048576} MB before any export, " +
@@ -74,7 +74,7 @@ public sealed class ExportFloodTests(ITestOutputHelper output)
 
         // The first ExportSlots.Concurrent to arrive always find a free slot.
         Assert.InRange(served, ExportSlots.Concurrent, Exports);
-        Assert.True(peak < HostileNeighbourTests.PeakRssLimitBytes, $"peak RSS {peak / 1048576} MB");
+        Assert.True(peak < ProcFs.PeakRssLimitBytes, $"peak RSS {peak / 1048576} MB");
         // A zip built in memory costs several times the session per export; streamed, the running exports together
         // cost less than one session.
         Assert.True(peak - peakBefore < sessionBytes, $"peak RSS grew {(peak - peakBefore) / 1048576} MB during the exports");
@@ -106,7 +106,7 @@ public sealed class ExportFloodTests(ITestOutputHelper output)
         var path = $"/api/v1/sessions/{sessionId}/export";
 
         wire.ResetCount();
-        var cpuBefore = HostileNeighbourTests.CpuTime(agent.ProcessId);
+        var cpuBefore = ProcFs.CpuTime(agent.ProcessId);
         using var flood = Client(agent, "127.0.0.3");
         using var zips = new TempDirectory();
         var answers = await Task.WhenAll(Enumerable.Range(0, Exports).Select(async i =>
@@ -131,8 +131,8 @@ public sealed class ExportFloodTests(ITestOutputHelper output)
         var afterExports = wire.BytesFromServer;
         var verify = await agent.GetDataAsync($"/api/v1/sessions/{sessionId}/verify");
         Assert.All(verify.GetProperty("captures").EnumerateArray(), c => Assert.Equal("ok", c.GetProperty("object").GetString()));
-        var cpu = HostileNeighbourTests.CpuTime(agent.ProcessId) - cpuBefore;
-        var peak = HostileNeighbourTests.PeakRss(agent.ProcessId);
+        var cpu = ProcFs.CpuTime(agent.ProcessId) - cpuBefore;
+        var peak = ProcFs.PeakRssBytes(agent.ProcessId);
         var served = answers.Count(s => s == HttpStatusCode.OK) + 5;
         output.WriteLine($"{served} exports served from S3 ({Exports - served + 5} refused 503) and one /verify: S3 sent " +
             $"{afterExports / 1e6:F1} MB for {sessionBytes / 1e6:F1} MB of objects ({wire.BytesFromServer - afterExports} B more for verify); " +
@@ -141,7 +141,7 @@ public sealed class ExportFloodTests(ITestOutputHelper output)
         // Each object crossed the wire once (plus HTTP headers); without the shared read-back, once per export.
         Assert.InRange(afterExports, sessionBytes, sessionBytes + 64 * 1024);
         Assert.True(wire.BytesFromServer - afterExports < 16 * 1024, "verify read the objects again");
-        Assert.True(peak < HostileNeighbourTests.PeakRssLimitBytes, $"peak RSS {peak / 1048576} MB");
+        Assert.True(peak < ProcFs.PeakRssLimitBytes, $"peak RSS {peak / 1048576} MB");
     }
 
     /// <summary>A camera whose every frame is the same ~5 MB JPEG.</summary>

@@ -61,24 +61,6 @@ public sealed class HostileMqttTests(ITestOutputHelper output)
         return null;
     }
 
-    private static long ProcStatusBytes(int pid, string field)
-    {
-        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
-        return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-    }
-
-    /// <summary>VmHWM: the most resident memory the process ever had.</summary>
-    private static long PeakRss(int pid) => ProcStatusBytes(pid, "VmHWM:");
-
-    /// <summary>User + system CPU time of the process, from /proc/pid/stat (clock ticks of 1/100 s on Linux).</summary>
-    private static TimeSpan CpuTime(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return TimeSpan.FromSeconds(ticks / 100.0);
-    }
-
     private static int Count(string text, string what)
     {
         var count = 0;
@@ -96,8 +78,8 @@ public sealed class HostileMqttTests(ITestOutputHelper output)
         await using var agent = await StartAgentAsync(environment);
         // A first cycle so that what the agent needs for one is already resident before the baseline.
         await RealDoorCycleAsync(agent, broker, "sess-before-huge");
-        var peakBefore = PeakRss(agent.ProcessId);
-        var cpuBefore = CpuTime(agent.ProcessId);
+        var peakBefore = ProcFs.PeakRssBytes(agent.ProcessId);
+        var cpuBefore = ProcFs.CpuTime(agent.ProcessId);
 
         const int size = 200 * 1024 * 1024;
         await broker.PublishBytesAsync(DoorTopic, new byte[size]);
@@ -111,8 +93,8 @@ public sealed class HostileMqttTests(ITestOutputHelper output)
         Assert.True(mqtt.GetProperty("connected").GetBoolean());
         Assert.DoesNotContain("MQTT connection to", agent.Output);
 
-        var peak = PeakRss(agent.ProcessId);
-        var cpu = CpuTime(agent.ProcessId) - cpuBefore;
+        var peak = ProcFs.PeakRssBytes(agent.ProcessId);
+        var cpu = ProcFs.CpuTime(agent.ProcessId) - cpuBefore;
         output.WriteLine($"200 MiB publish: agent VmHWM {peakBefore / 1048576.0:F1} -> {peak / 1048576.0:F1} MiB, CPU {cpu.TotalSeconds:F2} s (incl. one door cycle)");
         // Buffered whole (MQTT 3.1.1, no Maximum Packet Size) the payload alone took the peak up by 200 MiB and more.
         Assert.True(peak - peakBefore < 32L * 1024 * 1024, $"VmHWM grew by {(peak - peakBefore) / 1048576.0:F1} MiB");
@@ -156,8 +138,8 @@ public sealed class HostileMqttTests(ITestOutputHelper output)
         await RealDoorCycleAsync(agent, broker, "sess-before-flood");
         var flag = (await ContainerStatusAsync(agent)).GetProperty("door_event_flood");
         Assert.Equal(JsonValueKind.Null, flag.ValueKind);
-        var peakBefore = PeakRss(agent.ProcessId);
-        var cpuBefore = CpuTime(agent.ProcessId);
+        var peakBefore = ProcFs.PeakRssBytes(agent.ProcessId);
+        var cpuBefore = ProcFs.CpuTime(agent.ProcessId);
 
         // Forged closings with unique 128-character ids and forged events for a container this agent does not have, as
         // fast as the broker takes them.
@@ -216,8 +198,8 @@ public sealed class HostileMqttTests(ITestOutputHelper output)
         Assert.Equal(1, Series(metrics, "piorchestrator_door_event_floods_total", "container=\"ctr-001\""));
         Assert.Equal(1, Series(metrics, "piorchestrator_door_events_flooded", "container=\"ctr-001\""));
 
-        var peak = PeakRss(agent.ProcessId);
-        var cpu = CpuTime(agent.ProcessId) - cpuBefore;
+        var peak = ProcFs.PeakRssBytes(agent.ProcessId);
+        var cpu = ProcFs.CpuTime(agent.ProcessId) - cpuBefore;
         var heap = Series(metrics, "piorchestrator_gc_heap_size_bytes") ?? 0;
         output.WriteLine($"{forgedReceived + unknownHandled} flood events handled in {elapsed.TotalSeconds:F1} s: agent VmHWM {peakBefore / 1048576.0:F1} -> {peak / 1048576.0:F1} MiB, " +
             $"managed heap {heap / 1048576.0:F1} MiB, CPU {cpu.TotalSeconds:F2} s");

@@ -15,9 +15,6 @@ namespace PiOrchestrator.Tests.Proof;
 [Trait("Agent", "Process")]
 public sealed class HostileNeighbourTests
 {
-    /// <summary>Peak resident memory a Pi can afford for the whole agent under any of these attacks.</summary>
-    internal const long PeakRssLimitBytes = 300L * 1024 * 1024;
-
     private static Dictionary<string, string> Environment(string data, string cameraUrl, params (string Key, string Value)[] settings)
     {
         var environment = new Dictionary<string, string>
@@ -41,24 +38,6 @@ public sealed class HostileNeighbourTests
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data");
     }
 
-    /// <summary>VmHWM: the most resident memory the process ever had.</summary>
-    internal static long PeakRss(int pid) => ProcStatusKilobytes(pid, "VmHWM:") * 1024;
-
-    private static long ProcStatusKilobytes(int pid, string field)
-    {
-        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
-        return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>User + system CPU time of the process, from /proc/pid/stat (clock ticks of 1/100 s on Linux).</summary>
-    internal static TimeSpan CpuTime(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return TimeSpan.FromSeconds(ticks / 100.0);
-    }
-
     [Fact]
     public async Task Jpeg_decode_bombs_from_the_camera_are_refused_from_their_header_in_bounded_memory_and_cpu()
     {
@@ -66,7 +45,7 @@ public sealed class HostileNeighbourTests
         await using var camera = await FakeCamera.StartAsync();
         await using var agent = AgentProcess.Start(Environment(data.Path, camera.Url));
         await agent.WaitReadyAsync();
-        var cpuBefore = CpuTime(agent.ProcessId);
+        var cpuBefore = ProcFs.CpuTime(agent.ProcessId);
 
         // A valid progressive JPEG declaring 32768x32768: libjpeg-turbo would allocate gigabytes of coefficients.
         camera.Mode = CameraMode.Custom;
@@ -88,10 +67,10 @@ public sealed class HostileNeighbourTests
         camera.Mode = CameraMode.Healthy;
         Assert.Equal("captured", (await ManualCaptureAsync(agent)).GetProperty("status").GetString());
 
-        var peak = PeakRss(agent.ProcessId);
-        Assert.True(peak < PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
+        var peak = ProcFs.PeakRssBytes(agent.ProcessId);
+        Assert.True(peak < ProcFs.PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
         // Before the header check the 8192x8192 progressive bomb cost 23-26 s of CPU; four refusals cost next to nothing.
-        var cpu = CpuTime(agent.ProcessId) - cpuBefore;
+        var cpu = ProcFs.CpuTime(agent.ProcessId) - cpuBefore;
         Assert.True(cpu < TimeSpan.FromSeconds(5), $"CPU time {cpu.TotalSeconds:F1} s for four captures");
     }
 
@@ -108,8 +87,8 @@ public sealed class HostileNeighbourTests
             var cameraStatus = (await agent.GetDataAsync("/api/v1/status")).GetProperty("containers")[0].GetProperty("camera");
             return cameraStatus.GetProperty("last_error").GetString() == CaptureFailure.StatusTooLarge;
         }, TimeSpan.FromSeconds(30), "the camera's endless status to be reported");
-        var peak = PeakRss(agent.ProcessId);
-        Assert.True(peak < PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
+        var peak = ProcFs.PeakRssBytes(agent.ProcessId);
+        Assert.True(peak < ProcFs.PeakRssLimitBytes, $"peak RSS {peak / 1024 / 1024} MB");
     }
 
     [Fact]
