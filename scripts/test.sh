@@ -13,10 +13,11 @@ source scripts/lib.sh
 # clang, lld, gcc-aarch64-linux-gnu: the native (ahead-of-time) builds, for this machine and cross to arm64;
 # libc6-dev-arm64-cross (crt files, libdl/librt/libm for the arm64 link) is only a Recommends of the cross gcc.
 # libfaketime: preloaded into the agent process to step its wall clock mid-session (ClockStepProcessTests).
+# sqlite3: the .deb's postrm counts evidence not yet uploaded with it when purged (DebianPackageTests).
 ensure_apt_lists
 # shellcheck disable=SC2046 # agent_packages prints a word list
 ensure_debian_packages $(agent_packages) mosquitto mosquitto-clients systemd chromium wrk nginx clang lld openssl unzip \
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross prometheus lintian llvm libfaketime
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross prometheus lintian llvm libfaketime sqlite3
 ensure_dotnet_sdk
 # qemu-user and an arm64 root per Raspberry Pi OS base (Debian 12 bookworm: libgpiod 1; Debian 13 trixie: libgpiod 2):
 # the linux-arm64 packages are run as a Pi of each would run them.
