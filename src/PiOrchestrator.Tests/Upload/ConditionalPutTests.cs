@@ -41,6 +41,46 @@ public class ConditionalPutTests
     }
 
     [Fact]
+    public async Task The_test_server_stores_nothing_of_a_put_cut_short_as_S3_does()
+    {
+        // An agent killed mid-upload: S3 keeps no part of the body, so the retry's conditional put finds the key free.
+        await using var s3 = await S3Server.StartAsync();
+        using var client = s3.Client();
+        await client.PutBucketAsync(Bucket);
+        var request = new PutObjectRequest { BucketName = Bucket, Key = "cut.jpg", InputStream = new CutShortStream(TestJpegs.Make(1), 4096) };
+        request.Headers.ContentLength = TestJpegs.Make(1).Length;
+        await Assert.ThrowsAnyAsync<Exception>(() => client.PutObjectAsync(request));
+
+        var listed = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = Bucket });
+        Assert.Empty(listed.S3Objects ?? []);
+        await client.PutObjectAsync(new PutObjectRequest { BucketName = Bucket, Key = "cut.jpg", ContentBody = "whole", IfNoneMatch = "*" });
+        Assert.Equal("whole"u8.ToArray(), await s3.ReadAsync(Bucket, "cut.jpg"));
+    }
+
+    /// <summary>A body that breaks after <paramref name="cutAt"/> bytes, as a process killed mid-upload leaves it.</summary>
+    private sealed class CutShortStream(byte[] bytes, int cutAt) : Stream
+    {
+        private int _position;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => bytes.Length;
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_position >= cutAt) throw new IOException("the uploading process was killed");
+            var n = Math.Min(count, cutAt - _position);
+            Array.Copy(bytes, _position, buffer, offset, n);
+            _position += n;
+            return n;
+        }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
     public async Task The_same_bytes_at_the_key_are_ours_anything_else_is_named_and_left_alone()
     {
         await using var s3 = await S3Server.StartAsync();
