@@ -10,8 +10,9 @@
 //   "If-None-Match: *" over an existing key with 412 PreconditionFailed, after authentication. Do the same (without
 //   S3's atomicity: two such puts racing can both pass here, S3 answers the loser 409).
 // - its PUT Object writes the body straight to the object's file, so an upload cut short (a client killed mid-body)
-//   leaves a partial object behind. S3 stores an object only once its whole body has arrived. Write beside the
-//   object and rename it into place when whole; remove the partial file when the body fails.
+//   leaves a partial object behind, and a server stopped between the body and its metadata leaves an object without
+//   an ETag. S3 stores an object only once its whole body has arrived, with its metadata. Write beside the object,
+//   write its metadata, then rename it into place; remove the partial file when the body fails.
 const fs = require('node:fs')
 const path = require('node:path')
 const lib = path.join(__dirname, 'node_modules/@20minutes/s3rver/lib')
@@ -19,7 +20,8 @@ const patches = [
   ['middleware/authentication.js', '      uri: canonicalizedResource,', '      uri: request.signature.version === 4 ? ctx.path : canonicalizedResource,'],
   ['utils.js', '  if (Number.isNaN(date)) {', '  if (Number.isNaN(date.getTime())) {'],
   ['stores/filesystem.js',
-    '    const [size, md5] = await this.putContent(objectPath, object.content)\n',
+    '    const [size, md5] = await this.putContent(objectPath, object.content)\n' +
+    '    await this.putMetadata(object.bucket, object.key, object.metadata, md5)\n',
     '    const partPath = `${objectPath}.partial-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`\n' +
     '    let size, md5\n' +
     '    try {\n' +
@@ -28,6 +30,7 @@ const patches = [
     '      await fs.rm(partPath, { force: true })\n' +
     '      throw err\n' +
     '    }\n' +
+    '    await this.putMetadata(object.bucket, object.key, object.metadata, md5)\n' +
     '    await fs.rename(partPath, objectPath)\n'],
   ['controllers/object.js',
     '  aws4SignatureBodyParser(ctx)\n  const object = new S3Object(ctx.params.bucket, ctx.params.key, ctx.request.body, ctx.headers)\n',
