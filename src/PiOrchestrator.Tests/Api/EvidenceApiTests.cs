@@ -151,7 +151,7 @@ public class EvidenceApiTests : AgentWithCameraTests
         var data = (await AgentApplication.Json(await Http.GetAsync($"/api/v1/sessions/{sessionId}/evidence/pair"))).GetProperty("data");
         Assert.Equal("failed", data.GetProperty("before").GetProperty("status").GetString());
         Assert.Equal("CAPTURE_FAILED", data.GetProperty("before").GetProperty("missing_reason").GetString());
-        Assert.Equal("http_500", data.GetProperty("before").GetProperty("failure_reason").GetString());
+        Assert.Equal("grab_failed", data.GetProperty("before").GetProperty("failure_reason").GetString());
     }
 
     [Fact]
@@ -166,11 +166,11 @@ public class EvidenceApiTests : AgentWithCameraTests
         {
             Assert.Equal("failed", pair.GetProperty(side).GetProperty("status").GetString());
             Assert.Equal("CAMERA_OFFLINE", pair.GetProperty(side).GetProperty("missing_reason").GetString());
-            Assert.Equal("camera_offline", pair.GetProperty(side).GetProperty("failure_reason").GetString());
+            Assert.Equal("offline", pair.GetProperty(side).GetProperty("failure_reason").GetString());
         }
         var camera = (await AgentApplication.Json(await http.GetAsync("/api/v1/status"))).GetProperty("data").GetProperty("containers")[0].GetProperty("camera");
         Assert.False(camera.GetProperty("online").GetBoolean());
-        Assert.Equal("camera_offline", camera.GetProperty("last_error").GetString());
+        Assert.Equal("offline", camera.GetProperty("last_error").GetString());
         Assert.EndsWith("Z", camera.GetProperty("since").GetString());
     }
 

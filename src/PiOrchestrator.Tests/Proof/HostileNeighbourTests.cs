@@ -222,7 +222,7 @@ public sealed class HostileNeighbourTests
         {
             var test = (await manualAnswer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data");
             Assert.Equal("failed", test.GetProperty("status").GetString());
-            Assert.Equal(CaptureFailure.CameraBusy, test.GetProperty("failure_reason").GetString());
+            Assert.Equal(CaptureFailure.Preempted, test.GetProperty("failure_reason").GetString());
         }
         var before = await Eventually.UntilAsync(async () =>
         {

@@ -227,8 +227,8 @@ public class SessionEngineTests
     }
 
     [Theory]
-    [InlineData(CameraMode.Http500, "http_500")]
-    [InlineData(CameraMode.Hang, CaptureFailure.Timeout)]
+    [InlineData(CameraMode.Http500, CaptureFailure.GrabFailed)]
+    [InlineData(CameraMode.Hang, CaptureFailure.Busy)]
     [InlineData(CameraMode.TruncatedNoEoi, CaptureFailure.TruncatedJpeg)]
     [InlineData(CameraMode.ShortBody, CaptureFailure.TruncatedJpeg)]
     [InlineData(CameraMode.CutWithFakeEoi, CaptureFailure.TruncatedJpeg)]
@@ -263,7 +263,7 @@ public class SessionEngineTests
     }
 
     [Fact]
-    public async Task An_unreachable_camera_is_recorded_as_camera_offline()
+    public async Task An_unreachable_camera_is_recorded_as_offline()
     {
         using var dir = new TempDirectory();
         await using var h = await EngineHarness.StartAsync(dir.Path, EngineHarness.Container("ctr-001", $"http://127.0.0.1:{TestPorts.Free()}"));
@@ -271,7 +271,7 @@ public class SessionEngineTests
         h.Post("ctr-001", DoorEventKind.Closed);
         var session = await h.WaitForCompleteAsync("ctr-001");
 
-        Assert.Equal(CaptureFailure.CameraOffline, Assert.Single(h.Store.GetEvidenceForSession(session.SessionId)).FailureReason);
+        Assert.Equal(CaptureFailure.Offline, Assert.Single(h.Store.GetEvidenceForSession(session.SessionId)).FailureReason);
     }
 
     [Fact]

@@ -37,10 +37,23 @@ public static class StatusApi
         return app;
     }
 
+    private static CameraStatusDto CameraStatus(ContainerOptions container, CameraHealth.Snapshot camera, CaptureService captures, FrameFreshness frames)
+    {
+        var deadlines = captures.DeadlinesFor(container);
+        return new(camera.Online, camera.LastSeen, camera.Since, camera.LastCaptureLatencyMs, camera.LastError)
+        {
+            State = camera.State ?? "unknown",
+            FrameSize = deadlines.FrameSize.Name,
+            FrameBuffers = frames.KindOf(container.CameraUrl) switch { FrameFreshness.Buffers.One => 1, FrameFreshness.Buffers.Two => 2, _ => null },
+            AttemptDeadlineMs = (int)deadlines.Attempt.TotalMilliseconds,
+            CaptureDeadlineMs = (int)deadlines.Capture.TotalMilliseconds,
+        };
+    }
+
     public static JsonHttpResult<ApiEnvelope<StatusDto>> GetStatus(
         AgentClock clock, MqttConnection mqtt, IOptions<MqttOptions> mqttOptions, MqttDoorEventSource doors, EvidenceStore store,
         ImageCache cache, CameraHealth cameras, SessionEngine engine, IOptions<SiteOptions> site, S3ObjectStore s3, UploadState uploads,
-        DoorSensorRegistry sensors, ClockTrust systemClock, TimeProvider time)
+        DoorSensorRegistry sensors, ClockTrust systemClock, CaptureService captures, FrameFreshness frames, TimeProvider time)
     {
         var now = time.GetUtcNow();
         var (depth, oldest) = store.PendingUploads();
@@ -53,7 +66,7 @@ public static class StatusApi
             var camera = cameras.Get(c.CameraId);
             return new ContainerStatusDto(c.Id, c.CameraId, (snapshot?.Door ?? DoorState.Unknown).ToString().ToLowerInvariant(), snapshot?.DoorSince,
                 snapshot?.CurrentSessionId, snapshot?.LastSessionId,
-                new CameraStatusDto(camera.Online, camera.LastSeen, camera.Since, camera.LastCaptureLatencyMs, camera.LastError),
+                CameraStatus(c, camera, captures, frames),
                 c.Door is { } door
                     ? sensors.Get(c.Id) is { } sensor
                         ? new DoorSensorDto(door.Chip, door.Line, sensor.State, sensor.Error, sensor.Since)

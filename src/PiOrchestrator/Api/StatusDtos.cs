@@ -45,7 +45,19 @@ public sealed record KeyCollisionDto(Guid EvidenceId, string ObjectKey, string O
 
 public sealed record CacheStatusDto(long Bytes, long LimitBytes);
 
-public sealed record CameraStatusDto(bool? Online, DateTimeOffset? LastSeen, DateTimeOffset? Since, int? LastCaptureLatencyMs, string? LastError);
+/// <summary>
+/// A camera as last seen. <c>state</c>: online (it answered), busy (connected, no answer: its one server task or all
+/// its sockets are taken; still there, so <c>online</c> stays true), offline (no connection). <c>frame_buffers</c>: 1
+/// when its frames are the ones taken at the previous grab, 2 when fresh, null until its X-Timestamp has told.
+/// </summary>
+public sealed record CameraStatusDto(bool? Online, DateTimeOffset? LastSeen, DateTimeOffset? Since, int? LastCaptureLatencyMs, string? LastError)
+{
+    [AllowedValues("unknown", "online", "busy", "offline")] public string State { get; init; } = "unknown";
+    public string? FrameSize { get; init; }
+    public int? FrameBuffers { get; init; }
+    public int AttemptDeadlineMs { get; init; }
+    public int CaptureDeadlineMs { get; init; }
+}
 
 public sealed record ContainerStatusDto(
     string Id, string CameraId, [property: AllowedValues("unknown", "open", "closed")] string Door, DateTimeOffset? DoorSince, string? CurrentSessionId, string? LastSessionId, CameraStatusDto Camera,

@@ -28,6 +28,8 @@ public sealed class CameraHealthMonitor(
             return;
         }
         var cameras = site.Value.Containers.DistinctBy(c => c.CameraUrl).ToList();
+        foreach (var c in cameras)
+            log.LogInformation("Camera {CameraId} at {CameraUrl}: {Deadlines}", c.CameraId, c.CameraUrl, captures.DeadlinesFor(c));
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(interval), time);
         try
         {
@@ -48,11 +50,17 @@ public sealed class CameraHealthMonitor(
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ProbeTimeout);
         var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
-        var problem = await camera.ProbeAsync(url, timeout.Token);
+        var probe = await camera.ProbeAsync(url, timeout.Token);
         if (ct.IsCancellationRequested) return;
-        if (problem is null)
-            health.RecordSuccess(container.CameraId, null);
-        else
-            health.RecordFailure(container.CameraId, problem.Value.Reason, problem.Value.Unreachable);
+        if (probe.Reason is not null)
+        {
+            health.RecordFailure(container.CameraId, probe.Reason);
+            return;
+        }
+        var before = health.Get(container.CameraId).FrameSize;
+        var frameSize = probe.FrameSizeIndex is { } index ? CameraFrameSizes.ByIndex(index) : null;
+        health.RecordSuccess(container.CameraId, null, frameSize);
+        if (frameSize is not null && frameSize != before && container.FrameSize is null)
+            log.LogInformation("Camera {CameraId} is set to {FrameSize}: {Deadlines}", container.CameraId, frameSize.Value.Name, captures.DeadlinesFor(container));
     }
 }

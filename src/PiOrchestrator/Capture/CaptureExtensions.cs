@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Net;
 
 namespace PiOrchestrator.Capture;
 
@@ -10,12 +9,17 @@ public static class CaptureExtensions
         services.AddOptions<CaptureOptions>().BindConfiguration("Capture").ValidateOnStart();
         services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<CaptureOptions>, JpegLibraryCheck>();
-        services.AddSingleton(_ => new CameraClient(new HttpClient(new SocketsHttpHandler
+        services.AddSingleton<IValidateOptions<Site.SiteOptions>, FrameSizeSettingCheck>();
+        services.AddSingleton<CameraConnections>();
+        services.AddSingleton(sp => new CameraClient(new HttpClient(new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(3),
-            ConnectCallback = SocketThreading.ConnectAsync,
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(20),
-            MaxConnectionsPerServer = 2,
+            ConnectCallback = sp.GetRequiredService<CameraConnections>().ConnectAsync,
+            // One connection per camera, kept: the firmware serves one request at a time anyway, and a connection the
+            // agent holds is one of the camera's 7 sockets that browser tabs cannot take from it. The status poll
+            // (every 30 s) keeps it in use; a camera gone away is noticed by keep-alive probes (CameraConnections).
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            MaxConnectionsPerServer = 1,
             // A camera's redirect is never followed: it could point the agent anywhere (request forgery) and make
             // another host's JPEG this container's evidence.
             AllowAutoRedirect = false,
@@ -24,7 +28,8 @@ public static class CaptureExtensions
         {
             // Each capture carries its own deadline.
             Timeout = Timeout.InfiniteTimeSpan,
-        }));
+        }, sp.GetRequiredService<CameraConnections>()));
+        services.AddSingleton<FrameFreshness>();
         services.AddSingleton<CameraHealth>();
         services.AddSingleton<CaptureService>();
         services.AddSingleton<ManualCaptureBudget>();

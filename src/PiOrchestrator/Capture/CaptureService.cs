@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
@@ -18,6 +19,7 @@ public sealed class CaptureService(
     EvidenceStore store,
     ImageCache cache,
     CameraHealth health,
+    FrameFreshness freshness,
     IOptions<CaptureOptions> captureOptions,
     IOptions<StorageOptions> storageOptions,
     TimeProvider time,
@@ -36,16 +38,26 @@ public sealed class CaptureService(
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Ok: false } && !args.Context.CancellationToken.IsCancellationRequested),
+                // The camera is ready again at once after a failed grab (it closed the connection) and after a grab
+                // that got no answer for a whole attempt; only a camera that could not be reached gets a pause.
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(
+                    args.Outcome.Result.FailureReason is CaptureFailure.Offline ? null : TimeSpan.Zero),
             })
             .Build();
 
     /// <summary>True while a capture holds the camera (status polls leave it alone then).</summary>
     public bool IsBusy(string cameraUrl) => _cameraGates.TryGetValue(cameraUrl, out var gate) && gate.Busy;
 
+    /// <summary>The deadlines a capture on this container's camera gets now (its frame size as last known).</summary>
+    public CaptureDeadlines DeadlinesFor(ContainerOptions container) =>
+        CaptureDeadlines.For(_options, CameraFrameSizes.ByName(container.FrameSize) ?? health.Get(container.CameraId).FrameSize ?? CameraFrameSizes.Largest);
+
     public async Task<EvidenceRecord> CaptureAsync(ContainerOptions container, string sessionId, CaptureTag tag, CancellationToken cancellationToken)
     {
         var requestedAt = time.GetUtcNow();
-        var grab = await GrabUnderCameraLockAsync(container, tag, cancellationToken);
+        var asked = Stopwatch.GetTimestamp();
+        var trail = new List<string>();
+        var grab = await GrabUnderCameraLockAsync(container, tag, trail, cancellationToken);
         // Cut by the agent stopping, not by the camera: the camera's deadline did not pass.
         if (!grab.Ok && cancellationToken.IsCancellationRequested)
             grab = new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", grab.Latency);
@@ -69,6 +81,7 @@ public sealed class CaptureService(
                 Sha256 = Convert.ToHexStringLower(SHA256.HashData(frame)),
                 ObjectKey = EvidenceRecord.ObjectKeyFor(container.Id, sessionId, tag, capturedAt, id),
                 LatencyMs = (int)grab.Latency.TotalMilliseconds,
+                DelayMs = (int)Stopwatch.GetElapsedTime(asked, grab.AnsweredAt).TotalMilliseconds,
                 Width = grab.Width,
                 Height = grab.Height,
                 BytesHeld = true,
@@ -80,19 +93,20 @@ public sealed class CaptureService(
         else
         {
             // Neither the agent stopping nor a door taking the camera says anything about the camera's health.
-            if (grab.FailureReason is not (CaptureFailure.Interrupted or CaptureFailure.CameraBusy))
-                health.RecordFailure(container.CameraId, grab.FailureReason!, grab.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout);
+            if (grab.FailureReason is not (CaptureFailure.Interrupted or CaptureFailure.Preempted) && grab.Latency > TimeSpan.Zero)
+                health.RecordFailure(container.CameraId, grab.FailureReason!);
             record = Persist(FailedRecord(container, sessionId, tag, id, capturedAt, grab.FailureReason!), []);
         }
 
         var elapsed = (time.GetUtcNow() - requestedAt).TotalMilliseconds;
         Metrics.AgentMetrics.Capture(record, grab.Latency);
+        var grabs = trail.Count == 0 ? "no grab" : string.Join(", ", trail);
         if (record.IsCaptured)
-            log.LogInformation("Captured {Tag} for {ContainerId} session {SessionId}: {Bytes} bytes, camera {LatencyMs} ms, stored in {ElapsedMs:F0} ms total",
-                EvidenceNames.Of(tag), container.Id, sessionId, record.ImageSizeBytes, record.LatencyMs, elapsed);
+            log.LogInformation("Captured {Tag} for {ContainerId} session {SessionId}: {Bytes} bytes, {DelayMs} ms after it was asked for ({Grabs}), stored in {ElapsedMs:F0} ms total",
+                EvidenceNames.Of(tag), container.Id, sessionId, record.ImageSizeBytes, record.DelayMs, grabs, elapsed);
         else
-            log.LogWarning("Capture {Tag} for {ContainerId} session {SessionId} failed: {Reason} ({Detail})",
-                EvidenceNames.Of(tag), container.Id, sessionId, record.FailureReason, grab.Detail ?? "storage");
+            log.LogWarning("Capture {Tag} for {ContainerId} session {SessionId} failed: {Reason} ({Detail}; {Grabs})",
+                EvidenceNames.Of(tag), container.Id, sessionId, record.FailureReason, grab.Detail ?? "storage", grabs);
         return record;
     }
 
@@ -108,20 +122,21 @@ public sealed class CaptureService(
     /// capture is asked for, wait included: a BEFORE_OPEN taken seconds late would no longer show the container
     /// before the door opened. With test captures out of the way a door capture waits only for another door's.
     /// </summary>
-    private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CaptureTag tag, CancellationToken cancellationToken)
+    private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CaptureTag tag, List<string> trail, CancellationToken cancellationToken)
     {
         var gate = _cameraGates.GetOrAdd(container.CameraUrl, _ => new CameraGate());
+        var deadlines = DeadlinesFor(container);
         using var deadlineSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadlineSource.CancelAfter(_options.TimeoutMs);
+        deadlineSource.CancelAfter(deadlines.Capture);
         IDisposable lease;
         if (tag == CaptureTag.Manual)
         {
             if (!gate.TryEnterForManual(deadlineSource.Token, out lease, out var preempted))
-                return new GrabResult(null, CaptureFailure.CameraBusy, "the camera is taking a door's photo", TimeSpan.Zero);
+                return new GrabResult(null, CaptureFailure.Preempted, "the camera is taking a door's photo", TimeSpan.Zero);
             using var _ = lease;
-            var manual = await GrabAsync(container, preempted);
+            var manual = await GrabAsync(container, deadlines, trail, preempted);
             return !manual.Ok && preempted.IsCancellationRequested && !deadlineSource.IsCancellationRequested && !cancellationToken.IsCancellationRequested
-                ? new GrabResult(null, CaptureFailure.CameraBusy, "a door capture needed the camera", manual.Latency)
+                ? new GrabResult(null, CaptureFailure.Preempted, "a door capture needed the camera", TimeSpan.Zero)
                 : manual;
         }
         try
@@ -132,37 +147,23 @@ public sealed class CaptureService(
         {
             return cancellationToken.IsCancellationRequested
                 ? new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", TimeSpan.Zero)
-                : new GrabResult(null, CaptureFailure.Timeout, "the camera was busy with another door's capture until the deadline", TimeSpan.Zero);
+                : new GrabResult(null, CaptureFailure.Busy, "the camera was taking another door's photo until the deadline", TimeSpan.Zero);
         }
-        using (lease) return await GrabAsync(container, deadlineSource.Token);
+        using (lease) return await GrabAsync(container, deadlines, trail, deadlineSource.Token);
     }
 
-    /// <summary>Flush grabs, then the real one and its decode check, retried inside <paramref name="deadline"/>.</summary>
-    private async Task<GrabResult> GrabAsync(ContainerOptions container, CancellationToken deadline)
+    /// <summary>Attempts inside <paramref name="deadline"/>, each a fresh frame and its decode check; the last real failure wins.</summary>
+    private async Task<GrabResult> GrabAsync(ContainerOptions container, CaptureDeadlines deadlines, List<string> trail, CancellationToken deadline)
     {
-        var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
-        var maxBytes = storageOptions.Value.MaxImageBytes;
-        var flush = container.FlushFrames ?? _options.FlushFrames;
-        var perGrab = TimeSpan.FromMilliseconds(_options.AttemptTimeoutMs);
         GrabResult? lastFailure = null;
-        // Circuit open: a camera unreachable several times running gets one attempt per capture, not a full
-        // retry budget, until a capture or a status poll finds it again. Never zero: a skipped capture is a lost photo.
+        // Circuit open: a camera offline several times running gets one attempt per capture, not a full retry
+        // budget, until a capture or a status poll finds it again. Never zero: a skipped capture is a lost photo.
         var pipeline = health.IsDown(container.CameraId, _options.BreakAfterFailures) ? ResiliencePipeline<GrabResult>.Empty : _retry;
         try
         {
             var result = await pipeline.ExecuteAsync(async token =>
             {
-                // The first frame after idle is the one taken at the previous grab: throw it away.
-                for (var i = 0; i < flush; i++)
-                {
-                    var stale = await GrabOnceAsync(url, maxBytes, perGrab, token);
-                    if (stale.FailureReason is CaptureFailure.CameraOffline or CaptureFailure.Timeout)
-                    {
-                        if (!(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = stale;
-                        return stale;
-                    }
-                }
-                var grab = await GrabOnceAsync(url, maxBytes, perGrab, token);
+                var grab = await GrabFreshAsync(container, deadlines.Attempt, trail, token);
                 var checkedGrab = grab.Ok ? Decode(grab) : grab;
                 if (!checkedGrab.Ok && !(deadline.IsCancellationRequested && lastFailure is not null)) lastFailure = checkedGrab;
                 return checkedGrab;
@@ -173,6 +174,36 @@ public sealed class CaptureService(
         {
             // The deadline fell during a retry pause: the last real failure says more than "timeout".
             return lastFailure ?? new GrabResult(null, CaptureFailure.Timeout, "capture deadline passed", TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>
+    /// One attempt: grabs until a frame known to be fresh (<see cref="FrameFreshness"/>), or past the configured
+    /// number of flush grabs. A stale frame is never returned.
+    /// </summary>
+    private async Task<GrabResult> GrabFreshAsync(ContainerOptions container, TimeSpan perGrab, List<string> trail, CancellationToken token)
+    {
+        var url = new Uri(container.CameraUrl.EndsWith('/') ? container.CameraUrl : container.CameraUrl + "/");
+        var maxBytes = storageOptions.Value.MaxImageBytes;
+        var flush = container.FlushFrames ?? _options.FlushFrames;
+        var followsOwnGrab = false;
+        // A frame grabbed right after the agent's own grab is fresh on any camera, so a third grab is never needed.
+        var most = flush is { } configured ? configured + 1 : 2;
+        for (var grabs = 1; ; grabs++)
+        {
+            var grab = await GrabOnceAsync(url, maxBytes, perGrab, token);
+            if (!grab.Ok)
+            {
+                trail.Add($"{grab.FailureReason} {grab.Latency.TotalSeconds:F1} s");
+                return grab;
+            }
+            var verdict = freshness.Observe(container.CameraUrl, container.CameraId, grab, followsOwnGrab);
+            var keep = flush is not null ? grabs == most : verdict == FrameFreshness.Verdict.Fresh;
+            trail.Add($"{(keep ? "frame" : verdict == FrameFreshness.Verdict.Stale ? "stale frame" : "first frame")} {grab.Latency.TotalSeconds:F1} s");
+            if (keep) return grab;
+            if (grabs >= most)
+                return new GrabResult(null, CaptureFailure.StaleFrame, "the camera kept sending frames older than the request", grab.Latency) { AnsweredAt = grab.AnsweredAt };
+            followsOwnGrab = true;
         }
     }
 

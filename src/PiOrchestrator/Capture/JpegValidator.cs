@@ -63,8 +63,18 @@ public readonly record struct FrameHeaderCheck(string? FailureReason, string? De
 /// <summary>The failure_reason values a failed capture row can carry.</summary>
 public static class CaptureFailure
 {
+    /// <summary>The camera's answer began but did not finish within the attempt's deadline.</summary>
     public const string Timeout = "timeout";
-    public const string CameraOffline = "camera_offline";
+    /// <summary>No TCP connection to the camera: it is away (power, Wi-Fi, address). The only reason that counts it offline.</summary>
+    public const string Offline = "offline";
+    /// <summary>What rows stored before <see cref="Offline"/> said for it.</summary>
+    public const string LegacyCameraOffline = "camera_offline";
+    /// <summary>Connected, but no answer: the camera's one server task is serving another client, or all its sockets are taken.</summary>
+    public const string Busy = "busy";
+    /// <summary>The camera answered 500: its sensor gave no frame (esp_camera_fb_get gave up after its 4 s).</summary>
+    public const string GrabFailed = "grab_failed";
+    /// <summary>Every frame the camera sent was older than its request (a camera whose clock says so, grab after grab).</summary>
+    public const string StaleFrame = "stale_frame";
     public const string TruncatedJpeg = "truncated_jpeg";
     public const string NotAJpeg = "not_a_jpeg";
     public const string CorruptJpeg = "corrupt_jpeg";
@@ -78,7 +88,7 @@ public static class CaptureFailure
     public const string StorageFailed = "storage_failed";
     public const string Interrupted = "interrupted";
     /// <summary>A test capture refused or given up because a door's capture needed the camera.</summary>
-    public const string CameraBusy = "camera_busy";
+    public const string Preempted = "preempted";
 
     public static string Http(int status) => $"http_{status}";
 }

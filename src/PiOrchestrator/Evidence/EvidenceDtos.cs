@@ -32,6 +32,8 @@ public sealed record CaptureDto
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), RegularExpression("^[0-9a-f]{64}$")] public string? Sha256 { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Width { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Height { get; init; }
+    /// <summary>Milliseconds from the capture being asked for (the door event) to the camera's answer with this frame.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? DelayMs { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? UploadedAt { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? UploadError { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? PurgedAt { get; init; }
@@ -58,6 +60,7 @@ public sealed record CaptureDto
         Sha256 = e.Sha256,
         Width = e.Width,
         Height = e.Height,
+        DelayMs = e.DelayMs,
         UploadedAt = e.UploadedAt,
         UploadError = e.UploadError,
         PurgedAt = e.PurgedAt,

@@ -67,6 +67,11 @@ public sealed record EvidenceRecord
     public int? Width { get; init; }
     public int? Height { get; init; }
     public int? LatencyMs { get; init; }
+    /// <summary>
+    /// From the capture being asked for (the door event heard) to the camera's answer carrying the stored frame: how
+    /// late after the event the photo is at most. Waits for the camera, failed grabs and stale frames included.
+    /// </summary>
+    public int? DelayMs { get; init; }
     public bool BytesHeld { get; init; }
     public DateTimeOffset? UploadedAt { get; init; }
     public string? UploadError { get; init; }

@@ -68,6 +68,7 @@ public sealed partial class EvidenceStore
         MigrateSignatures();
         MigrateDeviceKeys();
         MigrateKeyCollisions();
+        MigrateCaptureDelay();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 
@@ -96,9 +97,9 @@ public sealed partial class EvidenceStore
 
     private const string EvidenceColumns =
         "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +
-        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms, " + SealColumns;
+        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms, delay_ms, " + SealColumns;
 
-    private static EvidenceRecord ReadEvidence(SqliteDataReader r) => ReadSeal(r, 21, new()
+    private static EvidenceRecord ReadEvidence(SqliteDataReader r) => ReadSeal(r, 22, new()
     {
         EvidenceId = Guid.Parse(r.GetString(0)),
         SessionId = r.GetString(1),
@@ -121,5 +122,14 @@ public sealed partial class EvidenceStore
         UploadedAt = Time(r, 18),
         UploadError = Text(r, 19),
         PurgedAt = Time(r, 20),
+        DelayMs = Int(r, 21),
     });
+
+    /// <summary>delay_ms came after the first schema: added to a store made before it.</summary>
+    private void MigrateCaptureDelay()
+    {
+        using var cmd = _writer.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('evidence') WHERE name = 'delay_ms'";
+        if ((long)cmd.ExecuteScalar()! == 0) Execute(_writer, "ALTER TABLE evidence ADD COLUMN delay_ms INTEGER;");
+    }
 }

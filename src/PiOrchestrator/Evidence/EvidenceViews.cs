@@ -89,7 +89,7 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
                 EvidenceId = failed.EvidenceId.ToString("D"),
                 CaptureTag = tagName,
                 Status = "failed",
-                MissingReason = failed.FailureReason == CaptureFailure.CameraOffline ? MissingReason.CameraOffline : MissingReason.CaptureFailed,
+                MissingReason = failed.FailureReason is CaptureFailure.Offline or CaptureFailure.LegacyCameraOffline ? MissingReason.CameraOffline : MissingReason.CaptureFailed,
                 FailureReason = failed.FailureReason,
                 DeviceId = failed.DeviceId,
                 CapturedAt = failed.CapturedAt,

@@ -47,6 +47,8 @@ public sealed class AgentGauges : IHostedService
         // A camera not yet asked (just started) is left out rather than called offline.
         meter.CreateObservableGauge("piorchestrator.camera.online", () => CameraMeasurements(containers, cameras),
             description: "1 while the container's camera answers, 0 while it does not");
+        meter.CreateObservableGauge("piorchestrator.camera.busy", () => CameraMeasurements(containers, cameras, busy: true),
+            description: "1 while a camera is connected but does not answer (its server serving another client, or every socket taken), by container and camera");
         meter.CreateObservableGauge("piorchestrator.door.events.flooded", () => containers.Select(c => new Measurement<int>(
                 sessions.Snapshot(c.Id)?.Flood is null ? 0 : 1, new KeyValuePair<string, object?>("container", c.Id))),
             description: "1 while the container's door events arrive faster than Doors:FloodEventsPerMinute");
@@ -67,11 +69,11 @@ public sealed class AgentGauges : IHostedService
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static IEnumerable<Measurement<int>> CameraMeasurements(List<ContainerOptions> containers, CameraHealth cameras)
+    private static IEnumerable<Measurement<int>> CameraMeasurements(List<ContainerOptions> containers, CameraHealth cameras, bool busy = false)
     {
         foreach (var c in containers)
-            if (cameras.Get(c.CameraId).Online is { } online)
-                yield return new Measurement<int>(online ? 1 : 0,
+            if (cameras.Get(c.CameraId) is { Online: { } online } camera)
+                yield return new Measurement<int>((busy ? camera.State == CameraHealth.States.Busy : online) ? 1 : 0,
                     new KeyValuePair<string, object?>("container", c.Id), new KeyValuePair<string, object?>("camera", c.CameraId));
     }
 

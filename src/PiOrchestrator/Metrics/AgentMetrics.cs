@@ -22,7 +22,7 @@ public static class AgentMetrics
         description: "Times a container's door events began to arrive faster than Doors:FloodEventsPerMinute, by container");
 
     private static readonly Counter<long> Captures = Meter.CreateCounter<long>("piorchestrator.captures",
-        description: "Captures, by container, tag (BEFORE_OPEN, AFTER_CLOSE, MANUAL) and status (captured, failed)");
+        description: "Captures, by container, tag (BEFORE_OPEN, AFTER_CLOSE, MANUAL), status (captured, failed) and a failure's reason");
 
     // Buckets around an ESP32-CAM's answer time: ~0.1-0.5 s when well, the 5 s default deadline when not.
     private static readonly Histogram<double> CaptureLatency = Meter.CreateHistogram("piorchestrator.capture.latency", unit: "s",
@@ -42,10 +42,20 @@ public static class AgentMetrics
     {
         var container = new KeyValuePair<string, object?>("container", record.ContainerId);
         Captures.Add(1, container, new KeyValuePair<string, object?>("tag", EvidenceNames.Of(record.Tag)),
-            new KeyValuePair<string, object?>("status", record.IsCaptured ? "captured" : "failed"));
+            new KeyValuePair<string, object?>("status", record.IsCaptured ? "captured" : "failed"),
+            new KeyValuePair<string, object?>("reason", ReasonLabel(record.FailureReason)));
         // A capture that never reached the camera (busy, agent stopping) says nothing about its latency.
         if (cameraLatency > TimeSpan.Zero) CaptureLatency.Record(cameraLatency.TotalSeconds, container);
     }
+
+    /// <summary>A failure's reason as a label: the fixed words, with every HTTP status as "http" and every storage error as "storage_failed".</summary>
+    private static string ReasonLabel(string? reason) => reason switch
+    {
+        null => "",
+        _ when reason.StartsWith("http_", StringComparison.Ordinal) && reason != PiOrchestrator.Capture.CaptureFailure.HttpError => "http",
+        _ when reason.StartsWith(PiOrchestrator.Capture.CaptureFailure.StorageFailed, StringComparison.Ordinal) => PiOrchestrator.Capture.CaptureFailure.StorageFailed,
+        _ => reason,
+    };
 
     public static void Upload(string result) => Uploads.Add(1, new KeyValuePair<string, object?>("result", result));
 

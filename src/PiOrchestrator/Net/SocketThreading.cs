@@ -51,15 +51,20 @@ public static class SocketThreading
     /// <summary>A TCP connection (IPv6 and IPv4, no Nagle delay) whose callers resume on the thread pool.</summary>
     public static ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, CancellationToken ct) => ConnectAsync(endPoint, socketStream => socketStream, ct);
 
+    /// <summary>As <see cref="ConnectAsync(DnsEndPoint, CancellationToken)"/>, with <paramref name="configure"/> run on the socket before it connects.</summary>
+    public static ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, Action<Socket> configure, CancellationToken ct) =>
+        ConnectAsync(endPoint, socketStream => socketStream, ct, configure);
+
     /// <summary>
     /// As <see cref="ConnectAsync(DnsEndPoint, CancellationToken)"/>, with <paramref name="underneath"/> put between the
     /// socket's stream and the thread-pool hop (tests put a simulated inline-completing socket there).
     /// </summary>
-    internal static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, Func<Stream, Stream> underneath, CancellationToken ct)
+    internal static async ValueTask<Stream> ConnectAsync(DnsEndPoint endPoint, Func<Stream, Stream> underneath, CancellationToken ct, Action<Socket>? configure = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            configure?.Invoke(socket);
             await socket.ConnectAsync(endPoint, ct).ConfigureAwait(false);
         }
         catch

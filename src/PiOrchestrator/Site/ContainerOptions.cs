@@ -13,6 +13,12 @@ public sealed class ContainerOptions
     /// <summary>Overrides Capture:FlushFrames for this camera.</summary>
     public int? FlushFrames { get; set; }
 
+    /// <summary>
+    /// The frame size the camera is set to (QVGA, UXGA, QSXGA, 5MP: esp32-camera's names), for its capture deadlines.
+    /// Unset: what the camera's <c>/status</c> last said, or the largest size until it said.
+    /// </summary>
+    public string? FrameSize { get; set; }
+
     public DoorSensorOptions? Door { get; set; }
 }
 

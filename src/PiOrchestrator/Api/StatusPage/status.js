@@ -5,8 +5,13 @@ const REFRESH_MS = 5000;
 const state = { apiKey: null, busy: false, results: {} };
 
 const REASONS = {
-  timeout: 'camera did not answer in time',
-  camera_offline: 'camera offline',
+  timeout: 'the camera\'s answer did not finish in time',
+  offline: 'camera offline (no connection)',
+  camera_offline: 'camera offline (no connection)',
+  busy: 'camera busy: connected but no answer (other clients may hold all its sockets)',
+  grab_failed: 'the camera\'s sensor gave no frame (HTTP 500)',
+  stale_frame: 'the camera only sent old frames',
+  preempted: 'a door capture needed the camera',
   truncated_jpeg: 'image cut off (truncated JPEG)',
   corrupt_jpeg: 'corrupt image',
   not_a_jpeg: 'camera sent something that is not a JPEG',
@@ -104,8 +109,10 @@ function renderContainers(status) {
     if (c.door_sensor) fact(list, 'Door sensor', c.door_sensor.state + (c.door_sensor.error ? ': ' + c.door_sensor.error : ''),
       c.door_sensor.state === 'ok' ? 'good' : 'bad');
     const cam = c.camera;
-    fact(list, 'Camera', c.camera_id + ': ' + (cam.online === true ? 'online' : cam.online === false ? 'offline' : 'not seen yet')
-      + (cam.since ? ' since ' + time(cam.since) : ''), cam.online === true ? 'good' : cam.online === false ? 'bad' : 'muted');
+    fact(list, 'Camera', c.camera_id + ': ' + (cam.state === 'unknown' ? 'not seen yet' : cam.state) + (cam.since ? ' since ' + time(cam.since) : ''),
+      cam.state === 'online' ? 'good' : cam.state === 'busy' ? 'warn' : cam.state === 'offline' ? 'bad' : 'muted');
+    fact(list, 'Frames', (cam.frame_size || '?') + (cam.frame_buffers ? ', ' + cam.frame_buffers + ' frame buffer' + (cam.frame_buffers > 1 ? 's' : '') : '')
+      + ', deadline ' + (cam.capture_deadline_ms / 1000).toFixed(1) + ' s');
     if (cam.last_seen) fact(list, 'Last seen', since(cam.last_seen));
     if (cam.last_capture_latency_ms !== null && cam.last_capture_latency_ms !== undefined) fact(list, 'Last capture', cam.last_capture_latency_ms + ' ms');
     if (cam.last_error) fact(list, 'Last error', words(cam.last_error), 'bad');
