@@ -1,3 +1,4 @@
+using PiOrchestrator.Capture;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Proof;
@@ -89,7 +90,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         var rows = await rig.AuditAsync(cycles);
         Assert.Equal(kills, rig.Restarts);
         Assert.Equal(kills, rows.Count(r => r.Tag == "AFTER_CLOSE" && r.FailureReason == "interrupted"));
-        Assert.All(rows.Where(r => r.Status == "failed"), r => Assert.Contains(r.FailureReason, new[] { "interrupted", "http_500", "timeout" }));
+        Assert.All(rows.Where(r => r.Status == "failed"), r => Assert.Contains(r.FailureReason, new[] { "interrupted", CaptureFailure.GrabFailed, CaptureFailure.Busy }));
     }
 
     [Fact]
