@@ -58,13 +58,18 @@ public sealed class EngineHarness : IAsyncDisposable
         return harness;
     }
 
-    public static Dictionary<string, string?> Container(string id, string cameraUrl, int index = 0, int flushFrames = 0) => new()
+    /// <summary>A container's settings; <paramref name="flushFrames"/> null leaves the agent to tell stale frames itself.</summary>
+    public static Dictionary<string, string?> Container(string id, string cameraUrl, int index = 0, int? flushFrames = 0)
     {
-        [$"Containers:{index}:Id"] = id,
-        [$"Containers:{index}:CameraId"] = $"espcam-{id}",
-        [$"Containers:{index}:CameraUrl"] = cameraUrl,
-        [$"Containers:{index}:FlushFrames"] = flushFrames.ToString(),
-    };
+        var settings = new Dictionary<string, string?>
+        {
+            [$"Containers:{index}:Id"] = id,
+            [$"Containers:{index}:CameraId"] = $"espcam-{id}",
+            [$"Containers:{index}:CameraUrl"] = cameraUrl,
+        };
+        if (flushFrames is { } flush) settings[$"Containers:{index}:FlushFrames"] = flush.ToString();
+        return settings;
+    }
 
     public void Post(string containerId, DoorEventKind kind, string? eventId = null, string? sessionId = null) =>
         Engine.Post(new DoorEvent(containerId, kind, DoorEventSource.Mqtt, DateTimeOffset.UtcNow, eventId, sessionId));
