@@ -22,6 +22,54 @@ public static class TestJpegs
     }
 
     /// <summary>
+    /// A baseline 4:2:0 JPEG of the given dimensions and about <paramref name="targetBytes"/> long: a smooth picture
+    /// with noise in enough 16x16 blocks to reach the size (the size grows linearly with the noisy share).
+    /// </summary>
+    public static byte[] MakeOfSize(int seed, int width, int height, int targetBytes)
+    {
+        var (noisyPerPixel, smoothPerPixel) = BytesPerPixel.Value;
+        var pixels = (double)width * height;
+        var share = Math.Clamp((targetBytes / pixels - smoothPerPixel) / (noisyPerPixel - smoothPerPixel), 0, 1);
+        return Paint(seed, width, height, share);
+    }
+
+    private const int SizedQuality = 80;
+
+    private static readonly Lazy<(double Noisy, double Smooth)> BytesPerPixel = new(() =>
+    {
+        const int side = 256;
+        return (Paint(1, side, side, 1).Length / (double)(side * side), Paint(1, side, side, 0).Length / (double)(side * side));
+    });
+
+    private static byte[] Paint(int seed, int width, int height, double noisyShare)
+    {
+        var rgb = new byte[width * height * 3];
+        var random = new Random(seed);
+        var blocksX = (width + 15) / 16;
+        var noisy = new bool[blocksX * ((height + 15) / 16)];
+        var carry = random.NextDouble();
+        for (var b = 0; b < noisy.Length; b++)
+        {
+            carry += noisyShare;
+            if (carry >= 1) { noisy[b] = true; carry -= 1; }
+        }
+        for (var y = 0; y < height; y++)
+        for (var x = 0; x < width; x++)
+        {
+            var i = (y * width + x) * 3;
+            if (noisy[y / 16 * blocksX + x / 16])
+            {
+                rgb[i] = (byte)random.Next(256); rgb[i + 1] = (byte)random.Next(256); rgb[i + 2] = (byte)random.Next(256);
+                continue;
+            }
+            rgb[i] = (byte)((x * 255 / width) ^ seed);
+            rgb[i + 1] = (byte)(y * 255 / height + seed * 13);
+            rgb[i + 2] = (byte)((x + y) * 255 / (width + height) + seed * 7);
+        }
+        return JpegCodec.Encode(rgb, width, height, SizedQuality);
+    }
+
+    /// <summary>
     /// A frame near the 5 MB a camera may send (Storage:MaxImageBytes, 5 MiB): 2560x1920, the largest size the agent
     /// accepts, of noise at quality 93, about 5.0 MB.
     /// </summary>
