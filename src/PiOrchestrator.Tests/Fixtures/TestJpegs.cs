@@ -27,18 +27,24 @@ public static class TestJpegs
     /// </summary>
     public static byte[] MakeOfSize(int seed, int width, int height, int targetBytes)
     {
-        var (noisyPerPixel, smoothPerPixel) = BytesPerPixel.Value;
+        var (headers, noisyPerPixel, smoothPerPixel) = Calibration.Value;
         var pixels = (double)width * height;
-        var share = Math.Clamp((targetBytes / pixels - smoothPerPixel) / (noisyPerPixel - smoothPerPixel), 0, 1);
-        return Paint(seed, width, height, share);
+        var share = Math.Clamp(((targetBytes - headers) / pixels - smoothPerPixel) / (noisyPerPixel - smoothPerPixel), 0, 1);
+        var jpeg = Paint(seed, width, height, share);
+        // One correction: the size grows about linearly with the noisy share past the headers.
+        if (share > 0 && Math.Abs(jpeg.Length - targetBytes) > targetBytes / 10)
+            jpeg = Paint(seed, width, height, Math.Clamp(share * (targetBytes - headers) / Math.Max(1, jpeg.Length - headers), 0, 1));
+        return jpeg;
     }
 
     private const int SizedQuality = 80;
 
-    private static readonly Lazy<(double Noisy, double Smooth)> BytesPerPixel = new(() =>
+    /// <summary>The tables and markers every frame carries, and the bytes a pixel costs in noisy and in smooth blocks.</summary>
+    private static readonly Lazy<(int Headers, double Noisy, double Smooth)> Calibration = new(() =>
     {
         const int side = 256;
-        return (Paint(1, side, side, 1).Length / (double)(side * side), Paint(1, side, side, 0).Length / (double)(side * side));
+        var headers = Paint(1, 16, 16, 0).Length;
+        return (headers, (Paint(1, side, side, 1).Length - headers) / (double)(side * side), (Paint(1, side, side, 0).Length - headers) / (double)(side * side));
     });
 
     private static byte[] Paint(int seed, int width, int height, double noisyShare)
@@ -62,9 +68,10 @@ public static class TestJpegs
                 rgb[i] = (byte)random.Next(256); rgb[i + 1] = (byte)random.Next(256); rgb[i + 2] = (byte)random.Next(256);
                 continue;
             }
-            rgb[i] = (byte)((x * 255 / width) ^ seed);
-            rgb[i + 1] = (byte)(y * 255 / height + seed * 13);
-            rgb[i + 2] = (byte)((x + y) * 255 / (width + height) + seed * 7);
+            // A gentle gradient on a colour of the seed's: next to nothing beside the noise.
+            rgb[i] = (byte)(seed * 37 + x * 48 / width);
+            rgb[i + 1] = (byte)(seed * 13 + y * 48 / height);
+            rgb[i + 2] = (byte)(seed * 7 + (x + y) * 32 / (width + height));
         }
         return JpegCodec.Encode(rgb, width, height, SizedQuality);
     }
