@@ -315,27 +315,13 @@ public sealed partial class FakeCamera
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var timer = Task.Delay(delay, done.Token);
-        while (true)
-        {
-            var peek = session.Socket.ReceiveAsync(new byte[1], SocketFlags.Peek, done.Token).AsTask();
-            var first = await Task.WhenAny(timer, peek);
-            if (first == timer)
-            {
-                done.Cancel();
-                try { await peek; } catch (Exception ex) when (ex is OperationCanceledException or SocketException) { }
-                stop.ThrowIfCancellationRequested();
-                return true;
-            }
-            if (!peek.IsCompletedSuccessfully || peek.Result == 0)
-            {
-                done.Cancel();
-                try { await timer; } catch (OperationCanceledException) { }
-                return false;
-            }
-            // The client sent more (a pipelined request): it is still there; wait for the timer alone.
-            try { await timer; } catch (OperationCanceledException) { }
-            stop.ThrowIfCancellationRequested();
-            return true;
-        }
+        var peek = session.Socket.ReceiveAsync(new byte[1], SocketFlags.Peek, done.Token).AsTask();
+        var left = await Task.WhenAny(timer, peek) == peek && (!peek.IsCompletedSuccessfully || peek.Result == 0);
+        // A peek that saw bytes is a client still there that sent more (a pipelined request): the timer still runs.
+        if (!left && !timer.IsCompleted) await Task.WhenAny(timer);
+        done.Cancel();
+        await Task.WhenAll(timer, peek).ContinueWith(_ => { }, TaskScheduler.Default);
+        stop.ThrowIfCancellationRequested();
+        return !left;
     }
 }
