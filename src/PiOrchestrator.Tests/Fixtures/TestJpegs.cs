@@ -22,6 +22,61 @@ public static class TestJpegs
     }
 
     /// <summary>
+    /// A baseline 4:2:0 JPEG of the given dimensions and about <paramref name="targetBytes"/> long: a smooth picture
+    /// with noise in enough 16x16 blocks to reach the size (the size grows linearly with the noisy share).
+    /// </summary>
+    public static byte[] MakeOfSize(int seed, int width, int height, int targetBytes)
+    {
+        var (headers, noisyPerPixel, smoothPerPixel) = Calibration.Value;
+        var pixels = (double)width * height;
+        var share = Math.Clamp(((targetBytes - headers) / pixels - smoothPerPixel) / (noisyPerPixel - smoothPerPixel), 0, 1);
+        var jpeg = Paint(seed, width, height, share);
+        // One correction: the size grows about linearly with the noisy share past the headers.
+        if (share > 0 && Math.Abs(jpeg.Length - targetBytes) > targetBytes / 10)
+            jpeg = Paint(seed, width, height, Math.Clamp(share * (targetBytes - headers) / Math.Max(1, jpeg.Length - headers), 0, 1));
+        return jpeg;
+    }
+
+    private const int SizedQuality = 80;
+
+    /// <summary>The tables and markers every frame carries, and the bytes a pixel costs in noisy and in smooth blocks.</summary>
+    private static readonly Lazy<(int Headers, double Noisy, double Smooth)> Calibration = new(() =>
+    {
+        const int side = 256;
+        var headers = Paint(1, 16, 16, 0).Length;
+        return (headers, (Paint(1, side, side, 1).Length - headers) / (double)(side * side), (Paint(1, side, side, 0).Length - headers) / (double)(side * side));
+    });
+
+    private static byte[] Paint(int seed, int width, int height, double noisyShare)
+    {
+        var rgb = new byte[width * height * 3];
+        var random = new Random(seed);
+        var blocksX = (width + 15) / 16;
+        var noisy = new bool[blocksX * ((height + 15) / 16)];
+        var carry = random.NextDouble();
+        for (var b = 0; b < noisy.Length; b++)
+        {
+            carry += noisyShare;
+            if (carry >= 1) { noisy[b] = true; carry -= 1; }
+        }
+        for (var y = 0; y < height; y++)
+        for (var x = 0; x < width; x++)
+        {
+            var i = (y * width + x) * 3;
+            if (noisy[y / 16 * blocksX + x / 16])
+            {
+                rgb[i] = (byte)random.Next(256); rgb[i + 1] = (byte)random.Next(256); rgb[i + 2] = (byte)random.Next(256);
+                continue;
+            }
+            // A gentle gradient on a colour of the seed's: next to nothing beside the noise.
+            rgb[i] = (byte)(seed * 37 + x * 48 / width);
+            rgb[i + 1] = (byte)(seed * 13 + y * 48 / height);
+            rgb[i + 2] = (byte)(seed * 7 + (x + y) * 32 / (width + height));
+        }
+        return JpegCodec.Encode(rgb, width, height, SizedQuality);
+    }
+
+    /// <summary>
     /// A frame near the 5 MB a camera may send (Storage:MaxImageBytes, 5 MiB): 2560x1920, the largest size the agent
     /// accepts, of noise at quality 93, about 5.0 MB.
     /// </summary>
