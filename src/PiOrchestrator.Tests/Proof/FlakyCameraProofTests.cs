@@ -22,6 +22,7 @@ public sealed class FlakyCameraProofTests(ITestOutputHelper output)
         var failed = rows.Where(r => r.Status == "failed").ToList();
         output.WriteLine($"{cycles} cycles, {rig.Camera.CaptureRequests} grabs, {rig.Camera.FailedGrabs} failed by the camera; " +
             $"{rows.Count - failed.Count} photos kept, {failed.Count} failed ({string.Join(", ", failed.Select(r => r.FailureReason))})");
+        foreach (var line in rig.Agent.Output.Split('\n').Where(l => l.Contains("Capture ") || l.Contains("Camera "))) output.WriteLine(line);
         Assert.True(rig.Camera.FailedGrabs > 0, "the camera failed no grab: the test proved nothing");
         // A photo is lost only when both of its grabs failed, and then it says so.
         Assert.All(failed, r => Assert.Equal(CaptureFailure.GrabFailed, r.FailureReason));

@@ -100,6 +100,7 @@ public sealed class HostileCameraClockTests(ITestOutputHelper output)
             ["PIORCH_Storage__DataDirectory"] = data.Path,
             ["PIORCH_Mqtt__Enabled"] = "false",
             ["PIORCH_Capture__HealthIntervalSeconds"] = "1",
+            ["PIORCH_Capture__ManualCapturesPerHour"] = "0",
             ["PIORCH_Containers__0__Id"] = "ctr-001",
             ["PIORCH_Containers__0__CameraId"] = "espcam-a1b2c3",
             ["PIORCH_Containers__0__CameraUrl"] = camera.Url,

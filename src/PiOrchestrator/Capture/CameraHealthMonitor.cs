@@ -29,7 +29,13 @@ public sealed class CameraHealthMonitor(
         }
         var cameras = site.Value.Containers.DistinctBy(c => c.CameraUrl).ToList();
         foreach (var c in cameras)
-            log.LogInformation("Camera {CameraId} at {CameraUrl}: {Deadlines}", c.CameraId, c.CameraUrl, captures.DeadlinesFor(c));
+        {
+            var deadlines = captures.DeadlinesFor(c);
+            log.LogInformation("Camera {CameraId} at {CameraUrl}: {Deadlines}", c.CameraId, c.CameraUrl, deadlines);
+            if (deadlines.Capture < deadlines.Attempt * 2)
+                log.LogWarning("Capture:TimeoutMs ({TimeoutMs} ms) leaves camera {CameraId} no time for a second grab after a failed one ({Needed:F1} s): remove it to have it derived",
+                    options.Value.TimeoutMs, c.CameraId, (deadlines.Attempt * 2).TotalSeconds);
+        }
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(interval), time);
         try
         {

@@ -118,19 +118,21 @@ public sealed class CaptureService(
     }
 
     /// <summary>
-    /// One camera, one capture at a time, door captures first (<see cref="CameraGate"/>). The deadline starts when the
-    /// capture is asked for, wait included: a BEFORE_OPEN taken seconds late would no longer show the container
-    /// before the door opened. With test captures out of the way a door capture waits only for another door's.
+    /// One camera, one capture at a time, door captures first (<see cref="CameraGate"/>). A BEFORE_OPEN's deadline
+    /// starts when it is asked for, wait included: taken seconds late it would no longer show the container before
+    /// the door opened. An AFTER_CLOSE still shows the closed door after waiting for the camera (a BEFORE_OPEN of a
+    /// door that closed at once, its grab failing slowly): its deadline starts when it has the camera, and the wait
+    /// is bounded apart. With test captures out of the way a door capture waits only for another door's.
     /// </summary>
     private async Task<GrabResult> GrabUnderCameraLockAsync(ContainerOptions container, CaptureTag tag, List<string> trail, CancellationToken cancellationToken)
     {
         var gate = _cameraGates.GetOrAdd(container.CameraUrl, _ => new CameraGate());
         var deadlines = DeadlinesFor(container);
         using var deadlineSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadlineSource.CancelAfter(deadlines.Capture);
         IDisposable lease;
         if (tag == CaptureTag.Manual)
         {
+            deadlineSource.CancelAfter(deadlines.Capture);
             if (!gate.TryEnterForManual(deadlineSource.Token, out lease, out var preempted))
                 return new GrabResult(null, CaptureFailure.Preempted, "the camera is taking a door's photo", TimeSpan.Zero);
             using var _ = lease;
@@ -139,6 +141,8 @@ public sealed class CaptureService(
                 ? new GrabResult(null, CaptureFailure.Preempted, "a door capture needed the camera", TimeSpan.Zero)
                 : manual;
         }
+        var beforeOpen = tag == CaptureTag.BeforeOpen;
+        deadlineSource.CancelAfter(beforeOpen ? deadlines.Capture : deadlines.Capture * 2);
         try
         {
             lease = await gate.EnterForDoorAsync(deadlineSource.Token);
@@ -149,7 +153,11 @@ public sealed class CaptureService(
                 ? new GrabResult(null, CaptureFailure.Interrupted, "agent stopping", TimeSpan.Zero)
                 : new GrabResult(null, CaptureFailure.Busy, "the camera was taking another door's photo until the deadline", TimeSpan.Zero);
         }
-        using (lease) return await GrabAsync(container, deadlines, trail, deadlineSource.Token);
+        using (lease)
+        {
+            if (!beforeOpen) deadlineSource.CancelAfter(deadlines.Capture);
+            return await GrabAsync(container, deadlines, trail, deadlineSource.Token);
+        }
     }
 
     /// <summary>Attempts inside <paramref name="deadline"/>, each a fresh frame and its decode check; the last real failure wins.</summary>
