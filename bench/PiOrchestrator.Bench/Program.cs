@@ -7,6 +7,7 @@ return args.FirstOrDefault() switch
     "store-signing" => StoreSigning.Run(args[1..]),
     "jpeg-libraries" => JpegLibraries.Run(args[1..]),
     "latency" => await DoorLatency.RunAsync(args[1..]),
+    "capture-latency" => await CaptureLatency.RunAsync(args[1..]),
     "bare-subscriber" => await DoorLatency.BareSubscriberAsync(args[1..]),
     "soak" => await Soak.RunAsync(args[1..]),
     "startup" => await Startup.RunAsync(args[1..]),
@@ -17,6 +18,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | store-signing [rounds] | jpeg-libraries [rounds] | latency [cycles] [rounds] | soak [events] [containers] [csv] [events/s] | startup [rounds] | http [seconds] [connections] [rounds] [list,304,image]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/PiOrchestrator.Bench -- upload [captures] [kilobytes] [parallel] | jpeg | store-signing [rounds] | jpeg-libraries [rounds] | latency [cycles] [rounds] | capture-latency [cycles] [failed cycles] | soak [events] [containers] [csv] [events/s] | startup [rounds] | http [seconds] [connections] [rounds] [list,304,image]");
     return 2;
 }

@@ -46,7 +46,7 @@ function check(condition, what) {
     check(clock.synchronized ? unsyncNotes === 0 : unsyncNotes >= 2,
       'captures say "clock not synchronised" exactly when the clock is not (' + (clock.synchronized ? 'synchronised' : 'not synchronised') + ' here)');
 
-    await page.waitForFunction(() => [...document.querySelectorAll('.reason')].some(r => r.textContent.includes('camera error (HTTP 500)')),
+    await page.waitForFunction(() => [...document.querySelectorAll('.reason')].some(r => r.textContent.includes('sensor gave no frame (HTTP 500)')),
       null, { timeout: 30000 });
     check(true, 'a failed capture shows its reason in words');
     check(await page.$$eval('.side', sides => sides.every(s => !s.querySelector('img') || s.querySelector('img').naturalWidth > 0)), 'no broken image');
