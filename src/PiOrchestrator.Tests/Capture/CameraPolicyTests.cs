@@ -18,9 +18,9 @@ namespace PiOrchestrator.Tests.Capture;
 public class CameraPolicyTests
 {
     /// <summary>The product's settings: derived deadlines and stale frames told by X-Timestamp.</summary>
-    private static Dictionary<string, string?> ProductSettings(FakeCamera camera, FrameSize? frameSize = null)
+    private static Dictionary<string, string?> ProductSettings(FakeCamera camera, FrameSize? frameSize = null, string containerId = "ctr-001")
     {
-        var settings = EngineHarness.Container("ctr-001", camera.Url, flushFrames: null);
+        var settings = EngineHarness.Container(containerId, camera.Url, flushFrames: null);
         settings["Capture:TimeoutMs"] = null;
         if (frameSize is { } size) settings["Containers:0:FrameSize"] = CameraFrameSizes.All[(int)size].Name;
         return settings;
@@ -70,29 +70,42 @@ public class CameraPolicyTests
     {
         using var dir = new TempDirectory();
         await using var camera = await FakeCamera.StartAsync();
-        var settings = ProductSettings(camera, FrameSize.QVGA);
+        var settings = ProductSettings(camera, FrameSize.QVGA, "ctr-busy");
         // Quicker than the product's deadlines; the reason does not depend on them.
         settings["Capture:AttemptTimeoutMs"] = "1500";
         settings["Capture:TimeoutMs"] = "4000";
         await using var h = await EngineHarness.StartAsync(dir.Path, settings);
+        var counted = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var metrics = new System.Diagnostics.Metrics.MeterListener();
+        metrics.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Name == "piorchestrator.captures") listener.EnableMeasurementEvents(instrument);
+        };
+        metrics.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            var labels = tags.ToArray().ToDictionary(t => t.Key, t => t.Value?.ToString());
+            if (labels.GetValueOrDefault("container") == "ctr-busy") counted.Enqueue(labels.GetValueOrDefault("reason") ?? "");
+        });
+        metrics.Start();
         // Browser tabs on the camera's page: all 7 of esp_http_server's sockets, kept alive.
         await using var browsers = await camera.OccupySocketsAsync(7);
 
-        var failed = await CaptureAsync(h);
+        var failed = await CaptureAsync(h, "ctr-busy");
 
         Assert.False(failed.IsCaptured);
         Assert.Equal(CaptureFailure.Busy, failed.FailureReason);
-        var health = h.Services.GetRequiredService<CameraHealth>().Get("espcam-ctr-001");
+        var health = h.Services.GetRequiredService<CameraHealth>().Get("espcam-ctr-busy");
         Assert.Equal(CameraHealth.States.Busy, health.State);
         Assert.True(health.Online);
-        Assert.Contains(h.Logs.At(LogLevel.Warning), m => m.Contains("Camera espcam-ctr-001 is busy"));
+        Assert.Contains(h.Logs.At(LogLevel.Warning), m => m.Contains("Camera espcam-ctr-busy is busy"));
         Assert.DoesNotContain(h.Logs.Entries, e => e.Message.Contains("is offline"));
-        Assert.False(h.Services.GetRequiredService<CameraHealth>().IsDown("espcam-ctr-001", 1));
+        Assert.False(h.Services.GetRequiredService<CameraHealth>().IsDown("espcam-ctr-busy", 1));
+        Assert.Equal([CaptureFailure.Busy], counted.ToList());
 
         // The browsers leave: the camera answers again, and it was never away.
         await browsers.DisposeAsync();
-        Assert.True((await CaptureAsync(h)).IsCaptured, Log(h));
-        Assert.Equal(CameraHealth.States.Online, h.Services.GetRequiredService<CameraHealth>().Get("espcam-ctr-001").State);
+        Assert.True((await CaptureAsync(h, "ctr-busy")).IsCaptured, Log(h));
+        Assert.Equal(CameraHealth.States.Online, h.Services.GetRequiredService<CameraHealth>().Get("espcam-ctr-busy").State);
     }
 
     [Fact]
