@@ -18,40 +18,52 @@ public sealed class CameraFirmwareProcessTests(ITestOutputHelper output)
         rig.ReadRows().Where(r => r.Tag == "BEFORE_OPEN").OrderBy(r => r.EvidenceId, StringComparer.Ordinal).ElementAt(cycle - 1);
 
     [Fact]
-    public async Task A_failed_grab_a_5MP_frame_and_a_PSRAM_board_each_get_their_photo()
+    public async Task A_PSRAM_board_gets_one_grab_per_photo()
     {
         await using var rig = await ProofRig.StartAsync(Product);
-        var camera = rig.Camera;
-        camera.LinkBitsPerSecond = 8_000_000;
-
         // Learning the camera: its first frame is judged against nothing.
         await rig.DoorCycleAsync();
 
-        // A PSRAM board's frames are fresh: one grab per photo from now on.
-        var requests = camera.CaptureRequests;
+        var requests = rig.Camera.CaptureRequests;
         await rig.DoorCycleAsync();
         await rig.DoorCycleAsync();
-        output.WriteLine($"grabs for two PSRAM door cycles: {camera.CaptureRequests - requests}");
-        Assert.Equal(4, camera.CaptureRequests - requests);
+        output.WriteLine($"grabs for two PSRAM door cycles: {rig.Camera.CaptureRequests - requests}");
+        Assert.Equal(4, rig.Camera.CaptureRequests - requests);
+        await rig.WaitSettledAsync(3, TimeSpan.FromSeconds(60));
+        await rig.AuditAsync(3);
+    }
 
-        // One failed grab (500 after 4 s) at UXGA over 8 Mbit/s: the second grab still makes the BEFORE_OPEN.
-        camera.FrameSize = FrameSize.UXGA;
-        camera.FailNextGrabs = 1;
+    [Fact]
+    public async Task One_failed_grab_at_UXGA_over_8_Mbit_s_still_gives_the_BEFORE_OPEN()
+    {
+        await using var rig = await ProofRig.StartAsync(Product);
+        rig.Camera.LinkBitsPerSecond = 8_000_000;
+        rig.Camera.FrameSize = FrameSize.UXGA;
+        rig.Camera.FailNextGrabs = 1;
         await rig.DoorCycleAsync();
-        var failedFirst = Before(rig, 4);
-        output.WriteLine($"BEFORE_OPEN after a failed grab: {failedFirst.Status} {failedFirst.FailureReason}");
-        Assert.Equal("captured", failedFirst.Status);
-        Assert.Equal(1, camera.FailedGrabs);
 
-        // An OV5640 at 5MP: every size esp32-camera has is accepted.
-        camera.FrameSize = FrameSize.FiveMP;
+        var before = Before(rig, 1);
+        output.WriteLine($"BEFORE_OPEN after a failed grab: {before.Status} {before.FailureReason}");
+        Assert.Equal("captured", before.Status);
+        Assert.Equal(1, rig.Camera.FailedGrabs);
+        Assert.DoesNotContain("is offline", rig.Agent.Output);
+        await rig.WaitSettledAsync(1, TimeSpan.FromSeconds(60));
+        await rig.AuditAsync(1);
+    }
+
+    [Fact]
+    public async Task A_5MP_frame_from_an_OV5640_is_kept()
+    {
+        await using var rig = await ProofRig.StartAsync(Product);
+        rig.Camera.FrameSize = FrameSize.FiveMP;
         await rig.DoorCycleAsync();
-        var fiveMp = Before(rig, 5);
-        Assert.Equal("captured", fiveMp.Status);
-        Assert.True(PiOrchestrator.Capture.JpegCodec.Check(fiveMp.Bytes!, out _) is { Ok: true, Width: 2592, Height: 1944 });
 
-        await rig.WaitSettledAsync(5, TimeSpan.FromSeconds(60));
-        await rig.AuditAsync(5);
+        var before = Before(rig, 1);
+        output.WriteLine($"5MP BEFORE_OPEN: {before.Status} {before.FailureReason}");
+        Assert.Equal("captured", before.Status);
+        Assert.True(PiOrchestrator.Capture.JpegCodec.Check(before.Bytes!, out _) is { Ok: true, Width: 2592, Height: 1944 });
+        await rig.WaitSettledAsync(1, TimeSpan.FromSeconds(60));
+        await rig.AuditAsync(1);
     }
 
     [Fact]
