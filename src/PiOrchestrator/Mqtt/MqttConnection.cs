@@ -157,13 +157,18 @@ public sealed partial class MqttConnection(
                 SetState(MqttState.Disconnected, refused);
                 return false;
             }
-            if (!result.IsSessionPresent)
+            // Subscribed on every connect, a resumed session too: the broker's session may be an older agent's, from
+            // before a subscription was added (an upgrade, a changed Mqtt:TopicPrefix). Subscribing again to a filter the
+            // session has changes nothing but its retained messages, which MQTT 5 is asked not to send again.
+            var subscribe = new MqttClientSubscribeOptionsBuilder();
+            foreach (var subscription in _subscriptions)
             {
-                var subscribe = new MqttClientSubscribeOptionsBuilder();
-                foreach (var subscription in _subscriptions)
-                    subscribe.WithTopicFilter(subscription.TopicFilter, MqttQualityOfServiceLevel.AtLeastOnce);
-                await client.SubscribeAsync(subscribe.Build(), attempt.Token);
+                var filter = new MqttTopicFilterBuilder().WithTopic(subscription.TopicFilter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+                // 3.1.1 has no retain handling (MQTTnet refuses it): a resent retained door message is ignored anyway.
+                if (_options.UsesMqtt5) filter.WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly);
+                subscribe.WithTopicFilter(filter.Build());
             }
+            await client.SubscribeAsync(subscribe.Build(), attempt.Token);
             await client.PublishAsync(Status(Online), attempt.Token);
             _retryDelay = TimeSpan.FromSeconds(1);
             if (_state != MqttState.Connected)
