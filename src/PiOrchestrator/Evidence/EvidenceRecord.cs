@@ -13,7 +13,9 @@ public static class EvidenceNames
     {
         CaptureTag.BeforeOpen => "BEFORE_OPEN",
         CaptureTag.AfterClose => "AFTER_CLOSE",
-        _ => "MANUAL",
+        CaptureTag.Manual => "MANUAL",
+        // A tag added without its name would be stored, signed and shown as another tag's: refuse it instead.
+        _ => throw new ArgumentOutOfRangeException(nameof(tag), tag, "capture tag without a name"),
     };
 
     public static CaptureTag ParseTag(string text) => text switch
