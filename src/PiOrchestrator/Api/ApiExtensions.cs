@@ -49,6 +49,7 @@ public static class ApiExtensions
             return ApiErrors.Internal("internal error; the agent logged the details").ExecuteAsync(context);
         }));
         app.UseApiAccess();
+        app.UseApiKey();
         app.Use(next => context =>
             Validation.PathProblem(context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget) is { } problem
                 ? ApiErrors.InvalidRequest("path", problem).ExecuteAsync(context)

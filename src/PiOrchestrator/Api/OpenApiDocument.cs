@@ -225,5 +225,6 @@ public static class OpenApiDocument
     public static RouteHandlerBuilder WithResponseExample(this RouteHandlerBuilder endpoint, int statusCode, string name, string summary, Func<string> json) =>
         endpoint.WithMetadata(new ResponseExampleMetadata(statusCode, name, summary, json));
 
+    /// <summary>Marks the endpoint as needing Api:Key: <see cref="ApiKey.UseApiKey"/> refuses it without the key, and the document says so.</summary>
     public static RouteHandlerBuilder RequiresApiKey(this RouteHandlerBuilder endpoint) => endpoint.WithMetadata(new BearerKeyMetadata());
 }

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Api;
@@ -31,10 +29,9 @@ public static class CapturesApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult>> CreateCapture(
-        string containerId, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api,
+        string containerId, HttpContext context, IOptions<SiteOptions> site,
         SessionEngine engine, CaptureService captures, ManualCaptureBudget budget, TimeProvider time)
     {
-        if (!Authorized(context, api.Value.Key)) return ApiErrors.Unauthorized("this endpoint needs Authorization: Bearer <Api:Key>");
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
         if (site.Value.Find(containerId) is not { } container) return ApiErrors.NotFound($"container {containerId} is not configured");
         var key = context.Request.Headers["Idempotency-Key"].ToString();
@@ -64,16 +61,5 @@ public static class CapturesApi
         if (created) context.Response.Headers.Location = $"/api/v1/evidence/{record.EvidenceId}";
         return TypedResults.Json(new ApiEnvelope<CaptureDto>(CaptureDto.From(record, null), time.GetUtcNow()),
             AppJsonContext.Default.ApiEnvelopeCaptureDto, statusCode: created ? 201 : 200);
-    }
-
-    /// <summary>Constant-time comparison of the bearer token with Api:Key; no key configured means open.</summary>
-    public static bool Authorized(HttpContext context, string? key)
-    {
-        if (string.IsNullOrEmpty(key)) return true;
-        var header = context.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal)) return false;
-        var given = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..]));
-        var expected = SHA256.HashData(Encoding.UTF8.GetBytes(key));
-        return CryptographicOperations.FixedTimeEquals(given, expected);
     }
 }
