@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using PiOrchestrator.Net;
 
 namespace PiOrchestrator.Capture;
 
@@ -27,21 +26,18 @@ public sealed class CameraConnections
 
     private readonly ConcurrentDictionary<Socket, string> _sockets = new();
 
-    public ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    /// <summary>Sets a camera socket up before it connects (<see cref="OutgoingHttp.Handler"/>) and keeps it in view.</summary>
+    public void Track(Socket socket, string host, int port)
     {
-        var endPoint = KeyOf(context.DnsEndPoint.Host, context.DnsEndPoint.Port);
-        foreach (var (socket, _) in _sockets)
-            if (socket.SafeHandle.IsClosed) _sockets.TryRemove(socket, out _);
-        return SocketThreading.ConnectAsync(context.DnsEndPoint, socket =>
-        {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 15);
-            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 3);
-            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 2);
-            if (OperatingSystem.IsLinux())
-                socket.SetRawSocketOption((int)SocketOptionLevel.Tcp, TcpUserTimeout, BitConverter.GetBytes((int)UnacknowledgedLimit.TotalMilliseconds));
-            _sockets[socket] = endPoint;
-        }, ct);
+        foreach (var (old, _) in _sockets)
+            if (old.SafeHandle.IsClosed) _sockets.TryRemove(old, out _);
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 15);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 3);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 2);
+        if (OperatingSystem.IsLinux())
+            socket.SetRawSocketOption((int)SocketOptionLevel.Tcp, TcpUserTimeout, BitConverter.GetBytes((int)UnacknowledgedLimit.TotalMilliseconds));
+        _sockets[socket] = KeyOf(host, port);
     }
 
     /// <summary>Whether the agent holds a live TCP connection to the camera at <paramref name="cameraUrl"/>.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Net;
 
 namespace PiOrchestrator.Capture;
 
@@ -11,24 +12,22 @@ public static class CaptureExtensions
         services.AddSingleton<IValidateOptions<CaptureOptions>, JpegLibraryCheck>();
         services.AddSingleton<IValidateOptions<Site.SiteOptions>, FrameSizeSettingCheck>();
         services.AddSingleton<CameraConnections>();
-        services.AddSingleton(sp => new CameraClient(new HttpClient(new SocketsHttpHandler
+        services.AddSingleton(sp =>
         {
-            ConnectTimeout = TimeSpan.FromSeconds(3),
-            ConnectCallback = sp.GetRequiredService<CameraConnections>().ConnectAsync,
+            var connections = sp.GetRequiredService<CameraConnections>();
+            // A camera's redirect is never followed (OutgoingHttp): it could point the agent anywhere (request
+            // forgery) and make another host's JPEG this container's evidence.
+            var handler = OutgoingHttp.Handler((socket, endPoint) => connections.Track(socket, endPoint.Host, endPoint.Port));
+            handler.ConnectTimeout = TimeSpan.FromSeconds(3);
             // One connection per camera, kept: the firmware serves one request at a time anyway, and a connection the
             // agent holds is one of the camera's 7 sockets that browser tabs cannot take from it. The status poll
             // (every 30 s) keeps it in use; a camera gone away is noticed by keep-alive probes (CameraConnections).
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            MaxConnectionsPerServer = 1,
-            // A camera's redirect is never followed: it could point the agent anywhere (request forgery) and make
-            // another host's JPEG this container's evidence.
-            AllowAutoRedirect = false,
-            MaxResponseHeadersLength = 16,
-        })
-        {
+            handler.PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5);
+            handler.MaxConnectionsPerServer = 1;
+            handler.MaxResponseHeadersLength = 16;
             // Each capture carries its own deadline.
-            Timeout = Timeout.InfiniteTimeSpan,
-        }, sp.GetRequiredService<CameraConnections>()));
+            return new CameraClient(new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan }, connections);
+        });
         services.AddSingleton<FrameFreshness>();
         services.AddSingleton<CameraHealth>();
         services.AddSingleton<CaptureService>();

@@ -28,7 +28,7 @@ public sealed class TimestampService(
     {
         if (!_options.Configured) return;
         if (!TimestampCheck.TryLoadCa(_options.CaFile, out var ca, out var error)) throw new InvalidOperationException(error);
-        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(_options.TimeoutSeconds) };
+        using var http = new HttpClient(Net.OutgoingHttp.Handler()) { Timeout = TimeSpan.FromSeconds(_options.TimeoutSeconds) };
         log.LogInformation("Time-stamping session chain heads at {Url}", _options.Url);
         AnchorOlderStamps(ca!);
         void OnChange(string _) => _wake.Release();

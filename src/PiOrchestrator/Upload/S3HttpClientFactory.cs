@@ -28,22 +28,18 @@ public sealed class S3HttpClientFactory(SiteCertificateAuthority? authority, Tim
 
     public override HttpClient CreateHttpClient(IClientConfig clientConfig)
     {
-        var handler = new SocketsHttpHandler
+        // S3 answers are never followed elsewhere (OutgoingHttp): a redirect from a hostile endpoint would send the signed request on.
+        var handler = OutgoingHttp.Handler();
+        handler.PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1);
+        handler.ConnectTimeout = TimeSpan.FromSeconds(10);
+        handler.SslOptions = new SslClientAuthenticationOptions
         {
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
-            ConnectTimeout = TimeSpan.FromSeconds(10),
-            ConnectCallback = SocketThreading.ConnectAsync,
-            // S3 answers are never followed elsewhere: a redirect from a hostile endpoint would send the signed request on.
-            AllowAutoRedirect = false,
-            SslOptions = new SslClientAuthenticationOptions
+            RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
-                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
-                {
-                    _lastProblem = authority is null
-                        ? SiteCertificateAuthority.CheckWithSystemTrust(certificate, chain, errors, time.GetUtcNow())
-                        : authority.Check(certificate, chain, errors, time.GetUtcNow());
-                    return _lastProblem is null;
-                },
+                _lastProblem = authority is null
+                    ? SiteCertificateAuthority.CheckWithSystemTrust(certificate, chain, errors, time.GetUtcNow())
+                    : authority.Check(certificate, chain, errors, time.GetUtcNow());
+                return _lastProblem is null;
             },
         };
         return new HttpClient(new ServerClockHandler(this, time) { InnerHandler = handler }) { Timeout = clientConfig.Timeout ?? TimeSpan.FromSeconds(100) };
