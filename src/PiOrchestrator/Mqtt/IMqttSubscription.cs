@@ -1,6 +1,6 @@
 namespace PiOrchestrator.Mqtt;
 
-/// <summary>A feature's interest in a topic; the connection subscribes it whenever the broker has no session for the agent.</summary>
+/// <summary>A feature's interest in a topic; the connection subscribes it on every connect. No topic may match two (<see cref="MqttSubscriptions"/>).</summary>
 public interface IMqttSubscription
 {
     string TopicFilter { get; }

@@ -23,7 +23,7 @@ public sealed partial class MqttConnection
             var length = (int)Math.Min(received.Payload.Length, int.MaxValue);
             var payload = length <= MaxPayloadBytes ? System.Buffers.BuffersExtensions.ToArray(received.Payload) : [];
             message = new MqttMessage(received.Topic, payload, length, received.Retain, QueueAck) { Delivery = e };
-            var subscription = Array.Find(_subscriptions, s => TopicMatches(s.TopicFilter, received.Topic));
+            var subscription = MqttSubscriptions.For(_subscriptions, received.Topic);
             if (subscription is null)
             {
                 message.Acknowledge();

@@ -10,8 +10,8 @@ namespace PiOrchestrator.Mqtt;
 public enum MqttState { Disabled, Connecting, Connected, Disconnected }
 
 /// <summary>
-/// Owns the one broker connection (MQTTnet): connect with a deadline, reconnect with capped backoff, resubscribe when
-/// the broker kept no session for us, the retained online/offline status, dispatch to subscriptions, and the
+/// Owns the one broker connection (MQTTnet): connect with a deadline, reconnect with capped backoff, subscribe on every
+/// connect, the retained online/offline status, dispatch to subscriptions, and the
 /// PUBACKs that handlers release once they are done with a message (never before: see <see cref="MqttMessage"/>).
 /// </summary>
 public sealed partial class MqttConnection(
@@ -32,7 +32,7 @@ public sealed partial class MqttConnection(
     private static readonly byte[] Offline = "offline"u8.ToArray();
 
     private readonly MqttOptions _options = options.Value;
-    private readonly IMqttSubscription[] _subscriptions = subscriptions.ToArray();
+    private readonly IMqttSubscription[] _subscriptions = MqttSubscriptions.Disjoint(subscriptions);
     private readonly Channel<MqttMessage> _acks = Channel.CreateUnbounded<MqttMessage>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<(string Topic, byte[] Payload, bool Retain)> _outbox = Channel.CreateBounded<(string, byte[], bool)>(
         new BoundedChannelOptions(OutboxCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -296,19 +296,5 @@ public sealed partial class MqttConnection(
         if (_state != state || StateSince is null) StateSince = time.GetUtcNow();
         _state = state;
         LastError = error;
-    }
-
-    /// <summary>MQTT filter match for the single-level (+) and multi-level (#) wildcards.</summary>
-    public static bool TopicMatches(string filter, string topic)
-    {
-        var f = filter.Split('/');
-        var t = topic.Split('/');
-        for (var i = 0; i < f.Length; i++)
-        {
-            if (f[i] == "#") return true;
-            if (i >= t.Length) return false;
-            if (f[i] != "+" && f[i] != t[i]) return false;
-        }
-        return f.Length == t.Length;
     }
 }
