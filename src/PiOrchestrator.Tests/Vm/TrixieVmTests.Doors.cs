@@ -1,0 +1,94 @@
+using System.Text.Json;
+using PiOrchestrator.Tests.Fixtures;
+
+namespace PiOrchestrator.Tests.Vm;
+
+public sealed partial class TrixieVmTests
+{
+    private static readonly TimeSpan DoorDeadline = TimeSpan.FromMinutes(1);
+
+    /// <summary>The door line pulled low at boot: with ActiveLow, closed.</summary>
+    private static readonly string ClosedAtBoot = $"{GuestAgent.DoorLine} pull-down\n";
+
+    [Fact]
+    public async Task A_gpio_door_on_gpiochip0_gives_a_complete_pair_per_bounced_door_cycle_through_the_gpio_group()
+    {
+        await using var camera = await FakeCamera.StartAsync();
+        using var directory = new TempDirectory();
+        await using var vm = await rig.CreateVmAsync(directory, ClosedAtBoot, camera.Port);
+        using var agent = new GuestAgent(vm);
+        await Step(vm, "boot", vm.BootAsync);
+        await Step(vm, "install and configure a GPIO door", () => InstallAndConfigureAsync(agent, camera));
+
+        await Step(vm, "a door closed at start is read as closed", async () =>
+        {
+            Assert.Contains($"Door sensor of {GuestAgent.ContainerId} ready on pinctrl-rp1 line {GuestAgent.DoorLine} through System.Device.Gpio's LibGpiodV2Driver; door is closed",
+                await agent.JournalAsync("-b"));
+            Assert.Empty(await agent.SessionsAsync());
+        });
+
+        await Step(vm, "the service user reaches the chip through the gpio group", async () =>
+        {
+            var pid = (await agent.ShowAsync())["MainPID"];
+            var gid = (await vm.RunOkAsync("getent group gpio | cut -d: -f3")).Trim();
+            var facts = await vm.RunOkAsync(
+                $"stat -c '%U:%G %a' /dev/gpiochip0; ps -o user= -p {pid}; id -nG piorchestrator | tr ' ' '\\n' | grep -x gpio; " +
+                $"grep '^Groups:' /proc/{pid}/status");
+            var lines = facts.Split('\n');
+            Assert.Equal(["root:gpio 660", "piorchestrator", "gpio"], lines[..3]);
+            Assert.Contains(gid, lines[3].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+        });
+
+        const int cycles = 3;
+        for (var i = 1; i <= cycles; i++)
+        {
+            await Step(vm, $"door cycle {i}: open with bounce", async () =>
+            {
+                await agent.OpenDoorWithBounceAsync();
+                await agent.WaitForDoorAsync("open", inSession: true, DoorDeadline);
+            });
+            await Step(vm, $"door cycle {i}: close with bounce", async () =>
+            {
+                await agent.CloseDoorWithBounceAsync();
+                await agent.WaitForDoorAsync("closed", inSession: false, DoorDeadline);
+            });
+        }
+
+        await Step(vm, "each cycle one complete BEFORE_OPEN/AFTER_CLOSE pair, photos from the host's camera", async () =>
+        {
+            var sessions = await agent.SessionsAsync();
+            Assert.Equal(cycles, sessions.Count);
+            foreach (var session in sessions)
+            {
+                Assert.Equal(("complete", "complete"), (session.GetProperty("status").GetString(), session.GetProperty("pair_status").GetString()));
+                var pair = await agent.GetAsync($"/api/v1/sessions/{session.GetProperty("id").GetString()}/evidence/pair");
+                Assert.Equal("complete", pair.GetProperty("pair_status").GetString());
+                foreach (var (side, tag) in new[] { ("before", "BEFORE_OPEN"), ("after", "AFTER_CLOSE") })
+                {
+                    var capture = pair.GetProperty(side);
+                    Assert.Equal((tag, "captured"), (capture.GetProperty("capture_tag").GetString(), capture.GetProperty("status").GetString()));
+                    Assert.Contains(capture.GetProperty("sha256").GetString(), camera.ServedSha256);
+                }
+            }
+            // The bounce made no event of its own: one opened and one closed per cycle reached the sessions.
+            Assert.Equal(2 * cycles, GpioDoorEvents(await agent.GetTextAsync("/metrics")));
+        });
+    }
+
+    private async Task InstallAndConfigureAsync(GuestAgent agent, FakeCamera camera)
+    {
+        await agent.InstallFromRepositoryAsync(rig.Version);
+        await agent.ConfigureAsync(VmRig.Configuration(camera.Port, GuestAgent.DoorLine));
+        await agent.WaitForApiAsync(Api);
+        await Eventually.UntilAsync(async () =>
+        {
+            var sensor = (await agent.ContainerStatusAsync()).GetProperty("door_sensor");
+            return sensor.GetProperty("state").GetString() == "ok";
+        }, DoorDeadline, "the door sensor ok");
+    }
+
+    /// <summary>The sum of piorchestrator_door_events_total over its series with source="gpio".</summary>
+    private static long GpioDoorEvents(string metrics) => metrics.Split('\n')
+        .Where(l => l.StartsWith("piorchestrator_door_events_total{", StringComparison.Ordinal) && l.Contains("source=\"gpio\""))
+        .Sum(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+}
