@@ -100,6 +100,20 @@ public sealed class GuestAgent(TrixieVm vm) : IDisposable
         return status!.Value;
     }
 
+    /// <summary>Waits until session <paramref name="id"/> is complete (AFTER_CLOSE taken or given up).</summary>
+    public Task WaitForCompleteAsync(string id, TimeSpan deadline) => Eventually.UntilAsync(async () =>
+        (await GetAsync($"/api/v1/sessions/{id}")).GetProperty("status").GetString() == "complete", deadline, $"session {id} complete");
+
+    /// <summary>One door cycle, each move with contact bounce: the session it made, once complete.</summary>
+    public async Task<string> DoorCycleAsync(TimeSpan deadline)
+    {
+        await OpenDoorWithBounceAsync();
+        var id = (await WaitForDoorAsync("open", inSession: true, deadline)).GetProperty("current_session_id").GetString()!;
+        await CloseDoorWithBounceAsync();
+        await WaitForCompleteAsync(id, deadline);
+        return id;
+    }
+
     public Task<string> JournalAsync(string options) => vm.RunOkAsync($"journalctl -u piorchestrator --no-pager -q -o cat {options}");
 
     public void Dispose() => _http.Dispose();
