@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Prints the directory of the trixie arm64 VM image (rootfs.img, vmlinuz, initrd.img), building it first when the cache
 # (test-tools/vm-cache/<hash of build-image.sh and guest/>) has none: a build takes ~10 min, a cached image nothing.
-# Installs what building and booting need on a Debian machine: mmdebstrap, qemu-user-static with binfmt (the root's
-# maintainer scripts run emulated), qemu-system-arm (qemu-system-aarch64), e2fsprogs (mke2fs -d), arch-test (mmdebstrap checks the foreign architecture runs), socat (the VM's
-# per-connection forwards to the host's loopback).
+# Installs what building and booting need on a Debian machine: mmdebstrap, arch-test (its check that arm64 binaries
+# run), qemu-user-static with binfmt (the root's maintainer scripts run emulated), e2fsprogs (mke2fs -d),
+# qemu-system-arm (qemu-system-aarch64), qemu-utils (qemu-img: each VM's overlay), socat (the VM's per-connection
+# forwards to the host's loopback), gpg, gpg-agent and dpkg-dev (make-repo.sh's signed repository).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 source "$repo/scripts/lib.sh"
-ensure_debian_packages mmdebstrap qemu-user-static binfmt-support qemu-system-arm e2fsprogs socat arch-test debian-archive-keyring >&2
+ensure_debian_packages mmdebstrap arch-test qemu-user-static binfmt-support e2fsprogs qemu-system-arm qemu-utils socat gpg gpg-agent dpkg-dev \
+  debian-archive-keyring >&2
 key=$(cd "$here" && cat build-image.sh guest/* | sha256sum | cut -c1-16)
 cache="$repo/test-tools/vm-cache"
 dir="$cache/trixie-arm64-$key"
