@@ -32,6 +32,23 @@ public sealed class GuestAgent(TrixieVm vm) : IDisposable
             TimeSpan.FromMinutes(3));
     }
 
+    /// <summary>
+    /// Secrets as the README has an operator add them: files in /etc/piorchestrator/credentials, then
+    /// dpkg-reconfigure, whose postinst writes one LoadCredential= per file and restarts the service.
+    /// </summary>
+    public async Task AddCredentialsAsync(IReadOnlyDictionary<string, string> credentials)
+    {
+        var script = new System.Text.StringBuilder();
+        foreach (var (name, value) in credentials)
+        {
+            await File.WriteAllTextAsync(Path.Combine(vm.Share, "credential-" + name), value);
+            script.AppendLine($"install -m 0600 /mnt/host/credential-{name} /etc/piorchestrator/credentials/{name}");
+        }
+        script.AppendLine("DEBIAN_FRONTEND=noninteractive dpkg-reconfigure piorchestrator 2>&1");
+        script.AppendLine("grep -c '^LoadCredential=' /etc/systemd/system/piorchestrator.service.d/credentials.conf");
+        await vm.RunOkAsync(script.ToString(), TimeSpan.FromMinutes(3));
+    }
+
     /// <summary>The unit's properties (systemctl show), by name.</summary>
     public async Task<Dictionary<string, string>> ShowAsync() =>
         (await vm.RunOkAsync("systemctl show piorchestrator -p ActiveState,SubState,Type,NRestarts,StatusText,MainPID,Result,User"))
@@ -90,19 +107,56 @@ public sealed class GuestAgent(TrixieVm vm) : IDisposable
     /// <summary>Waits for the door's state in the agent (open or closed) with the session it should have.</summary>
     public async Task<JsonElement> WaitForDoorAsync(string door, bool inSession, TimeSpan deadline)
     {
-        var status = await Eventually.UntilAsync<JsonElement?>(async () =>
+        try
         {
-            var status = await ContainerStatusAsync();
-            var matches = status.GetProperty("door").GetString() == door
-                && (status.GetProperty("current_session_id").ValueKind == JsonValueKind.String) == inSession;
-            return matches ? status : null;
-        }, deadline, $"the door {door}{(inSession ? " with a session in progress" : " with no session in progress")}");
-        return status!.Value;
+            var status = await Eventually.UntilAsync<JsonElement?>(async () =>
+            {
+                var status = await ContainerStatusAsync();
+                var matches = status.GetProperty("door").GetString() == door
+                    && (status.GetProperty("current_session_id").ValueKind == JsonValueKind.String) == inSession;
+                return matches ? status : null;
+            }, deadline, $"the door {door}{(inSession ? " with a session in progress" : " with no session in progress")}");
+            return status!.Value;
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException(ex.Message + await DiagnosticsAsync(), ex);
+        }
+    }
+
+    /// <summary>What the agent says of itself (healthz, the container's status) and where each of its threads waits.</summary>
+    public async Task<string> DiagnosticsAsync()
+    {
+        var text = new System.Text.StringBuilder("\n--- agent ---\n");
+        try
+        {
+            using var health = await _http.GetAsync("/healthz");
+            text.AppendLine($"healthz {(int)health.StatusCode}: {await health.Content.ReadAsStringAsync()}");
+            text.AppendLine($"status: {await ContainerStatusAsync()}");
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            text.AppendLine($"API: {ex.Message}");
+        }
+        var (_, threads) = await vm.RunAsync(
+            "pid=$(systemctl show -p MainPID --value piorchestrator); for t in /proc/$pid/task/*; do echo \"$(cat $t/comm) $(cut -d' ' -f3 $t/stat) $(cat $t/wchan)\"; done",
+            TimeSpan.FromSeconds(60));
+        return text.Append("threads (name, state, kernel wait):\n").Append(threads).ToString();
     }
 
     /// <summary>Waits until session <paramref name="id"/> is complete (AFTER_CLOSE taken or given up).</summary>
-    public Task WaitForCompleteAsync(string id, TimeSpan deadline) => Eventually.UntilAsync(async () =>
-        (await GetAsync($"/api/v1/sessions/{id}")).GetProperty("status").GetString() == "complete", deadline, $"session {id} complete");
+    public async Task WaitForCompleteAsync(string id, TimeSpan deadline)
+    {
+        try
+        {
+            await Eventually.UntilAsync(async () =>
+                (await GetAsync($"/api/v1/sessions/{id}")).GetProperty("status").GetString() == "complete", deadline, $"session {id} complete");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException(ex.Message + await DiagnosticsAsync(), ex);
+        }
+    }
 
     /// <summary>One door cycle, each move with contact bounce: the session it made, once complete.</summary>
     public async Task<string> DoorCycleAsync(TimeSpan deadline)

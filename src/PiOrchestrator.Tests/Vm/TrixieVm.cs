@@ -33,6 +33,9 @@ public sealed class TrixieVm : IAsyncDisposable
             File.Copy(Path.Combine(RepoPaths.TestTools, "vm", "share", script), Path.Combine(Share, script));
     }
 
+    /// <summary>Where the guest reaches the host's forwarded ports (start-vm.sh's guestfwd address).</summary>
+    public const string HostAddress = "10.0.2.100";
+
     public string Directory { get; }
 
     /// <summary>The host directory the guest sees as /mnt/host.</summary>
@@ -149,7 +152,10 @@ public sealed class TrixieVm : IAsyncDisposable
         if (_qemu is null or { HasExited: true }) return ConsoleTail();
         try
         {
-            var (_, output) = await RunAsync($"journalctl -b --no-pager -q -n {lines}", TimeSpan.FromSeconds(60));
+            // With the door line as the kernel and the simulator see it, when there is one.
+            var (_, output) = await RunAsync($"journalctl -b --no-pager -q -o short-precise -n {lines}; " +
+                "[ -f /run/gpio-sim ] && gpioinfo -c gpiochip0 17 && echo \"sim: $(cat \"$(cat /run/gpio-sim)/sim_gpio17/pull\") $(cat \"$(cat /run/gpio-sim)/sim_gpio17/value\")\"",
+                TimeSpan.FromSeconds(60));
             return "\n--- guest journal (last lines) ---\n" + output;
         }
         catch (Exception ex) when (ex is TimeoutException or VmFailedException or IOException)

@@ -14,11 +14,18 @@ public sealed partial class TrixieVmTests
     public async Task A_gpio_door_on_gpiochip0_gives_a_complete_pair_per_bounced_door_cycle_through_the_gpio_group()
     {
         await using var camera = await FakeCamera.StartAsync();
+        await using var broker = await MosquittoBroker.StartAsync();
+        await using var s3 = await S3Server.StartAsync();
         using var directory = new TempDirectory();
-        await using var vm = await rig.CreateVmAsync(directory, ClosedAtBoot, camera.Port);
+        await using var vm = await rig.CreateVmAsync(directory, ClosedAtBoot, camera.Port, broker.Port, s3.Port);
         using var agent = new GuestAgent(vm);
         await Step(vm, "boot", vm.BootAsync);
-        await Step(vm, "install and configure a GPIO door", () => InstallAndConfigureAsync(agent, camera));
+        await Step(vm, "install, S3 credentials, a GPIO door, the host's broker and S3 server", async () =>
+        {
+            await agent.InstallFromRepositoryAsync(rig.Version);
+            await agent.AddCredentialsAsync(new Dictionary<string, string> { ["s3-access-key"] = S3Server.AccessKey, ["s3-secret-key"] = S3Server.SecretKey });
+            await ConfigureAsync(agent, VmRig.Configuration(camera.Port, GuestAgent.DoorLine, broker.Port, s3.Port));
+        });
 
         await Step(vm, "a door closed at start is read as closed", async () =>
         {
@@ -63,12 +70,30 @@ public sealed partial class TrixieVmTests
             // The bounce made no event of its own: one opened and one closed per cycle reached the sessions.
             Assert.Equal(2 * cycles, GpioDoorEvents(await agent.GetTextAsync("/metrics")));
         });
+
+        await Step(vm, "the host's broker connected and every photo uploaded to its S3 server, through the forwards", async () =>
+        {
+            Assert.True((await agent.GetAsync("/api/v1/status")).GetProperty("mqtt").GetProperty("connected").GetBoolean());
+            foreach (var id in made)
+            {
+                // verify re-reads each object from S3 (credentials from LoadCredential=) and checks its sha256.
+                await Eventually.UntilAsync(async () =>
+                    await agent.GetAsync($"/api/v1/sessions/{id}/verify") is { } v && v.GetProperty("ok").GetBoolean()
+                    && v.GetProperty("captures").EnumerateArray().All(c => c.GetProperty("object").GetString() == "ok"),
+                    TimeSpan.FromMinutes(2), $"session {id}'s photos uploaded and verified from S3");
+            }
+        });
     }
 
     private async Task InstallAndConfigureAsync(GuestAgent agent, FakeCamera camera)
     {
         await agent.InstallFromRepositoryAsync(rig.Version);
-        await agent.ConfigureAsync(VmRig.Configuration(camera.Port, GuestAgent.DoorLine));
+        await ConfigureAsync(agent, VmRig.Configuration(camera.Port, GuestAgent.DoorLine));
+    }
+
+    private static async Task ConfigureAsync(GuestAgent agent, string configuration)
+    {
+        await agent.ConfigureAsync(configuration);
         await agent.WaitForApiAsync(Api);
         await Eventually.UntilAsync(async () =>
         {

@@ -1,4 +1,4 @@
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Vm;
@@ -80,23 +80,28 @@ public sealed class VmRig : IAsyncLifetime
         foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
     }
 
-    /// <summary>The agent's configuration for the VM: one container, its camera on the host, its door on gpiochip0.</summary>
-    public static string Configuration(int cameraPort, int line) => JsonSerializer.Serialize(new
+    /// <summary>
+    /// The agent's configuration for the VM: one container, its camera on the host, its door on gpiochip0; with
+    /// <paramref name="mqttPort"/> and <paramref name="s3Port"/>, the host's broker and S3 server (credentials apart).
+    /// </summary>
+    public static string Configuration(int cameraPort, int line, int? mqttPort = null, int? s3Port = null)
     {
-        Mqtt = new { Enabled = false },
-        // Generous grab deadlines: TCG runs the agent tens of times slower than a Pi.
-        Capture = new { AfterCloseDelayMs = 300, AttemptTimeoutMs = 20_000, TimeoutMs = 60_000 },
-        Containers = new[]
+        var config = new JsonObject
         {
-            new
+            ["Mqtt"] = mqttPort is { } mqtt ? new JsonObject { ["Host"] = TrixieVm.HostAddress, ["Port"] = mqtt } : new JsonObject { ["Enabled"] = false },
+            // Generous grab deadlines: TCG runs the agent tens of times slower than a Pi.
+            ["Capture"] = new JsonObject { ["AfterCloseDelayMs"] = 300, ["AttemptTimeoutMs"] = 20_000, ["TimeoutMs"] = 60_000 },
+            ["Containers"] = new JsonArray(new JsonObject
             {
-                Id = "ctr-vm",
-                CameraId = "espcam-vm",
-                CameraUrl = $"http://10.0.2.100:{cameraPort}",
+                ["Id"] = GuestAgent.ContainerId,
+                ["CameraId"] = "espcam-vm",
+                ["CameraUrl"] = $"http://{TrixieVm.HostAddress}:{cameraPort}",
                 // as-is: gpio-sim applies a requested pull as the line's level (a real reed switch outdrives it), so a
                 // pull request would hide the level the test set at boot.
-                Door = new { Chip = "pinctrl-rp1", Line = line, ActiveLow = true, DebounceMs = 50, Bias = "as-is" },
-            },
-        },
-    });
+                ["Door"] = new JsonObject { ["Chip"] = "pinctrl-rp1", ["Line"] = line, ["ActiveLow"] = true, ["DebounceMs"] = 50, ["Bias"] = "as-is" },
+            }),
+        };
+        if (s3Port is { } s3) config["S3"] = new JsonObject { ["Endpoint"] = $"http://{TrixieVm.HostAddress}:{s3}", ["Bucket"] = "evidence" };
+        return config.ToJsonString();
+    }
 }
