@@ -60,8 +60,15 @@ public sealed class Debouncer : IDisposable
         DateTimeOffset since;
         lock (_lock)
         {
-            // A callback already running when a new edge re-armed the timer: that edge has its own wait.
-            if (_time.GetElapsedTime(_lastEdge) < _stableFor) return;
+            // Too early: a callback already running when a new edge re-armed the timer, or a timer that fired early (its
+            // clock is the coarse tick count, up to a few ms behind the timestamp clock): wait out the rest, or the
+            // level would never be reported.
+            var elapsed = _time.GetElapsedTime(_lastEdge);
+            if (elapsed < _stableFor)
+            {
+                _timer.Change(_stableFor - elapsed, Timeout.InfiniteTimeSpan);
+                return;
+            }
             if (_stable == _pending) return;
             _stable = _pending;
             level = _pending;
