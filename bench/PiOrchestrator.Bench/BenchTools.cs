@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using MQTTnet;
 using MQTTnet.Protocol;
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Mqtt;
 
 namespace PiOrchestrator.Bench;

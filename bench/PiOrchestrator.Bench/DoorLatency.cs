@@ -6,9 +6,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using PiOrchestrator.Capture;
 using MQTTnet;
 using MQTTnet.Protocol;
+using PiOrchestrator.Jpeg;
 
 namespace PiOrchestrator.Bench;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.PixelFormats;

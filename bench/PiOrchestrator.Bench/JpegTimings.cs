@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 
 namespace PiOrchestrator.Bench;
 

@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 
 namespace PiOrchestrator.Bench;
 

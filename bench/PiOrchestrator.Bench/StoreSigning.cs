@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Bench;
 

@@ -5,7 +5,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Bench;
@@ -73,7 +73,7 @@ internal static class UploadThroughput
         using var store = new EvidenceStore(Options.Create(new StorageOptions { DataDirectory = Path.Combine(work, "data") }), NullLogger<EvidenceStore>.Instance);
         using var objects = new S3ObjectStore(s3Options, TimeProvider.System);
         var state = new UploadState(TimeProvider.System, NullLogger<UploadState>.Instance);
-        using var uploader = new Uploader(store, objects, state, s3Options, new PiOrchestrator.Systemd.LoopHeartbeats(TimeProvider.System), TimeProvider.System, NullLogger<Uploader>.Instance);
+        using var uploader = new Uploader(store, objects, state, s3Options, new PiOrchestrator.Hosting.LoopHeartbeats(TimeProvider.System), TimeProvider.System, NullLogger<Uploader>.Instance);
         await uploader.StartAsync(CancellationToken.None);
 
         var watch = Stopwatch.StartNew();

@@ -1,14 +1,15 @@
-using PiOrchestrator.Api;
-using PiOrchestrator.Api.StatusPage;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Demo;
 using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
+using PiOrchestrator.Http;
 using PiOrchestrator.Metrics;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Net;
 using PiOrchestrator.Sessions;
 using PiOrchestrator.Site;
+using PiOrchestrator.Status;
+using PiOrchestrator.Store;
 using PiOrchestrator.Systemd;
 using PiOrchestrator.Upload;
 
@@ -20,6 +21,7 @@ builder.AddAgentLogging();
 
 builder.Services
     .AddSite()
+    .AddStore()
     .AddEvidence()
     .AddCapture()
     .AddSessions()
@@ -27,6 +29,7 @@ builder.Services
     .AddMqtt()
     .AddDoors()
     .AddApi()
+    .AddStatus()
     .AddAgentMetrics()
     .AddAgentSystemd();
 if (demo) builder.AddDemo();

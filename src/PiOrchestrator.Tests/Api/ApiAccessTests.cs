@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Api;

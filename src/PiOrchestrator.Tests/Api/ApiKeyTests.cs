@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Api;

@@ -1,6 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
 
 namespace PiOrchestrator.Tests.Api;
 

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
 using System.Text.Json;
-using PiOrchestrator.Capture;
 using PiOrchestrator.Doors;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Api;
@@ -134,7 +134,7 @@ public class EvidenceApiTests : AgentWithCameraTests
     public async Task Pair_of_a_close_without_open_says_NO_OPEN_EVENT()
     {
         App.Post("ctr-002", DoorEventKind.Closed);
-        var session = await Eventually.UntilAsync(() => Task.FromResult(App.Store.ListSessions("ctr-002", PiOrchestrator.Evidence.SessionPhase.Complete, false, null, 1).Sessions.FirstOrDefault()),
+        var session = await Eventually.UntilAsync(() => Task.FromResult(App.Store.ListSessions("ctr-002", PiOrchestrator.Store.SessionPhase.Complete, false, null, 1).Sessions.FirstOrDefault()),
             TimeSpan.FromSeconds(20), "the session");
         var data = (await AgentApplication.Json(await Http.GetAsync($"/api/v1/sessions/{session.SessionId}/evidence/pair"))).GetProperty("data");
         Assert.Equal("incomplete", data.GetProperty("pair_status").GetString());

@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
-using PiOrchestrator.Api;
 using PiOrchestrator.Doors;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Http;
 using PiOrchestrator.Sessions;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Api;

@@ -1,4 +1,4 @@
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
 
 namespace PiOrchestrator.Tests.Api;
 
@@ -81,7 +81,7 @@ public class ValidationTests
             var session = new string([.. Enumerable.Range(0, random.Next(1, 6)).Select(_ => chars[random.Next(chars.Length)])]);
             if (!Validation.IsValidId(container) || !Validation.IsValidId(session)) continue;
             tried++;
-            var key = PiOrchestrator.Evidence.EvidenceRecord.ObjectKeyFor(container, session, PiOrchestrator.Evidence.CaptureTag.BeforeOpen, DateTimeOffset.UnixEpoch, Guid.CreateVersion7());
+            var key = PiOrchestrator.Store.EvidenceRecord.ObjectKeyFor(container, session, PiOrchestrator.Store.CaptureTag.BeforeOpen, DateTimeOffset.UnixEpoch, Guid.CreateVersion7());
             Assert.True(Validation.IsCanonicalKey(key), key);
             // Round trip: what URL dot-segment removal would make of the key is the key.
             Assert.Equal(key, new Uri("http://s3.local/bucket/" + key).AbsolutePath["/bucket/".Length..]);

@@ -3,8 +3,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Doors;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Capture;

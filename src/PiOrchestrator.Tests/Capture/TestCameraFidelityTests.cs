@@ -285,7 +285,7 @@ public partial class TestCameraFidelityTests(ITestOutputHelper output)
         output.WriteLine($"{size} {width}x{height}: {frame.Length} bytes (aimed at {FrameSizes.TypicalJpegBytes(size)}, driver buffer {FrameSizes.JpegBufferBytes(size)})");
         Assert.Equal((width, height), JpegDimensions(frame));
         Assert.InRange(frame.Length, width * height / 16, FrameSizes.JpegBufferBytes(size));
-        Assert.True(PiOrchestrator.Capture.JpegCodec.Check(frame, 4096, 4096, out _).Ok);
+        Assert.True(PiOrchestrator.Jpeg.JpegCodec.Check(frame, 4096, 4096, out _).Ok);
     }
 
     [Fact]

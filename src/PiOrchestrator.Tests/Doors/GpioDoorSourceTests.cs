@@ -3,8 +3,8 @@ using System.Device.Gpio;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Doors;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Site;
-using PiOrchestrator.Systemd;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Doors;

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Evidence;

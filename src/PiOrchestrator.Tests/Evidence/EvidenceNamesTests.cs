@@ -1,4 +1,4 @@
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Tests.Evidence;
 

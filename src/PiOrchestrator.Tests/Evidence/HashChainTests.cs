@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Tests.Evidence;
 

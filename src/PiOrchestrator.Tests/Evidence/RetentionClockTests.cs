@@ -2,7 +2,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Evidence;
-using PiOrchestrator.Systemd;
+using PiOrchestrator.Hosting;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 using PiOrchestrator.Upload;
 

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Evidence;
@@ -50,7 +50,7 @@ public class SignatureTests : AgentWithCameraTests
         using var dir = new TempDirectory();
         var (exit, output) = await Shell.RunAsync(dir.Path, "openssl", "ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", DeviceKey.FileName);
         Assert.True(exit == 0, output);
-        var error = Assert.Throws<PiOrchestrator.Systemd.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
+        var error = Assert.Throws<PiOrchestrator.Hosting.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
         Assert.Contains("not a P-256 key", error.Message);
         Assert.DoesNotContain("PRIVATE", error.Message);
     }
@@ -61,7 +61,7 @@ public class SignatureTests : AgentWithCameraTests
         using var dir = new TempDirectory();
         using (var key = System.Security.Cryptography.ECDsa.Create(ECCurve.NamedCurves.nistP256))
             await File.WriteAllTextAsync(Path.Combine(dir.Path, DeviceKey.FileName), key.ExportSubjectPublicKeyInfoPem());
-        var error = Assert.Throws<PiOrchestrator.Systemd.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
+        var error = Assert.Throws<PiOrchestrator.Hosting.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
         Assert.Contains(Path.Combine(dir.Path, DeviceKey.FileName), error.Message);
     }
 
@@ -84,7 +84,7 @@ public class SignatureTests : AgentWithCameraTests
             store.SaveEvidence(row, [1, 2, 3]);
         }
         File.Delete(Path.Combine(dir.Path, DeviceKey.FileName));
-        Assert.Throws<PiOrchestrator.Systemd.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
+        Assert.Throws<PiOrchestrator.Hosting.ConfigurationException>(() => new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance));
         using var second = new DeviceKey(dir.Path, null, "pi-1", NullLogger.Instance, rotate: true);
         using var rotated = new EvidenceStore(options, NullLogger<EvidenceStore>.Instance, second);
         Assert.Equal([oldKeyId, second.KeyId], rotated.GetDeviceKeys().Select(k => k.KeyId));

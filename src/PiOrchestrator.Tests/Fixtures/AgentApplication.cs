@@ -7,8 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using PiOrchestrator.Doors;
-using PiOrchestrator.Evidence;
-using PiOrchestrator.Sessions;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Tests.Fixtures;
 

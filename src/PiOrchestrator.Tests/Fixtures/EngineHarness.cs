@@ -6,6 +6,7 @@ using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Sessions;
 using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Tests.Fixtures;
 

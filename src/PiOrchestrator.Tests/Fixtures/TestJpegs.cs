@@ -1,4 +1,4 @@
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 
 namespace PiOrchestrator.Tests.Fixtures;
 

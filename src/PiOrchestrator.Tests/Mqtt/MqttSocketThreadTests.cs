@@ -6,9 +6,9 @@ using Microsoft.Extensions.Options;
 using MQTTnet;
 using MQTTnet.Diagnostics.PacketInspection;
 using MQTTnet.Protocol;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Net;
-using PiOrchestrator.Systemd;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Mqtt;

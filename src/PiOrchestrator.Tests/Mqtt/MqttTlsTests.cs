@@ -93,7 +93,7 @@ public sealed class MqttTlsTests
         Assert.Contains("containers/agent/tls-agent/status online", await online);
         await broker.PublishAsync("containers/ctr-001/door", "opened");
         await broker.PublishAsync("containers/ctr-001/door", "closed");
-        await Eventually.UntilAsync(() => Task.FromResult(app.Store.ListSessions("ctr-001", PiOrchestrator.Evidence.SessionPhase.Complete, false, null, 10).Sessions.Count == 1),
+        await Eventually.UntilAsync(() => Task.FromResult(app.Store.ListSessions("ctr-001", PiOrchestrator.Store.SessionPhase.Complete, false, null, 10).Sessions.Count == 1),
             TimeSpan.FromSeconds(20), "the door cycle sent through the broker to complete");
         Assert.Contains(app.Logs.Entries, e => e.Message.Contains("over TLS", StringComparison.Ordinal));
     }

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Packaging;

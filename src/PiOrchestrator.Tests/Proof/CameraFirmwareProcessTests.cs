@@ -61,7 +61,7 @@ public sealed class CameraFirmwareProcessTests(ITestOutputHelper output)
         var before = Before(rig, 1);
         output.WriteLine($"5MP BEFORE_OPEN: {before.Status} {before.FailureReason}");
         Assert.Equal("captured", before.Status);
-        Assert.True(PiOrchestrator.Capture.JpegCodec.Check(before.Bytes!, out _) is { Ok: true, Width: 2592, Height: 1944 });
+        Assert.True(PiOrchestrator.Jpeg.JpegCodec.Check(before.Bytes!, out _) is { Ok: true, Width: 2592, Height: 1944 });
         await rig.WaitSettledAsync(1, TimeSpan.FromSeconds(60));
         await rig.AuditAsync(1);
     }

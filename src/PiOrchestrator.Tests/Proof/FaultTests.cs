@@ -1,4 +1,4 @@
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Proof;

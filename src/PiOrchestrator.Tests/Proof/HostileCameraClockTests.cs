@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using PiOrchestrator.Capture;
 using PiOrchestrator.Tests.Fixtures;
 using Xunit.Abstractions;
 

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Proof;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Proof;
@@ -254,7 +255,7 @@ public sealed class ProofRig : IAsyncDisposable
             Assert.Equal("uploaded", row.UploadStatus);
             var stored = await S3.ReadAsync(Bucket, row.ObjectKey!);
             Assert.Equal(row.Sha256, Convert.ToHexStringLower(SHA256.HashData(stored)));
-            Assert.True(PiOrchestrator.Capture.JpegCodec.Check(stored, out _).Ok, $"{row.ObjectKey} is not a whole JPEG");
+            Assert.True(PiOrchestrator.Jpeg.JpegCodec.Check(stored, out _).Ok, $"{row.ObjectKey} is not a whole JPEG");
             if (row.Bytes is not null) Assert.Equal(row.Sha256, Convert.ToHexStringLower(SHA256.HashData(row.Bytes)));
         }
         Assert.All(rows.Where(r => r.Status == "failed"), r => Assert.False(string.IsNullOrWhiteSpace(r.FailureReason)));

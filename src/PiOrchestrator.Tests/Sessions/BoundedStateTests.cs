@@ -1,6 +1,6 @@
 using PiOrchestrator.Doors;
-using PiOrchestrator.Evidence;
 using PiOrchestrator.Sessions;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Sessions;

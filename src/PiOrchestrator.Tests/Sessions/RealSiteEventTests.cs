@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Sessions;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Sessions;

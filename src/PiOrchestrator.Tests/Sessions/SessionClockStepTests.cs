@@ -4,7 +4,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using PiOrchestrator.Doors;
 using PiOrchestrator.Evidence;
-using PiOrchestrator.Systemd;
+using PiOrchestrator.Hosting;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Sessions;

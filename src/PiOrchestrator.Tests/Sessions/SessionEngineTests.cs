@@ -1,8 +1,7 @@
 using System.Security.Cryptography;
-using PiOrchestrator.Capture;
 using PiOrchestrator.Doors;
-using PiOrchestrator.Evidence;
-using PiOrchestrator.Sessions;
+using PiOrchestrator.Jpeg;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.Sessions;

@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Site;
 using PiOrchestrator.Systemd;
-using PiOrchestrator.Upload;
 using PiOrchestrator.Tests.Fixtures;
+using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Tests.Systemd;
 

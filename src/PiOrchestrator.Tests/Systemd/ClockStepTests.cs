@@ -1,8 +1,9 @@
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.CircuitBreaker;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Systemd;
 using PiOrchestrator.Tests.Fixtures;
+using Polly;
+using Polly.CircuitBreaker;
 
 namespace PiOrchestrator.Tests.Systemd;
 

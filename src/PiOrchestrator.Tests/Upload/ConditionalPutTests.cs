@@ -4,6 +4,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using Microsoft.Extensions.DependencyInjection;
 using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 using PiOrchestrator.Tests.Fixtures;
 using PiOrchestrator.Upload;
 
@@ -188,6 +189,6 @@ public class ConditionalPutTests
         Assert.Null((row with { ObjectKey = second }).NextKeyAfterCollision());
         // The same row always arrives at the same keys (a retry after a crash finds its own object).
         Assert.Equal(first, row.NextKeyAfterCollision());
-        Assert.True(PiOrchestrator.Api.Validation.IsCanonicalKey(first) && PiOrchestrator.Api.Validation.IsCanonicalKey(second));
+        Assert.True(PiOrchestrator.Http.Validation.IsCanonicalKey(first) && PiOrchestrator.Http.Validation.IsCanonicalKey(second));
     }
 }

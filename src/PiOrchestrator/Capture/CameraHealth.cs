@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using PiOrchestrator.Jpeg;
 
 namespace PiOrchestrator.Capture;
 

@@ -13,7 +13,7 @@ public sealed class CameraHealthMonitor(
     CameraHealth health,
     IOptions<SiteOptions> site,
     IOptions<CaptureOptions> options,
-    Systemd.LoopHeartbeats heartbeats,
+    Hosting.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<CameraHealthMonitor> log) : BackgroundService
 {

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Net;
 
 namespace PiOrchestrator.Capture;

@@ -3,10 +3,11 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Jpeg;
+using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 using Polly;
 using Polly.Retry;
-using PiOrchestrator.Evidence;
-using PiOrchestrator.Site;
 
 namespace PiOrchestrator.Capture;
 
@@ -99,7 +100,7 @@ public sealed class CaptureService(
         }
 
         var elapsed = (time.GetUtcNow() - requestedAt).TotalMilliseconds;
-        Metrics.AgentMetrics.Capture(record, grab.Latency);
+        CaptureMetrics.Capture(record, grab.Latency);
         var grabs = trail.Count == 0 ? "no grab" : string.Join(", ", trail);
         if (record.IsCaptured)
             log.LogInformation("Captured {Tag} for {ContainerId} session {SessionId}: {Bytes} bytes, {DelayMs} ms after it was asked for ({Grabs}), stored in {ElapsedMs:F0} ms total",

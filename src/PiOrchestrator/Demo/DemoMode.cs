@@ -1,4 +1,4 @@
-using PiOrchestrator.Capture;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Site;
 
 namespace PiOrchestrator.Demo;

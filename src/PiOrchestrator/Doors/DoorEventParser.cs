@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
 
 namespace PiOrchestrator.Doors;
 

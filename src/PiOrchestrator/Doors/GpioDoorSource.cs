@@ -14,7 +14,7 @@ public sealed class GpioDoorSource(
     IGpioDriverFactory drivers,
     IDoorEventSink sink,
     DoorSensorRegistry registry,
-    Systemd.LoopHeartbeats heartbeats,
+    Hosting.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<GpioDoorSource> log) : BackgroundService
 {

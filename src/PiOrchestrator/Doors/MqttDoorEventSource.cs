@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Site;
 
@@ -63,7 +64,7 @@ public sealed class MqttDoorEventSource(
         message.Acknowledge();
         var topic = message.Topic;
         Interlocked.Increment(ref _rejected);
-        Metrics.AgentMetrics.DoorEvent(DoorEventSource.Mqtt, metricResult);
+        DoorMetrics.DoorEvent(DoorEventSource.Mqtt, metricResult);
         if (!_throttle.ShouldLog(problemClass, out var suppressed)) return;
         var heldBack = suppressed > 0 ? $" ({suppressed} more of this kind held back)" : "";
         log.LogWarning("Door event on {Topic} dropped: {Problem}{HeldBack}", DoorEventParser.Printable(topic), problem, heldBack);

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Evidence;
 
@@ -28,5 +29,5 @@ public static class DeviceApi
     public static JsonHttpResult<ApiEnvelope<DeviceDto>> GetDevice(DeviceKey key, EvidenceStore store, TimeProvider time) =>
         Envelope.Ok(new DeviceDto(key.DeviceId, key.KeyId, key.PublicKeyPem, key.CreatedAt,
                 [.. store.GetDeviceKeys().Select(k => new DeviceKeyDto(k.KeyId, k.PublicKeyPem, k.ValidFrom, k.ValidTo))]),
-            AppJsonContext.Default.ApiEnvelopeDeviceDto, time);
+            EvidenceJsonContext.Default.ApiEnvelopeDeviceDto, time);
 }

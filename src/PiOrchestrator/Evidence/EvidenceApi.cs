@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http.HttpResults;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Evidence;
@@ -88,7 +89,7 @@ public static class EvidenceApi
             return ApiErrors.InvalidRequest("include_image", "include_image must be true or false");
         if (store.GetSession(sessionId) is not { } session)
             return ApiErrors.NotFound($"session {sessionId} not found");
-        return Envelope.Ok(views.Pair(session, withImages), AppJsonContext.Default.ApiEnvelopeEvidencePairDto, time);
+        return Envelope.Ok(views.Pair(session, withImages), EvidenceJsonContext.Default.ApiEnvelopeEvidencePairDto, time);
     }
 
     public static async Task<Results<FileContentHttpResult, ApiErrorResult>> GetImage(
@@ -132,7 +133,7 @@ public static class EvidenceApi
             bytes = found.Bytes!;
             if (thumbnail)
             {
-                if (!Capture.JpegCodec.Check(bytes, out var made).Ok || made is null)
+                if (!Jpeg.JpegCodec.Check(bytes, out var made).Ok || made is null)
                     return ApiErrors.Internal("the stored image does not decode");
                 // Not kept if retention purged the capture meanwhile.
                 if (store.SaveThumbnail(evidence.EvidenceId, made)) cache.Set(thumbKey, made);
@@ -148,7 +149,7 @@ public static class EvidenceApi
     {
         if (!Guid.TryParse(evidenceId, out var id)) return ApiErrors.InvalidRequest("evidence_id", "evidence_id must be a UUID");
         if (store.GetEvidence(id) is not { } evidence) return ApiErrors.NotFound($"evidence {evidenceId} not found");
-        return Envelope.Ok(CaptureDto.From(evidence, null), AppJsonContext.Default.ApiEnvelopeCaptureDto, time);
+        return Envelope.Ok(CaptureDto.From(evidence, null), EvidenceJsonContext.Default.ApiEnvelopeCaptureDto, time);
     }
 
     public static Results<JsonHttpResult<ApiEnvelope<EvidenceDownloadDto>>, ApiErrorResult> GetDownload(
@@ -163,7 +164,7 @@ public static class EvidenceApi
             return ApiErrors.EvidenceNotReady($"the capture is not uploaded yet (upload_status {EvidenceNames.Of(e.UploadStatus)})");
         var url = s3.PresignGet(e.ObjectKey!, time.GetUtcNow());
         return Envelope.Ok(new EvidenceDownloadDto(url, options.Value.PresignSeconds, e.Sha256!, e.ImageSizeBytes ?? 0, e.ContentType, "snapshot"),
-            AppJsonContext.Default.ApiEnvelopeEvidenceDownloadDto, time);
+            EvidenceJsonContext.Default.ApiEnvelopeEvidenceDownloadDto, time);
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionVerificationDto>>, ApiErrorResult>> VerifySession(
@@ -192,7 +193,7 @@ public static class EvidenceApi
         var timestamp = TimestampVerdict(store.GetTimestamp(sessionId), session.ChainHead);
         ok = ok && timestamp != "bad";
         return Envelope.Ok(new SessionVerificationDto(sessionId, session.ChainHead, recomputed, chainOk, captures, timestamp, ok),
-            AppJsonContext.Default.ApiEnvelopeSessionVerificationDto, time);
+            EvidenceJsonContext.Default.ApiEnvelopeSessionVerificationDto, time);
     }
 
     /// <summary>From the token and the trust material kept with it, as /sessions/{id}'s status was: the two agree.</summary>

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Evidence;
 
@@ -15,8 +16,8 @@ public sealed record CaptureDto
     /// <summary>captured or failed; on a pair side with no good capture also missing, or pending while the session runs.</summary>
     [AllowedValues("captured", "failed", "missing", "pending")] public required string Status { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    [AllowedValues(Sessions.MissingReason.SessionInProgress, Sessions.MissingReason.NoOpenEvent, Sessions.MissingReason.CaptureFailed,
-        Sessions.MissingReason.CameraOffline, Sessions.MissingReason.DoorLeftOpen)]
+    [AllowedValues(Store.MissingReason.SessionInProgress, Store.MissingReason.NoOpenEvent, Store.MissingReason.CaptureFailed,
+        Store.MissingReason.CameraOffline, Store.MissingReason.DoorLeftOpen)]
     public string? MissingReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? FailureReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? DeviceId { get; init; }
@@ -56,7 +57,7 @@ public sealed record CaptureDto
         ContentType = e.ContentType,
         ImageSizeBytes = e.ImageSizeBytes,
         ObjectKey = e.ObjectKey,
-        UploadStatus = e.UploadStatus == Evidence.UploadStatus.None ? null : EvidenceNames.Of(e.UploadStatus),
+        UploadStatus = e.UploadStatus == Store.UploadStatus.None ? null : EvidenceNames.Of(e.UploadStatus),
         Sha256 = e.Sha256,
         Width = e.Width,
         Height = e.Height,

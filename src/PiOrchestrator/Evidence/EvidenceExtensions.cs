@@ -1,19 +1,13 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Http;
+
 namespace PiOrchestrator.Evidence;
 
 public static class EvidenceExtensions
 {
     public static IServiceCollection AddEvidence(this IServiceCollection services)
     {
-        services.AddOptions<StorageOptions>().BindConfiguration("Storage").ValidateOnStart();
-        services.AddSingleton<IValidateOptions<StorageOptions>, StorageOptionsAnnotations>();
-        services.TryAddSingleton<IClockSynchronization>(_ => new KernelClock());
-        services.AddSingleton<ClockTrust>();
-        services.AddOptions<EvidenceOptions>().BindConfiguration("Evidence").ValidateOnStart();
-        services.AddSingleton<DeviceKey>();
-        services.AddSingleton<EvidenceStore>();
-        services.AddSingleton<ImageCache>();
+        services.AddApiJson(EvidenceJsonContext.Default);
         services.AddSingleton<EvidenceViews>();
         services.AddSingleton<ImageSource>();
         services.AddSingleton<ObjectReadBacks>();

@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using PiOrchestrator.Api;
-using PiOrchestrator.Capture;
-using PiOrchestrator.Sessions;
+using PiOrchestrator.Jpeg;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Evidence;
 
@@ -33,7 +32,7 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
         if (_lists.TryGetValue(key, out var cached) && cached.Revision == session.Revision) return cached.Json;
 
         var dto = EvidenceList(session, withImages);
-        var json = JsonSerializer.SerializeToUtf8Bytes(dto, AppJsonContext.Default.SessionEvidenceDto);
+        var json = JsonSerializer.SerializeToUtf8Bytes(dto, EvidenceJsonContext.Default.SessionEvidenceDto);
         if (Interlocked.Add(ref _cachedBytes, json.Length) > MaxCachedBytes)
         {
             _lists.Clear();

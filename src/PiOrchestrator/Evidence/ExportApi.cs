@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Evidence;
 

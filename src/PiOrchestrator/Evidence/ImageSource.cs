@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Evidence;
@@ -13,7 +14,7 @@ public readonly record struct ImageLookup(ImageOutcome Outcome, byte[]? Bytes, s
 /// </summary>
 public sealed class ImageSource(EvidenceStore store, ImageCache cache, S3ObjectStore s3, TimeProvider time, ILogger<ImageSource> log)
 {
-    private readonly Doors.LogThrottle _unreachable = new(time, TimeSpan.FromMinutes(1));
+    private readonly Hosting.LogThrottle _unreachable = new(time, TimeSpan.FromMinutes(1));
 
     public async Task<ImageLookup> GetAsync(EvidenceRecord e, CancellationToken ct)
     {

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Evidence;

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Evidence;
@@ -13,7 +14,7 @@ public sealed class RetentionService(
     S3ObjectStore s3,
     IOptions<StorageOptions> storage,
     IOptions<S3Options> s3Options,
-    Systemd.LoopHeartbeats heartbeats,
+    Hosting.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<RetentionService> log) : BackgroundService
 {
@@ -75,12 +76,12 @@ public sealed class RetentionService(
             {
                 // A server that refuses everything (or is down) is not asked 500 times, each up to its timeout.
                 if (inARow >= MaxDeleteFailuresInARow) break;
-                if (!Api.Validation.IsCanonicalKey(e.ObjectKey))
+                if (!Http.Validation.IsCanonicalKey(e.ObjectKey))
                 {
                     // Uploaded by an older version under a key S3 rewrote (a '..' session): the object at the rewritten
                     // key may be another's, so nothing is deleted; the row is marked purged so retention goes on.
                     log.LogWarning("Retention: {Key} is not a canonical key; the object S3 stored for it is not deleted, the row is marked purged",
-                        Api.Validation.PrintableKey(e.ObjectKey!));
+                        Http.Validation.PrintableKey(e.ObjectKey!));
                     store.MarkPurged(e, time.GetUtcNow());
                     continue;
                 }

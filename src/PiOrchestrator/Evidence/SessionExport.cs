@@ -3,6 +3,7 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Evidence;
@@ -16,7 +17,7 @@ public sealed record ExportManifestDto(
     string DeviceId, string KeyId, DateTimeOffset ExportedAt, IReadOnlyList<ExportCaptureDto> Captures);
 
 /// <summary>The manifest's JSON: indented for a reader, snake_case and UTC like the API.</summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, Converters = [typeof(Api.UtcDateTimeConverter)])]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, Converters = [typeof(Http.UtcDateTimeConverter)])]
 [JsonSerializable(typeof(ExportManifestDto))]
 internal sealed partial class ExportJsonContext : JsonSerializerContext;
 
@@ -40,7 +41,7 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
             var files = new List<(string Name, EvidenceRecord Row)>();
             foreach (var e in store.GetEvidenceForSession(session.SessionId))
             {
-                var capturedAt = e.CapturedAt.UtcDateTime.ToString(Api.UtcDateTimeConverter.Format, CultureInfo.InvariantCulture);
+                var capturedAt = e.CapturedAt.UtcDateTime.ToString(Http.UtcDateTimeConverter.Format, CultureInfo.InvariantCulture);
                 string? file = null, notIncluded = null;
                 if (e.IsCaptured)
                 {

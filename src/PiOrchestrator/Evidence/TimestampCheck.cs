@@ -2,22 +2,9 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Evidence;
-
-/// <summary>
-/// What a time stamp was trusted by when it arrived: the TSA's certificate with any intermediates (PEM), the CA it
-/// chained to (PEM) and that CA's SHA-256 fingerprint (lowercase hex of its DER). Kept with the token, so a later
-/// Tsa:CaFile does not change the verdict on an old stamp.
-/// </summary>
-public sealed record TsaAnchor(string ChainPem, string CaPem, string CaSha256)
-{
-    public static TsaAnchor For(X509Certificate2 ca, string chainPem) => new(chainPem, ca.ExportCertificatePem() + "\n", TimestampCheck.Sha256Of(ca));
-
-    /// <summary>The fingerprint as <c>openssl x509 -fingerprint -sha256</c> prints it, for a reader to compare.</summary>
-    public static string Display(string sha256Hex) =>
-        string.Join(':', Enumerable.Range(0, sha256Hex.Length / 2).Select(i => sha256Hex.Substring(i * 2, 2).ToUpperInvariant()));
-}
 
 /// <summary>An RFC 3161 token checked against a chain head: its imprint, its signature, and its signer's chain to the TSA CA.</summary>
 public static class TimestampCheck
@@ -39,8 +26,6 @@ public static class TimestampCheck
             return false;
         }
     }
-
-    public static string Sha256Of(X509Certificate2 certificate) => Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
 
     /// <summary>
     /// Null when the token is good for <paramref name="chainHeadHex"/>; else why not. <paramref name="chainPem"/> is
@@ -79,7 +64,7 @@ public static class TimestampCheck
         try
         {
             using var ca = X509Certificate2.CreateFromPem(stamp.TsaCaPem);
-            if (Sha256Of(ca) != stamp.TsaCaSha256) return "bad";
+            if (TsaAnchor.Sha256Of(ca) != stamp.TsaCaSha256) return "bad";
             var extra = new X509Certificate2Collection();
             if (stamp.TsaChainPem is { Length: > 0 } pem) extra.ImportFromPem(pem);
             return Rfc3161TimestampToken.TryDecode(stamp.Token, out var decoded, out var used) && used == stamp.Token.Length

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Evidence;
@@ -151,7 +152,7 @@ public sealed class TimestampService(
                 var aside = $"evidence/{session.ContainerId}/{session.SessionId}/chain_{Convert.ToHexStringLower(SHA256.HashData(stamp.Reply!))[..16]}.tsr";
                 if (!await s3.PutBytesAsync(key, stamp.Reply!, "application/timestamp-reply", ct))
                 {
-                    Metrics.AgentMetrics.Upload("collision");
+                    UploadMetrics.Upload("collision");
                     var stored = await s3.PutBytesAsync(aside, stamp.Reply!, "application/timestamp-reply", ct);
                     log.LogError("Key collision: {Key} already holds an object this agent did not write; left as it is, session {SessionId}'s time stamp {Outcome}",
                         key, session.SessionId, stored ? "is stored at " + aside + " instead" : "is kept on this agent and in its export only (" + aside + " is taken too)");

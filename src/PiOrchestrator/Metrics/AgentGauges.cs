@@ -1,9 +1,10 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Capture;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
 namespace PiOrchestrator.Metrics;
@@ -24,7 +25,7 @@ public sealed class AgentGauges : IHostedService
         var containers = site.Value.Containers;
 
         meter.CreateObservableGauge("piorchestrator.build.info", () => new Measurement<int>(1,
-            new KeyValuePair<string, object?>("version", Api.StatusApi.Version),
+            new KeyValuePair<string, object?>("version", AgentVersion.Current),
             new KeyValuePair<string, object?>("runtime", System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription),
             new KeyValuePair<string, object?>("native", (!System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported).ToString().ToLowerInvariant())),
             description: "Always 1; the labels say which build runs");

@@ -1,11 +1,12 @@
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using PiOrchestrator.Hosting;
 
 namespace PiOrchestrator.Metrics;
 
 /// <summary>
 /// <c>GET /metrics</c> in Prometheus text format, through OpenTelemetry's exporter (annotated for native AOT).
-/// Behind the same allow-list as the API: <see cref="Api.ApiAccess"/> runs for every request.
+/// Behind the same allow-list as the API: <see cref="Http.ApiAccess"/> runs for every request.
 /// </summary>
 public static class MetricsExtensions
 {
@@ -16,9 +17,9 @@ public static class MetricsExtensions
         // the agent with one line per problem); the exporter is built earlier, when /metrics is mapped.
         services.AddHostedService<AgentGauges>();
         services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService("piorchestrator", serviceVersion: Api.StatusApi.Version))
+            .ConfigureResource(resource => resource.AddService("piorchestrator", serviceVersion: AgentVersion.Current))
             .WithMetrics(metrics => metrics
-            .AddMeter(AgentMetrics.MeterName, AgentGauges.MeterName)
+            .AddMeter(AgentMeter.Name, AgentGauges.MeterName)
             // Each scrape reads the state as it is now (the exporter would otherwise answer from a 300 ms cache).
             .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         return services;

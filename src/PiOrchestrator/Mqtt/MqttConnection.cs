@@ -17,7 +17,7 @@ public enum MqttState { Disabled, Connecting, Connected, Disconnected }
 public sealed partial class MqttConnection(
     IOptions<MqttOptions> options,
     IEnumerable<IMqttSubscription> subscriptions,
-    Systemd.LoopHeartbeats heartbeats,
+    Hosting.LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<MqttConnection> log) : BackgroundService
 {

@@ -11,7 +11,6 @@ public static class MqttExtensions
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttTlsCheck>();
         services.AddSingleton<MqttConnection>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttConnection>());
-        services.AddHostedService<MqttPublisher>();
         return services;
     }
 

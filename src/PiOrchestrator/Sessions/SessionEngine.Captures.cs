@@ -1,6 +1,6 @@
-using PiOrchestrator.Capture;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Jpeg;
 using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Sessions;
 

@@ -1,5 +1,5 @@
 using PiOrchestrator.Doors;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Sessions;
 
@@ -12,14 +12,14 @@ public sealed partial class SessionEngine
         {
             if (_throttle.ShouldLog("unknown:" + e.ContainerId, out _))
                 _log.LogWarning("Door event for unknown container {ContainerId} from {Source} dropped", DoorEventParser.Printable(e.ContainerId), e.Source);
-            Metrics.AgentMetrics.DoorEvent(e.Source, "unknown_container");
+            DoorMetrics.DoorEvent(e.Source, "unknown_container");
             return;
         }
         CheckRate(container, container.Rate.Count);
         if (e.EventId is { } eventId && (_seenEventIds.Contains((e.ContainerId, eventId)) || IsForgottenAndStored(e, eventId)))
         {
             _log.LogInformation("Duplicate door event {EventId} for {ContainerId} ignored", eventId, e.ContainerId);
-            Metrics.AgentMetrics.DoorEvent(e.Source, "duplicate");
+            DoorMetrics.DoorEvent(e.Source, "duplicate");
             return;
         }
         var remembered = false;
@@ -30,7 +30,7 @@ public sealed partial class SessionEngine
             Publish(container);
         }
         // Counted after the camera request went out: nothing sits between the door event and the picture.
-        Metrics.AgentMetrics.DoorEvent(e.Source, accepted ? "accepted" : "dropped");
+        DoorMetrics.DoorEvent(e.Source, accepted ? "accepted" : "dropped");
         // An event that moved a session was remembered with it; any other is remembered on its own, after the
         // capture has started: nothing on disk comes before the camera request.
         if (e.EventId is not null && !remembered)
@@ -245,7 +245,7 @@ public sealed partial class SessionEngine
         }
         if (rate.Flooded)
         {
-            Metrics.AgentMetrics.DoorEventFlood(container.Config.Id);
+            DoorMetrics.DoorEventFlood(container.Config.Id);
             _log.LogWarning("Door events for {ContainerId} arrive at more than {Limit} a minute (Doors:FloodEventsPerMinute): no door moves that fast, look for a faulty or hostile publisher. Each event is still handled; /api/v1/status flags the container until a minute passes at a normal rate",
                 container.Config.Id, rate.LimitPerMinute);
         }

@@ -3,9 +3,9 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Doors;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Site;
-using PiOrchestrator.Systemd;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Sessions;
 

@@ -1,8 +1,8 @@
 using System.Buffers.Text;
 using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
-using PiOrchestrator.Api;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Http;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Sessions;
 
@@ -60,14 +60,14 @@ public static class SessionsApi
         context.Response.Headers.ETag = etag;
         context.Response.Headers.CacheControl = "no-cache";
         var dto = new SessionListDto(page.Sessions.Select(ToDto).ToList(), page.HasMore, page.Next is { } next ? EncodeCursor(next) : null);
-        return Envelope.Ok(dto, AppJsonContext.Default.ApiEnvelopeSessionListDto, time);
+        return Envelope.Ok(dto, SessionsJsonContext.Default.ApiEnvelopeSessionListDto, time);
     }
 
     public static Results<JsonHttpResult<ApiEnvelope<SessionDto>>, ApiErrorResult> GetSession(string sessionId, EvidenceStore store, TimeProvider time)
     {
         if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
         if (store.GetSession(sessionId) is not { } session) return ApiErrors.NotFound($"session {sessionId} not found");
-        return Envelope.Ok(ToDto(session), AppJsonContext.Default.ApiEnvelopeSessionDto, time);
+        return Envelope.Ok(ToDto(session), SessionsJsonContext.Default.ApiEnvelopeSessionDto, time);
     }
 
     public static SessionDto ToDto(SessionRecord s) => new()

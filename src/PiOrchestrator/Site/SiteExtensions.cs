@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 
 namespace PiOrchestrator.Site;
 
@@ -26,7 +27,8 @@ public static class SiteExtensions
     public static IServiceCollection AddSite(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<Systemd.LoopHeartbeats>();
+        services.TryAddSingleton<LoopHeartbeats>();
+        services.AddOptions<AgentIdentity>().BindConfiguration("Mqtt");
         services.AddOptions<SiteOptions>()
             .Configure<IConfiguration>((site, configuration) => configuration.GetSection("Containers").Bind(site.Containers))
             .ValidateOnStart();

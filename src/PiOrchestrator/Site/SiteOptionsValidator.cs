@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Api;
+using PiOrchestrator.Http;
 
 namespace PiOrchestrator.Site;
 

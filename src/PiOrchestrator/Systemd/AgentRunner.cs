@@ -1,8 +1,8 @@
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Api;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Systemd;
 
@@ -84,7 +84,7 @@ public static class AgentRunner
         var store = app.Services.GetRequiredService<EvidenceStore>();
         var configFile = File.Exists(SiteExtensions.ConfigFile) ? SiteExtensions.ConfigFile : "none (embedded defaults)";
         log.LogInformation("PiOrchestrator {Version} listening on {Urls}; site config {ConfigFile}; data {DataDirectory}; containers: {Containers}",
-            StatusApi.Version, string.Join(", ", app.Urls), configFile, store.DataDirectory,
+            AgentVersion.Current, string.Join(", ", app.Urls), configFile, store.DataDirectory,
             site.Containers.Count == 0 ? "none configured" : string.Join(", ", site.Containers.Select(c => $"{c.Id} (camera {c.CameraId})")));
     }
 }

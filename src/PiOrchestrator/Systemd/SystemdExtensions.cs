@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting.Systemd;
+using PiOrchestrator.Hosting;
 
 namespace PiOrchestrator.Systemd;
 

@@ -2,9 +2,10 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting.Systemd;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Capture;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Mqtt;
 using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Systemd;
 

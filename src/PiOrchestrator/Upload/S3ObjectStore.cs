@@ -4,7 +4,7 @@ using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Microsoft.Extensions.Options;
-using PiOrchestrator.Evidence;
+using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Upload;
 
@@ -16,7 +16,7 @@ public sealed record PutResult(ObjectCheck Check, string? Occupant = null);
 
 /// <summary>A key S3 would store under another name (a dot or empty segment): never written.</summary>
 public sealed class NonCanonicalKeyException(string key)
-    : Exception($"object key '{Api.Validation.PrintableKey(key)}' is not canonical (an empty, '.' or '..' segment, or a character outside [A-Za-z0-9._:/-]): S3 would store it under another key, so it is not uploaded");
+    : Exception($"object key '{Http.Validation.PrintableKey(key)}' is not canonical (an empty, '.' or '..' segment, or a character outside [A-Za-z0-9._:/-]): S3 would store it under another key, so it is not uploaded");
 
 /// <summary>
 /// The bucket, through AWSSDK.S3 with the settings MinIO and s3rver need: path-style addressing, no chunked
@@ -99,7 +99,7 @@ public sealed class S3ObjectStore : IDisposable
         put.Metadata["session_id"] = e.SessionId;
         put.Metadata["container_id"] = e.ContainerId;
         put.Metadata["capture_tag"] = EvidenceNames.Of(e.Tag);
-        put.Metadata["captured_at"] = e.CapturedAt.UtcDateTime.ToString(Api.UtcDateTimeConverter.Format);
+        put.Metadata["captured_at"] = e.CapturedAt.UtcDateTime.ToString(Http.UtcDateTimeConverter.Format);
         if (e.Signature is not null)
         {
             put.Metadata["signature"] = e.Signature;
@@ -174,7 +174,7 @@ public sealed class S3ObjectStore : IDisposable
     /// <summary>Every key this agent writes is checked here: a key S3 would rewrite would land on another object.</summary>
     private static void EnsureCanonical(string key)
     {
-        if (!Api.Validation.IsCanonicalKey(key)) throw new NonCanonicalKeyException(key);
+        if (!Http.Validation.IsCanonicalKey(key)) throw new NonCanonicalKeyException(key);
     }
 
     public async Task<ObjectCheck> HeadMatchesAsync(string key, long length, string md5Hex, CancellationToken ct)

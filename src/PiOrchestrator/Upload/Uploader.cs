@@ -1,10 +1,10 @@
 using Amazon.Runtime;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Store;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
-using PiOrchestrator.Evidence;
 
 namespace PiOrchestrator.Upload;
 
@@ -23,14 +23,14 @@ public sealed class Uploader : BackgroundService
     private readonly ILogger<Uploader> _log;
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private readonly ResiliencePipeline _pipeline;
-    private readonly Systemd.LoopHeartbeats _heartbeats;
+    private readonly Hosting.LoopHeartbeats _heartbeats;
     private const string HeartbeatName = "uploader";
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(10);
 
     /// <summary>One put + head, each bounded by the request timeout.</summary>
     private TimeSpan AttemptBudget => TimeSpan.FromSeconds(_options.RequestTimeoutSeconds * 2);
 
-    public Uploader(EvidenceStore store, S3ObjectStore s3, UploadState state, IOptions<S3Options> options, Systemd.LoopHeartbeats heartbeats,
+    public Uploader(EvidenceStore store, S3ObjectStore s3, UploadState state, IOptions<S3Options> options, Hosting.LoopHeartbeats heartbeats,
         TimeProvider time, ILogger<Uploader> log)
     {
         _heartbeats = heartbeats;
@@ -41,7 +41,7 @@ public sealed class Uploader : BackgroundService
         _time = time;
         _log = log;
         // The breaker's pause is a duration: on the wall clock a step back would keep it open for the step's size.
-        _pipeline = new ResiliencePipelineBuilder { TimeProvider = new Systemd.MonotonicTimeProvider(time) }
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = new Hosting.MonotonicTimeProvider(time) }
             .AddRetry(new RetryStrategyOptions
             {
                 MaxRetryAttempts = int.MaxValue,
@@ -56,7 +56,7 @@ public sealed class Uploader : BackgroundService
                     // Waiting out a backoff on purpose is not a hang.
                     _heartbeats.Beat(HeartbeatName, args.RetryDelay + AttemptBudget);
                     var ex = args.Outcome.Exception!;
-                    Metrics.AgentMetrics.Upload("retry");
+                    UploadMetrics.Upload("retry");
                     if (ex is not BrokenCircuitException)
                         _state.RecordFailure(_s3.Describe(ex), _s3.IsCredentialProblem(ex), IsUnreachable(ex));
                     if (args.Context.Properties.TryGetValue(RowKey, out var row))
@@ -200,14 +200,14 @@ public sealed class Uploader : BackgroundService
             }, context, row);
             _store.SetUploadStatus(row, UploadStatus.Uploaded, null, _time.GetUtcNow());
             _state.RecordSuccess();
-            Metrics.AgentMetrics.Upload("uploaded");
+            UploadMetrics.Upload("uploaded");
         }
         catch (Exception ex) when (S3ObjectStore.IsPermanent(ex))
         {
             var reason = _s3.Describe(ex);
             _log.LogError("Upload of {Key} refused for good: {Reason}; the capture stays on this agent (retried at next start)", row.ObjectKey, reason);
             _store.SetUploadStatus(row, UploadStatus.Failed, reason);
-            Metrics.AgentMetrics.Upload("failed");
+            UploadMetrics.Upload("failed");
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -226,7 +226,7 @@ public sealed class Uploader : BackgroundService
     /// </summary>
     private EvidenceRecord MoveAside(EvidenceRecord row, string occupant)
     {
-        Metrics.AgentMetrics.Upload("collision");
+        UploadMetrics.Upload("collision");
         if (row.NextKeyAfterCollision() is not { } next)
         {
             _log.LogError("Object key {Key} already holds another object ({Occupant}), as does every other key for capture {EvidenceId}: " +
