@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Jpeg;
 using PiOrchestrator.Net;
 
@@ -35,6 +36,9 @@ public static class CaptureExtensions
         services.AddSingleton<ManualCaptureBudget>();
         services.AddSingleton<CameraHealthMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<CameraHealthMonitor>());
+        services.AddSingleton<CameraObserved>();
+        services.AddSingleton<IGaugeSource>(sp => sp.GetRequiredService<CameraObserved>());
+        services.AddSingleton<ISummaryPart>(sp => sp.GetRequiredService<CameraObserved>());
         return services;
     }
 

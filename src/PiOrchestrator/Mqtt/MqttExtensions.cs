@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 
 namespace PiOrchestrator.Mqtt;
 
@@ -11,6 +12,9 @@ public static class MqttExtensions
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttTlsCheck>();
         services.AddSingleton<MqttConnection>();
         services.AddHostedService(sp => sp.GetRequiredService<MqttConnection>());
+        services.AddSingleton<MqttObserved>();
+        services.AddSingleton<IGaugeSource>(sp => sp.GetRequiredService<MqttObserved>());
+        services.AddSingleton<ISummaryPart>(sp => sp.GetRequiredService<MqttObserved>());
         return services;
     }
 

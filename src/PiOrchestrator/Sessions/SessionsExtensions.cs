@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Doors;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Http;
 
 namespace PiOrchestrator.Sessions;
@@ -15,6 +16,7 @@ public static class SessionsExtensions
         services.AddSingleton<IDoorEventSink>(sp => sp.GetRequiredService<SessionEngine>());
         services.AddHostedService(sp => sp.GetRequiredService<SessionEngine>());
         services.AddHostedService<MqttPublisher>();
+        services.AddSingleton<IGaugeSource, SessionsObserved>();
         return services;
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 
 namespace PiOrchestrator.Store;
 
@@ -16,6 +17,7 @@ public static class StoreExtensions
         services.AddSingleton<DeviceKey>();
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ImageCache>();
+        services.AddSingleton<IGaugeSource, StoreObserved>();
         return services;
     }
 }

@@ -1,11 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting.Systemd;
-using Microsoft.Extensions.Options;
-using PiOrchestrator.Capture;
 using PiOrchestrator.Hosting;
-using PiOrchestrator.Mqtt;
-using PiOrchestrator.Site;
-using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Systemd;
 
@@ -19,15 +14,13 @@ public sealed class SystemdService(
     LoopHeartbeats heartbeats,
     IHostApplicationLifetime lifetime,
     IHostLifetime hostLifetime,
-    MqttConnection mqtt,
-    CameraHealth cameras,
-    EvidenceStore store,
-    IOptions<SiteOptions> site,
+    IEnumerable<ISummaryPart> parts,
     TimeProvider time,
     ILogger<SystemdService> log) : BackgroundService
 {
     private static readonly TimeSpan StatusEvery = TimeSpan.FromSeconds(2);
     private static readonly ServiceState WatchdogPing = new("WATCHDOG=1");
+    private readonly ISummaryPart[] _parts = parts.OrderBy(p => p.Order).ToArray();
     private string? _lastStatus;
     private bool _withholding;
     private readonly List<PosixSignalRegistration> _signals = [];
@@ -101,21 +94,9 @@ public sealed class SystemdService(
     /// <summary>"mqtt connected; cameras 2/2 online; upload queue 0; loops ok" — what `systemctl status` shows.</summary>
     public string Summary()
     {
-        var configured = site.Value.Containers.Select(c => c.CameraId).Distinct().ToList();
-        var online = configured.Count(id => cameras.Get(id).Online == true);
-        string queue;
-        try
-        {
-            queue = store.PendingUploads().Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Microsoft.Data.Sqlite.SqliteException)
-        {
-            // A status line is no reason to stop the loop that feeds the watchdog.
-            queue = "unknown";
-        }
         var stalled = heartbeats.Stalled();
-        return $"mqtt {mqtt.State.ToString().ToLowerInvariant()}; cameras {online}/{configured.Count} online; upload queue {queue}; " +
-               (stalled.Count == 0 ? "loops ok" : "stalled: " + string.Join(",", stalled));
+        return string.Join("; ", _parts.Select(p => p.Describe())
+            .Append(stalled.Count == 0 ? "loops ok" : "stalled: " + string.Join(",", stalled)));
     }
 
     public override void Dispose()

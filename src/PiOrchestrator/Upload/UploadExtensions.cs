@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 
 namespace PiOrchestrator.Upload;
 
@@ -13,6 +14,9 @@ public static class UploadExtensions
         services.AddSingleton<UploadState>();
         services.AddSingleton<Uploader>();
         services.AddHostedService(sp => sp.GetRequiredService<Uploader>());
+        services.AddSingleton<UploadObserved>();
+        services.AddSingleton<IGaugeSource>(sp => sp.GetRequiredService<UploadObserved>());
+        services.AddSingleton<ISummaryPart>(sp => sp.GetRequiredService<UploadObserved>());
         return services;
     }
 
