@@ -48,6 +48,7 @@ public sealed class EngineHarness : IAsyncDisposable
             .AddSingleton<IConfiguration>(configuration)
             .AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug))
             .AddSite()
+            .AddStore()
             .AddEvidence()
             .AddCapture()
             .AddSessions()

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using PiOrchestrator.Evidence;
 using PiOrchestrator.Site;
+using PiOrchestrator.Store;
 using PiOrchestrator.Systemd;
 using PiOrchestrator.Tests.Fixtures;
 using PiOrchestrator.Upload;
@@ -34,7 +35,7 @@ public class AgentRunnerTests
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Storage:DataDirectory"] = data.Path });
         var logs = new CapturingLoggerProvider();
         builder.Logging.ClearProviders().AddProvider(logs);
-        builder.Services.AddSite().AddEvidence().AddUpload().AddHostedService<BrokenLoop>();
+        builder.Services.AddSite().AddStore().AddEvidence().AddUpload().AddHostedService<BrokenLoop>();
         await using var app = builder.Build();
 
         var exit = await app.RunAgentAsync().WaitAsync(TimeSpan.FromSeconds(30));
