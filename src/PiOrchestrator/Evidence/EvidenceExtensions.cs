@@ -13,6 +13,7 @@ public static class EvidenceExtensions
         services.AddOptions<EvidenceOptions>().BindConfiguration("Evidence").ValidateOnStart();
         services.AddSingleton<DeviceKey>();
         services.AddSingleton<EvidenceStore>();
+        services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: [Hosting.Probes.Ready]);
         services.AddSingleton<ImageCache>();
         services.AddSingleton<EvidenceViews>();
         services.AddSingleton<ImageSource>();

@@ -14,6 +14,7 @@ public static class SystemdExtensions
     public static IServiceCollection AddAgentSystemd(this IServiceCollection services)
     {
         services.TryAddSingleton<LoopHeartbeats>();
+        services.AddHealthChecks().AddCheck<HeartbeatsHealthCheck>("loops", tags: [Hosting.Probes.Live]);
         services.AddSingleton<SystemdNotifier>();
         services.AddSingleton<ISystemdNotifier, TolerantSystemdNotifier>();
         // READY=1 once the host has started (Kestrel listening), STOPPING=1 when it stops, SIGTERM a graceful stop.
