@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Store;
 using PiOrchestrator.Upload;
 
@@ -22,6 +23,9 @@ public sealed class TimestampService(
 
     /// <summary>The most of a TSA reply read: a token with the TSA's certificate chain is a few KB.</summary>
     public const int MaxReplyBytes = 64 * 1024;
+
+    /// <summary>A TSA that is away is asked again after 1 s, doubling up to Tsa:RetryMaxSeconds; the failures are counted in the store.</summary>
+    internal static Backoff Retry(TsaOptions options) => new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(options.RetryMaxSeconds), Jitter: true);
 
     public static string ObjectKey(SessionRecord session) => $"evidence/{session.ContainerId}/{session.SessionId}/chain.tsr";
 
@@ -135,9 +139,8 @@ public sealed class TimestampService(
 
     private void Postpone(SessionTimestamp due, string error)
     {
-        var delay = Math.Min(_options.RetryMaxSeconds, Math.Pow(2, Math.Min(due.Attempts, 16))) * (0.75 + Random.Shared.NextDouble() * 0.25);
         if (due.Attempts == 0) log.LogWarning("Time stamp for session {SessionId} postponed: {Error}", due.SessionId, error);
-        store.PostponeTimestamp(due.SessionId, error, time.GetUtcNow().AddSeconds(delay));
+        store.PostponeTimestamp(due.SessionId, error, time.GetUtcNow() + Retry(_options).Delay(due.Attempts));
     }
 
     private async Task UploadAsync(CancellationToken ct)

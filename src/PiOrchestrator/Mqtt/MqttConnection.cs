@@ -4,6 +4,8 @@ using Microsoft.Extensions.Options;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
+using PiOrchestrator.Hosting;
+using Polly;
 
 namespace PiOrchestrator.Mqtt;
 
@@ -39,7 +41,6 @@ public sealed partial class MqttConnection(
     private volatile bool _running;
     private volatile MqttState _state = MqttState.Connecting;
     private volatile TaskCompletionSource<string> _lost = NewLostSignal();
-    private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
     private long _messagesReceived;
 
     /// <summary>How the broker's TCP connection is made (<see cref="MqttTransport.ConnectTcp"/>); tests replace it.</summary>
@@ -47,6 +48,9 @@ public sealed partial class MqttConnection(
 
     /// <summary>Sees the client before it connects (tests attach MQTTnet's packet inspector).</summary>
     internal Action<IMqttClient>? ClientCreated { get; init; }
+
+    /// <summary>Reconnects start after 1 s and double up to Mqtt:ReconnectMaxSeconds.</summary>
+    internal static Backoff Reconnect(MqttOptions options) => new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(options.ReconnectMaxSeconds));
 
     public MqttState State => _state;
     public string? LastError { get; private set; }
@@ -85,18 +89,26 @@ public sealed partial class MqttConnection(
         _running = true;
         var acks = SendAcksAsync(stoppingToken);
         var publishes = SendPublishesAsync(client, stoppingToken);
+        var backoff = Reconnect(_options);
+        var connect = new ResiliencePipelineBuilder<bool> { TimeProvider = time }
+            .AddRetry(backoff.Forever<bool>(args => ValueTask.FromResult(args.Outcome is { Exception: null, Result: false }), args =>
+            {
+                heartbeats.Beat("mqtt", args.RetryDelay + Idle);
+                return ValueTask.CompletedTask;
+            }))
+            .Build();
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                if (await TryConnectAsync(client, clientOptions, transport, stoppingToken))
-                {
-                    var reason = await UntilLostAsync(stoppingToken);
-                    if (reason is null) break;
-                    log.LogWarning("MQTT connection to {Host}:{Port} lost ({Reason}); reconnecting", _options.Host, _options.BrokerPort, reason);
-                    SetState(MqttState.Disconnected, reason);
-                }
-                await WaitRetryAsync(stoppingToken);
+                await connect.ExecuteAsync(async ct => await TryConnectAsync(client, clientOptions, transport, ct), stoppingToken);
+                var reason = await UntilLostAsync(stoppingToken);
+                if (reason is null) break;
+                log.LogWarning("MQTT connection to {Host}:{Port} lost ({Reason}); reconnecting", _options.Host, _options.BrokerPort, reason);
+                SetState(MqttState.Disconnected, reason);
+                // Not at once: two agents given one client id would take the session from each other as fast as they connect.
+                heartbeats.Beat("mqtt", backoff.First + Idle);
+                await Task.Delay(backoff.First, time, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -170,7 +182,6 @@ public sealed partial class MqttConnection(
             }
             await client.SubscribeAsync(subscribe.Build(), attempt.Token);
             await client.PublishAsync(Status(Online), attempt.Token);
-            _retryDelay = TimeSpan.FromSeconds(1);
             if (_state != MqttState.Connected)
                 log.LogInformation("MQTT connected to {Host}:{Port}{Tls} as {ClientId}; listening on {Topics}{Session}",
                     _options.Host, _options.BrokerPort, _options.Tls.Enabled ? " over TLS" : "", _options.ClientId,
@@ -248,13 +259,6 @@ public sealed partial class MqttConnection(
                 return null;
             }
         }
-    }
-
-    private async Task WaitRetryAsync(CancellationToken stoppingToken)
-    {
-        heartbeats.Beat("mqtt", _retryDelay + Idle);
-        await Task.Delay(_retryDelay, time, stoppingToken);
-        _retryDelay = TimeSpan.FromSeconds(Math.Min(_retryDelay.TotalSeconds * 2, _options.ReconnectMaxSeconds));
     }
 
     /// <summary>At shutdown (systemd's SIGTERM): a retained offline, then DISCONNECT (which suppresses the will).</summary>

@@ -11,6 +11,7 @@ public static class MqttExtensions
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<MqttOptions>, MqttTlsCheck>();
         services.AddSingleton<MqttConnection>();
+        services.AddHealthChecks().AddCheck<MqttHealthCheck>("mqtt", tags: [Hosting.Probes.Ready]);
         services.AddHostedService(sp => sp.GetRequiredService<MqttConnection>());
         services.AddSingleton<MqttObserved>();
         services.AddSingleton<IGaugeSource>(sp => sp.GetRequiredService<MqttObserved>());

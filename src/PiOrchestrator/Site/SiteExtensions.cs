@@ -19,7 +19,7 @@ public static class SiteExtensions
     {
         builder.Configuration.AddJsonFile(ConfigFile, optional: true, reloadOnChange: false);
         builder.Configuration.AddEnvironmentVariables("PIORCH_");
-        builder.Configuration.AddInMemoryCollection(SystemdCredentials.Read(Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY")));
+        builder.Configuration.AddSystemdCredentials(Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY"));
         builder.Configuration.AddCommandLine(args);
         return builder;
     }

@@ -15,17 +15,25 @@ public static class SystemdCredentials
         ["api-key"] = "Api:Key",
     };
 
-    /// <summary>The credentials present in <paramref name="directory"/>, as configuration values (trailing newline dropped).</summary>
-    public static Dictionary<string, string?> Read(string? directory)
+    /// <summary>
+    /// The credentials present in <paramref name="directory"/> as configuration values (trailing newlines dropped), read
+    /// by the key-per-file provider. Its keys are the file names, and these keep systemd's spelling (the unit and the
+    /// package name them), so each is renamed to its setting; a file of another name is not read.
+    /// </summary>
+    public static IConfigurationBuilder AddSystemdCredentials(this IConfigurationBuilder builder, string? directory)
     {
-        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        if (string.IsNullOrEmpty(directory)) return values;
-        foreach (var (name, key) in Names)
-        {
-            var file = Path.Combine(directory, name);
-            if (!File.Exists(file)) continue;
-            values[key] = File.ReadAllText(file).TrimEnd('\r', '\n');
-        }
-        return values;
+        if (string.IsNullOrEmpty(directory)) return builder;
+        var files = new ConfigurationBuilder()
+            .AddKeyPerFile(source =>
+            {
+                if (Directory.Exists(directory)) source.FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.GetFullPath(directory));
+                source.Optional = true;
+                source.IgnoreCondition = name => !Names.ContainsKey(name);
+            })
+            .Build();
+        // The provider drops one newline; a file written on Windows or by `echo` twice ends in more.
+        return builder.AddInMemoryCollection(Names
+            .Where(credential => files[credential.Key] is not null)
+            .Select(credential => KeyValuePair.Create<string, string?>(credential.Value, files[credential.Key]!.TrimEnd('\r', '\n'))));
     }
 }

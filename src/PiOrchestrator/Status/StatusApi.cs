@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Doors;
@@ -101,26 +102,30 @@ public static class StatusApi
         return setup;
     }
 
-    /// <summary>Liveness: every loop keeps its heartbeat (the same test the systemd watchdog uses).</summary>
-    public static JsonHttpResult<ApiEnvelope<HealthDto>> Healthz(LoopHeartbeats heartbeats, TimeProvider time)
-    {
-        var stalled = heartbeats.Stalled();
-        var checks = heartbeats.Loops.ToDictionary(loop => loop, loop => stalled.Contains(loop) ? "stalled" : "ok");
-        return TypedResults.Json(new ApiEnvelope<HealthDto>(new HealthDto(stalled.Count > 0 ? "unhealthy" : "ok", checks), time.GetUtcNow()),
-            StatusJsonContext.Default.ApiEnvelopeHealthDto, statusCode: stalled.Count > 0 ? 503 : 200);
-    }
+    /// <summary>Liveness: the health checks tagged <see cref="Probes.Live"/> (every loop keeps its heartbeat).</summary>
+    public static async Task<JsonHttpResult<ApiEnvelope<HealthDto>>> Healthz(HealthCheckService health, TimeProvider time, CancellationToken ct) =>
+        Probe(await health.CheckHealthAsync(check => check.Tags.Contains(Probes.Live), ct), "ok", "unhealthy", time);
 
-    /// <summary>Readiness: evidence can be served. MQTT is reported, not required: the API works without a broker.</summary>
-    public static JsonHttpResult<ApiEnvelope<HealthDto>> Readyz(EvidenceStore store, MqttConnection mqtt, TimeProvider time)
+    /// <summary>Readiness: the health checks tagged <see cref="Probes.Ready"/> (the store works; MQTT is reported, not required).</summary>
+    public static async Task<JsonHttpResult<ApiEnvelope<HealthDto>>> Readyz(HealthCheckService health, TimeProvider time, CancellationToken ct) =>
+        Probe(await health.CheckHealthAsync(check => check.Tags.Contains(Probes.Ready), ct), "ready", "not_ready", time);
+
+    /// <summary>
+    /// A probe's answer: 503 when a check is unhealthy, and each check's findings (its data) as the checks. Not
+    /// MapHealthChecks: its endpoints carry no handler method, so the OpenAPI document would lose both probes.
+    /// </summary>
+    private static JsonHttpResult<ApiEnvelope<HealthDto>> Probe(HealthReport report, string pass, string fail, TimeProvider time)
     {
-        var storeOk = store.IsHealthy();
-        var checks = new Dictionary<string, string>
+        var checks = new Dictionary<string, string>();
+        foreach (var (name, entry) in report.Entries)
         {
-            ["store"] = storeOk ? "ok" : "failed",
-            ["mqtt"] = mqtt.State.ToString().ToLowerInvariant(),
-        };
-        return TypedResults.Json(new ApiEnvelope<HealthDto>(new HealthDto(storeOk ? "ready" : "not_ready", checks), time.GetUtcNow()),
-            StatusJsonContext.Default.ApiEnvelopeHealthDto, statusCode: storeOk ? 200 : 503);
+            // A check that threw found nothing to list but itself.
+            if (entry.Exception is not null) checks[name] = "failed";
+            foreach (var (key, value) in entry.Data) checks[key] = value.ToString() ?? "";
+        }
+        var ok = report.Status != HealthStatus.Unhealthy;
+        return TypedResults.Json(new ApiEnvelope<HealthDto>(new HealthDto(ok ? pass : fail, checks), time.GetUtcNow()),
+            StatusJsonContext.Default.ApiEnvelopeHealthDto, statusCode: ok ? 200 : 503);
     }
 }
 

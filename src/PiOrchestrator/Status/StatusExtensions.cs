@@ -1,3 +1,4 @@
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Http;
 
 namespace PiOrchestrator.Status;
@@ -8,6 +9,7 @@ public static class StatusExtensions
     {
         services.AddApiJson(StatusJsonContext.Default);
         services.AddSingleton<AgentClock>();
+        services.AddHealthChecks().AddCheck<HeartbeatsHealthCheck>("loops", tags: [Probes.Live]);
         return services;
     }
 }

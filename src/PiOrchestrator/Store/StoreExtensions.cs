@@ -16,6 +16,7 @@ public static class StoreExtensions
         services.AddOptions<EvidenceOptions>().BindConfiguration("Evidence").ValidateOnStart();
         services.AddSingleton<DeviceKey>();
         services.AddSingleton<EvidenceStore>();
+        services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: [Probes.Ready]);
         services.AddSingleton<ImageCache>();
         services.AddSingleton<IGaugeSource, StoreObserved>();
         return services;

@@ -1,10 +1,10 @@
 using Amazon.Runtime;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using PiOrchestrator.Hosting;
 using PiOrchestrator.Store;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Retry;
 
 namespace PiOrchestrator.Upload;
 
@@ -23,6 +23,7 @@ public sealed class Uploader : BackgroundService
     private readonly ILogger<Uploader> _log;
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private readonly ResiliencePipeline _pipeline;
+    private readonly ResiliencePipeline _passes;
     private readonly Hosting.LoopHeartbeats _heartbeats;
     private const string HeartbeatName = "uploader";
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(10);
@@ -42,16 +43,10 @@ public sealed class Uploader : BackgroundService
         _log = log;
         // The breaker's pause is a duration: on the wall clock a step back would keep it open for the step's size.
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = new Hosting.MonotonicTimeProvider(time) }
-            .AddRetry(new RetryStrategyOptions
-            {
-                MaxRetryAttempts = int.MaxValue,
-                Delay = TimeSpan.FromMilliseconds(_options.RetryBaseDelayMs),
-                MaxDelay = MaxBackoff,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && !S3ObjectStore.IsPermanent(ex)
-                                                            && !(ex is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
-                OnRetry = args =>
+            .AddRetry(new Backoff(TimeSpan.FromMilliseconds(_options.RetryBaseDelayMs), MaxBackoff, Jitter: true).Forever(
+                args => ValueTask.FromResult(args.Outcome.Exception is { } ex && !S3ObjectStore.IsPermanent(ex)
+                                             && !(ex is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
+                args =>
                 {
                     // Waiting out a backoff on purpose is not a hang.
                     _heartbeats.Beat(HeartbeatName, args.RetryDelay + AttemptBudget);
@@ -72,8 +67,7 @@ public sealed class Uploader : BackgroundService
                         }
                     }
                     return ValueTask.CompletedTask;
-                },
-            })
+                }))
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 FailureRatio = 1.0,
@@ -83,6 +77,18 @@ public sealed class Uploader : BackgroundService
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && !S3ObjectStore.IsPermanent(ex)),
             })
             .Build();
+        _passes = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(PassBackoff(_options).Forever(
+                args => ValueTask.FromResult(args.Outcome.Exception is { } ex
+                                             && !(ex is OperationCanceledException && args.Context.CancellationToken.IsCancellationRequested)),
+                args =>
+                {
+                    // The store or anything else failing is no reason to stop uploading for good: wait, then try again.
+                    _log.LogError(args.Outcome.Exception, "Upload pass failed; retrying in {Seconds:F1} s (captures stay pending)", args.RetryDelay.TotalSeconds);
+                    _heartbeats.Beat(HeartbeatName, args.RetryDelay + AttemptBudget);
+                    return ValueTask.CompletedTask;
+                }))
+            .Build();
         store.EvidenceStored += e =>
         {
             if (e.UploadStatus == UploadStatus.Pending) _wake.Release();
@@ -90,6 +96,9 @@ public sealed class Uploader : BackgroundService
     }
 
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(5);
+
+    /// <summary>A failed pass (the store, not S3: that is retried per object) waits S3:RetryBaseDelayMs, doubling up to 5 minutes.</summary>
+    internal static Backoff PassBackoff(S3Options options) => new(TimeSpan.FromMilliseconds(options.RetryBaseDelayMs), MaxBackoff);
     private static readonly ResiliencePropertyKey<EvidenceRecord> RowKey = new("evidence");
 
 
@@ -107,32 +116,8 @@ public sealed class Uploader : BackgroundService
         try
         {
             await EnsureBucketAsync(stoppingToken);
-            var failures = 0;
             while (!stoppingToken.IsCancellationRequested)
-            {
-                try
-                {
-                    _heartbeats.Beat(HeartbeatName, IdleWait + AttemptBudget);
-                    var batch = _store.NextPendingUploads(32);
-                    if (batch.Count == 0)
-                    {
-                        failures = 0;
-                        await _wake.WaitAsync(IdleWait, stoppingToken);
-                        continue;
-                    }
-                    await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelUploads, CancellationToken = stoppingToken },
-                        async (row, ct) => await UploadAsync(row, ct));
-                    failures = 0;
-                }
-                catch (Exception ex) when (!(ex is OperationCanceledException && stoppingToken.IsCancellationRequested))
-                {
-                    // The store or anything else failing is no reason to stop uploading for good: wait, then try again.
-                    var wait = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, _options.RetryBaseDelayMs * Math.Pow(2, Math.Min(failures++, 16))));
-                    _log.LogError(ex, "Upload pass failed; retrying in {Seconds:F1} s (captures stay pending)", wait.TotalSeconds);
-                    _heartbeats.Beat(HeartbeatName, wait + AttemptBudget);
-                    await Task.Delay(wait, _time, stoppingToken);
-                }
-            }
+                await _passes.ExecuteAsync(PassAsync, stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -141,6 +126,20 @@ public sealed class Uploader : BackgroundService
         {
             _heartbeats.Retire(HeartbeatName);
         }
+    }
+
+    /// <summary>One batch of pending uploads, or the idle wait when there is none.</summary>
+    private async ValueTask PassAsync(CancellationToken stoppingToken)
+    {
+        _heartbeats.Beat(HeartbeatName, IdleWait + AttemptBudget);
+        var batch = _store.NextPendingUploads(32);
+        if (batch.Count == 0)
+        {
+            await _wake.WaitAsync(IdleWait, stoppingToken);
+            return;
+        }
+        await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = _options.ParallelUploads, CancellationToken = stoppingToken },
+            async (row, ct) => await UploadAsync(row, ct));
     }
 
     /// <summary>
