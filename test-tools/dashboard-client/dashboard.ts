@@ -4,6 +4,10 @@
 import type { components, paths } from "./api";
 
 type SessionsPage = paths["/api/v1/sessions"]["get"]["responses"][200]["content"]["application/json"];
+type OpenSession = paths["/api/v1/containers/{containerId}/sessions"]["post"];
+type OpenSessionBody = components["schemas"]["OpenSessionRequest"];
+type SessionAnswer = OpenSession["responses"][201]["content"]["application/json"];
+type EndSessionBody = components["schemas"]["EndSessionRequest"];
 type PairAnswer = paths["/api/v1/sessions/{sessionId}/evidence/pair"]["get"]["responses"][200]["content"]["application/json"];
 type ErrorAnswer = components["schemas"]["ApiErrorEnvelope"];
 type Capture = components["schemas"]["CaptureDto"];
@@ -24,6 +28,8 @@ export function explain(reason: MissingReason): string {
     case "CAPTURE_FAILED": return "the camera did not deliver a good photo";
     case "CAMERA_OFFLINE": return "the camera was offline";
     case "DOOR_LEFT_OPEN": return "the door is still open";
+    case "NO_DOOR_CYCLE": return "a test capture: no door opened or closed around it";
+    case "ENDED_WITHOUT_CAPTURE": return "the session was ended without an after photo";
     default: {
       const unhandled: never = reason;
       return unhandled;
@@ -59,4 +65,23 @@ export async function listPairs(containerId: string): Promise<string[]> {
   }
   if (page.data.has_more && page.data.next_cursor !== null) lines.push(`more: cursor ${page.data.next_cursor}`);
   return lines;
+}
+
+/** Writes need the site's Api:Key; a retry with the same Idempotency-Key returns the same session (200 instead of 201). */
+async function post<T>(path: string, apiKey: string, body: unknown, idempotencyKey?: string): Promise<T | ErrorAnswer> {
+  const headers: Record<string, string> = { "Authorization": `Bearer ${apiKey}`, "Content-Type": "application/json" };
+  if (idempotencyKey !== undefined) headers["Idempotency-Key"] = idempotencyKey;
+  const response = await fetch(agent + path, { method: "POST", headers, body: JSON.stringify(body) });
+  return (await response.json()) as T | ErrorAnswer;
+}
+
+/** Opens an inspection session with notes and the operator's name, then ends it with a reason. */
+export async function inspect(containerId: string, apiKey: string, operator: string, notes: string): Promise<string> {
+  const body: OpenSessionBody = { opened_by: operator, notes };
+  const opened = await post<SessionAnswer>(`/api/v1/containers/${encodeURIComponent(containerId)}/sessions`, apiKey, body, crypto.randomUUID());
+  if (!opened.success) return `open: ${opened.error.code}: ${opened.error.message}`;
+  const end: EndSessionBody = { reason: "inspection done", after_close: true };
+  const ended = await post<SessionAnswer>(`/api/v1/sessions/${encodeURIComponent(opened.data.id)}/end`, apiKey, end);
+  if (!ended.success) return `end: ${ended.error.code}: ${ended.error.message}`;
+  return `${ended.data.id} opened by ${ended.data.opened_by ?? "?"}, ended by ${ended.data.ended_by ?? "?"}: ${ended.data.end_reason ?? "no reason"}`;
 }

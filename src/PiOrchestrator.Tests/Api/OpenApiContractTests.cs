@@ -163,7 +163,8 @@ public class OpenApiContractTests : IAsyncLifetime
         Assert.Equal(reasons.Order(), Enum("SessionDto", "before_missing_reason").Order());
         var codes = Enumerable.Range(400, 200).Select(s => ApiErrors.ForStatus(s).Error.Code)
             .Concat([ApiErrors.EvidenceNotReady("").Error.Code, ApiErrors.RetentionExpired("").Error.Code, ApiErrors.IntegrityMismatch("").Error.Code,
-                ApiErrors.RateLimited(TimeSpan.Zero).Error.Code])
+                ApiErrors.RateLimited(TimeSpan.Zero).Error.Code, ApiErrors.SessionInProgress("").Error.Code, ApiErrors.SessionExists("").Error.Code,
+                ApiErrors.IdempotencyKeyReused("").Error.Code])
             .Distinct();
         foreach (var code in codes) Assert.Contains(code, Enum("ApiError", "code"));
     }

@@ -17,7 +17,7 @@ public sealed record CaptureDto
     [AllowedValues("captured", "failed", "missing", "pending")] public required string Status { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     [AllowedValues(Store.MissingReason.SessionInProgress, Store.MissingReason.NoOpenEvent, Store.MissingReason.CaptureFailed,
-        Store.MissingReason.CameraOffline, Store.MissingReason.DoorLeftOpen)]
+        Store.MissingReason.CameraOffline, Store.MissingReason.DoorLeftOpen, Store.MissingReason.NoDoorCycle, Store.MissingReason.EndedWithoutCapture)]
     public string? MissingReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? FailureReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? DeviceId { get; init; }

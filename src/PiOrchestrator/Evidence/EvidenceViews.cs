@@ -93,7 +93,7 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
                 DeviceId = failed.DeviceId,
                 CapturedAt = failed.CapturedAt,
             };
-        if (tag == CaptureTag.BeforeOpen && session.BeforeMissingReason is { } reason)
+        if ((tag == CaptureTag.BeforeOpen ? session.BeforeMissingReason : session.AfterMissingReason) is { } reason)
             return new CaptureDto { CaptureTag = tagName, Status = "missing", MissingReason = reason };
         if (session.Phase == SessionPhase.Complete)
             return new CaptureDto { CaptureTag = tagName, Status = "missing", MissingReason = MissingReason.CaptureFailed };

@@ -23,7 +23,7 @@ public sealed record ApiErrorEnvelope(ApiError Error, DateTimeOffset Timestamp)
 /// <summary>Code: one per failure kind (ApiErrors); field: the parameter or header at fault, for invalid_request.</summary>
 public sealed record ApiError(
     [property: AllowedValues("invalid_request", "unauthorized", "permission_denied", "not_found", "method_not_allowed", "request_timeout",
-        "evidence_not_ready", "retention_expired", "payload_too_large", "unsupported_media_type", "rate_limited", "internal_error",
+        "evidence_not_ready", "session_in_progress", "session_exists", "retention_expired", "payload_too_large", "unsupported_media_type", "idempotency_key_reused", "rate_limited", "internal_error",
         "integrity_mismatch", "service_unavailable")]
     string Code,
     string Message, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Field = null);

@@ -29,6 +29,9 @@ public static class ApiErrors
     public static ApiErrorResult NotFound(string message) => new(404, new ApiError("not_found", message));
     public static ApiErrorResult MethodNotAllowed(string message) => new(405, new ApiError("method_not_allowed", message));
     public static ApiErrorResult EvidenceNotReady(string message) => new(409, new ApiError("evidence_not_ready", message));
+    public static ApiErrorResult SessionInProgress(string message) => new(409, new ApiError("session_in_progress", message));
+    public static ApiErrorResult SessionExists(string message) => new(409, new ApiError("session_exists", message));
+    public static ApiErrorResult IdempotencyKeyReused(string message) => new(422, new ApiError("idempotency_key_reused", message, "Idempotency-Key"));
     public static ApiErrorResult RetentionExpired(string message) => new(410, new ApiError("retention_expired", message));
     public static ApiErrorResult PayloadTooLarge(string message) => new(413, new ApiError("payload_too_large", message));
     public static ApiErrorResult RateLimited(TimeSpan retryAfter) => new(429, new ApiError("rate_limited", "too many requests; retry later"), retryAfter);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using PiOrchestrator.Capture;
@@ -12,14 +11,13 @@ namespace PiOrchestrator.Sessions;
 /// <summary>A technician's test capture: MANUAL, in a session of its own (<c>manual-…</c>).</summary>
 public static class CapturesApi
 {
-    private static readonly ConcurrentDictionary<string, Lazy<Task<EvidenceRecord>>> Idempotent = new(StringComparer.Ordinal);
-
     public static IEndpointRouteBuilder MapCapturesApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/api/v1/containers/{containerId}/captures", CreateCapture).WithName("CreateManualCapture").WithTags("Capture")
             .WithSummary("Take a test capture")
             .WithDescription("A technician's MANUAL capture from the container's camera, in a session of its own. 201 with Location " +
-                "for a new capture; with an Idempotency-Key header, a repeat of the same key returns 200 and the same capture. " +
+                "for a new capture; with an Idempotency-Key header, a repeat of the same key returns 200 and the same capture, " +
+                "also after a restart (the key is stored with the capture's session). " +
                 "Refused with 503 while a door's capture holds the camera and 429 past the hourly budget (both with Retry-After).")
             .RequiresApiKey()
             .ProducesEnvelope<CaptureDto>(StatusCodes.Status201Created)
@@ -30,30 +28,19 @@ public static class CapturesApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult>> CreateCapture(
-        string containerId, HttpContext context, IOptions<SiteOptions> site,
+        string containerId, HttpContext context, IOptions<SiteOptions> site, EvidenceStore store,
         SessionEngine engine, CaptureService captures, ManualCaptureBudget budget, TimeProvider time)
     {
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
         if (site.Value.Find(containerId) is not { } container) return ApiErrors.NotFound($"container {containerId} is not configured");
-        var key = context.Request.Headers["Idempotency-Key"].ToString();
-        if (key.Length > 0 && !Validation.IsValidKey(key)) return ApiErrors.InvalidRequest("Idempotency-Key", "Idempotency-Key must be 1-512 characters of [A-Za-z0-9._:/-]");
-        var repeat = key.Length > 0 && Idempotent.ContainsKey(containerId + "\n" + key);
+        if (IdempotencyKeys.Read(context, "captures:" + containerId, fingerprint: "") is not { } key) return IdempotencyKeys.Invalid;
+        var repeat = key.Value is { } k && store.FindIdempotencyKey(k.Scope, k.Key) is not null;
         // A door's photo goes first: a test capture does not queue for a busy camera.
         if (!repeat && captures.IsBusy(container.CameraUrl))
             return ApiErrors.ServiceUnavailable("the camera is busy with a door's capture; try again in a moment", TimeSpan.FromSeconds(2));
         if (!repeat && !budget.TryTake(container.Id, out var retryAfter)) return ApiErrors.RateLimited(retryAfter);
-
-        if (key.Length == 0)
-            return Answer(context, await engine.CaptureManualAsync(container), created: true, time);
-        if (Idempotent.Count > 1000) Idempotent.Clear();
-        var scoped = containerId + "\n" + key;
-        var created = false;
-        var lazy = Idempotent.GetOrAdd(scoped, _ =>
-        {
-            created = true;
-            return new Lazy<Task<EvidenceRecord>>(() => engine.CaptureManualAsync(container));
-        });
-        return Answer(context, await lazy.Value, created, time);
+        var answer = await engine.CaptureManualAsync(container, key.Value);
+        return Answer(context, answer.Capture, answer.Created, time);
     }
 
     /// <summary>201 with Location for a new capture; 200 with the same capture for a repeated Idempotency-Key.</summary>

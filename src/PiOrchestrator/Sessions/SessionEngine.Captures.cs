@@ -27,13 +27,47 @@ public sealed partial class SessionEngine
 
     private void OnManualCapture(ManualCapture manual)
     {
+        if (manual.Key is { } key && _store.FindIdempotencyKey(key.Scope, key.Key) is { } stored)
+        {
+            RepeatManualCapture(manual, stored);
+            return;
+        }
         var now = _time.GetUtcNow();
         var sessionId = ManualSessionPrefix + Guid.CreateVersion7(now).ToString("N");
         // Finishing from the start: the door state and the container's current session are not touched.
         var session = Track(new ActiveSession(sessionId, manual.Container) { Phase = Phase.Finishing, AfterCloseDone = true, OpenedAt = now, OpenedTimestamp = _time.GetTimestamp() });
-        _store.InsertSession(new SessionRecord { SessionId = sessionId, ContainerId = manual.Container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now });
-        StartCapture(session, CaptureTag.Manual, manual.Result);
+        _store.InsertSession(new SessionRecord
+        {
+            SessionId = sessionId, ContainerId = manual.Container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now,
+            BeforeMissingReason = MissingReason.NoDoorCycle, AfterMissingReason = MissingReason.NoDoorCycle,
+        }, idempotencyKey: manual.Key is { } k ? k with { SessionId = sessionId, CreatedAt = now } : null);
+        var capture = new TaskCompletionSource<EvidenceRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        session.ManualCapture = capture.Task;
+        StartCapture(session, CaptureTag.Manual, capture);
+        Forward(capture.Task, manual.Result, created: true);
     }
+
+    /// <summary>The capture a stored key made: still being taken (wait for it) or stored (a failed row if a stop cut it).</summary>
+    private void RepeatManualCapture(ManualCapture manual, IdempotencyRecord stored)
+    {
+        if (_sessions.TryGetValue(stored.SessionId, out var running) && running.ManualCapture is { } inFlight)
+        {
+            Forward(inFlight, manual.Result, created: false);
+            return;
+        }
+        if (_store.GetEvidenceForSession(stored.SessionId).LastOrDefault(e => e.Tag == CaptureTag.Manual) is { } row)
+            manual.Result.TrySetResult(new ManualCaptureAnswer(row, Created: false));
+        else
+            manual.Result.TrySetException(new InvalidOperationException($"the capture of Idempotency-Key session {stored.SessionId} is not stored"));
+    }
+
+    private static void Forward(Task<EvidenceRecord> capture, TaskCompletionSource<ManualCaptureAnswer> result, bool created) =>
+        capture.ContinueWith(done =>
+        {
+            if (done.IsCompletedSuccessfully) result.TrySetResult(new ManualCaptureAnswer(done.Result, created));
+            else if (done.IsCanceled) result.TrySetCanceled();
+            else result.TrySetException(done.Exception!.InnerExceptions);
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     private void OnCaptureDone(CaptureDone done)
     {
@@ -50,6 +84,11 @@ public sealed partial class SessionEngine
         var head = HashChain.Head(session.Id, evidence);
         _store.CompleteSession(session.Id, _time.GetUtcNow(), head);
         _sessions.Remove(session.Id);
+        if (session.EndWaiters.Count > 0)
+        {
+            var ended = _store.GetSession(session.Id);
+            foreach (var waiter in session.EndWaiters) waiter.TrySetResult(new SessionAnswer(RequestOutcome.Ended, ended));
+        }
         _log.LogInformation("Session {SessionId} of {ContainerId} complete: BEFORE_OPEN {Before}, AFTER_CLOSE {After}, chain {ChainHead}",
             session.Id, session.Container.Id, Outcome(evidence, CaptureTag.BeforeOpen), Outcome(evidence, CaptureTag.AfterClose), head[..16]);
     }
@@ -131,6 +170,7 @@ public sealed partial class SessionEngine
             var openedAt = record.OpenedAt ?? record.StartedAt;
             var session = Track(new ActiveSession(record.SessionId, container.Config)
             {
+                Inspection = record.OpenedBy is not null,
                 OpenedAt = openedAt,
                 OpenedTimestamp = TimestampAgo(_time.GetUtcNow() - openedAt),
                 LeftOpenFlagged = record.DoorLeftOpenAt is not null,
@@ -138,6 +178,13 @@ public sealed partial class SessionEngine
             container.LastSessionId = record.SessionId;
             if (evidence.Any(e => e.Tag == CaptureTag.AfterClose))
             {
+                session.Phase = Phase.Finishing;
+                session.AfterCloseDone = true;
+                Complete(session);
+            }
+            else if (record.AfterMissingReason is not null)
+            {
+                // Ended on request without AFTER_CLOSE; the stop came before it completed.
                 session.Phase = Phase.Finishing;
                 session.AfterCloseDone = true;
                 Complete(session);
@@ -163,7 +210,8 @@ public sealed partial class SessionEngine
             {
                 session.Phase = Phase.Open;
                 container.Current = session;
-                SetDoor(container, DoorState.Open, record.OpenedAt ?? record.StartedAt);
+                // An inspection's session says nothing of the door.
+                if (!session.Inspection) SetDoor(container, DoorState.Open, record.OpenedAt ?? record.StartedAt);
                 _log.LogInformation("Resuming session {SessionId} of {ContainerId}: door open, waiting for closed", record.SessionId, record.ContainerId);
             }
             Publish(container);

@@ -110,6 +110,7 @@ public sealed partial class SessionEngine
         {
             var open = _time.GetElapsedTime(session.OpenedTimestamp);
             if (session.Phase != Phase.Open || session.LeftOpenFlagged || open < _maxOpen) continue;
+            if (session.Inspection && _containers[session.Container.Id].Door != DoorState.Open) continue;
             session.LeftOpenFlagged = true;
             _store.FlagDoorLeftOpen(session.Id, now);
             _log.LogWarning("Door of {ContainerId} open for {Minutes:F0} minutes (session {SessionId}): DOOR_LEFT_OPEN",

@@ -32,7 +32,9 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     private sealed record CaptureDone(string SessionId, CaptureTag Tag) : Input;
     private sealed record AfterCloseDue(string SessionId, int Generation) : Input;
     private sealed record Tick : Input;
-    private sealed record ManualCapture(ContainerOptions Container, TaskCompletionSource<EvidenceRecord> Result) : Input;
+    private sealed record ManualCapture(ContainerOptions Container, IdempotencyRecord? Key, TaskCompletionSource<ManualCaptureAnswer> Result) : Input;
+    private sealed record OpenInspection(InspectionRequest Request, TaskCompletionSource<SessionAnswer> Result) : Input;
+    private sealed record EndSession(EndRequest Request, TaskCompletionSource<SessionAnswer> Result) : Input;
 
     private enum Phase { Open, Closing, Finishing }
 
@@ -49,6 +51,12 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         /// <summary>When the door opened on the monotonic clock: the door-left-open limit ignores wall-clock steps.</summary>
         public long OpenedTimestamp { get; set; }
         public bool LeftOpenFlagged { get; set; }
+        /// <summary>Opened by a person (an inspection), not by the door: it is not "left open" while the door is not seen open.</summary>
+        public bool Inspection { get; init; }
+        /// <summary>Requests to end it, answered when it completes.</summary>
+        public List<TaskCompletionSource<SessionAnswer>> EndWaiters { get; } = [];
+        /// <summary>A test capture's photo while it is being taken, for a repeat of its Idempotency-Key.</summary>
+        public Task<EvidenceRecord>? ManualCapture { get; set; }
     }
 
     private sealed class ContainerState(ContainerOptions config, DoorEventRate rate)
@@ -134,11 +142,28 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     /// <summary>A technician's test capture's session: never a container's current one, closed once its picture is stored.</summary>
     public const string ManualSessionPrefix = "manual-";
 
-    /// <summary>A MANUAL capture in a session of its own, run by the loop like any other, so a crash mid-capture is recovered like any other.</summary>
-    public Task<EvidenceRecord> CaptureManualAsync(ContainerOptions container)
+    /// <summary>
+    /// A MANUAL capture in a session of its own, run by the loop like any other, so a crash mid-capture is recovered like
+    /// any other. With <paramref name="key"/> (its SessionId is filled in here), a key already stored answers with the
+    /// capture it made.
+    /// </summary>
+    public Task<ManualCaptureAnswer> CaptureManualAsync(ContainerOptions container, IdempotencyRecord? key = null)
     {
-        var result = new TaskCompletionSource<EvidenceRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_inputs.Writer.TryWrite(new ManualCapture(container, result))) result.TrySetCanceled();
+        var result = new TaskCompletionSource<ManualCaptureAnswer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_inputs.Writer.TryWrite(new ManualCapture(container, key, result))) result.TrySetCanceled();
+        return result.Task;
+    }
+
+    /// <summary>Opens an inspection session on the loop (so it cannot race a door event): BEFORE_OPEN at once, then it follows the door.</summary>
+    public Task<SessionAnswer> OpenInspectionAsync(InspectionRequest request) => Ask<SessionAnswer>(r => new OpenInspection(request, r));
+
+    /// <summary>Ends a session on request and answers once it is complete (its AFTER_CLOSE taken unless asked not to).</summary>
+    public Task<SessionAnswer> EndSessionAsync(EndRequest request) => Ask<SessionAnswer>(r => new EndSession(request, r));
+
+    private Task<T> Ask<T>(Func<TaskCompletionSource<T>, Input> input)
+    {
+        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_inputs.Writer.TryWrite(input(result))) result.TrySetCanceled();
         return result.Task;
     }
 
@@ -184,7 +209,11 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         _tick?.Dispose();
         // Test captures asked for after the loop's last turn are never taken: their callers hear so.
         while (_inputs.Reader.TryRead(out var left))
+        {
             if (left is ManualCapture manual) manual.Result.TrySetCanceled();
+            else if (left is OpenInspection open) open.Result.TrySetCanceled();
+            else if (left is EndSession end) end.Result.TrySetCanceled();
+        }
         foreach (var s in _sessions.Values) s.AfterCloseTimer?.Dispose();
         // Captures in flight finish (each has its own deadline) so their rows are written; sessions resume at next start.
         var pending = _captures.Where(t => !t.IsCompleted).ToArray();
@@ -239,7 +268,13 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
                 OnCaptureDone(done);
                 break;
             case ManualCapture manual:
-                OnManualCapture(manual);
+                Answering(manual.Result, () => OnManualCapture(manual));
+                break;
+            case OpenInspection open:
+                Answering(open.Result, () => OnOpenInspection(open));
+                break;
+            case EndSession end:
+                Answering(end.Result, () => OnEndSession(end));
                 break;
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);

@@ -6,7 +6,7 @@ using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Sessions;
 
-public static class SessionsApi
+public static partial class SessionsApi
 {
     public const int DefaultLimit = 25;
     public const int MaxLimit = 100;
@@ -27,6 +27,7 @@ public static class SessionsApi
             .WithDescription("The session's door times, whether it is complete, and the state of its before/after pair.")
             .ProducesEnvelope<SessionDto>()
             .ProducesErrors(400, 404);
+        MapSessionWrites(app, api);
         return app;
     }
 
@@ -84,6 +85,12 @@ public static class SessionsApi
         Timestamp = new SessionTimestampDto(s.TimestampStatus ?? "none", s.TimestampGenTime, s.TimestampTsa, s.TimestampCaSha256),
         BeforeMissingReason = s.BeforeMissingReason,
         DoorLeftOpenAt = s.DoorLeftOpenAt,
+        Notes = s.Notes,
+        OpenedBy = s.OpenedBy,
+        EndedBy = s.EndedBy,
+        EndReason = s.EndReason,
+        CreatedAt = s.StartedAt,
+        UpdatedAt = new[] { s.OpenedAt, s.ClosedAt, s.DoorLeftOpenAt, s.EndedAt, s.CompletedAt }.Aggregate(s.StartedAt, (latest, t) => t > latest ? t.Value : latest),
     };
 
     public static string EncodeCursor((long StartedMs, string SessionId) position) =>

@@ -10,4 +10,6 @@ namespace PiOrchestrator.Sessions;
 [JsonSerializable(typeof(ApiEnvelope<SessionDto>))]
 [JsonSerializable(typeof(ApiEnvelope<SessionListDto>))]
 [JsonSerializable(typeof(DoorAlert))]
+[JsonSerializable(typeof(OpenSessionRequest))]
+[JsonSerializable(typeof(EndSessionRequest))]
 public sealed partial class SessionsJsonContext : JsonSerializerContext;

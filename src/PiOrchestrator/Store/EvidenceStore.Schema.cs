@@ -5,7 +5,7 @@ namespace PiOrchestrator.Store;
 /// <summary>The schema: its version and migrations, and how session and evidence rows are read back.</summary>
 public sealed partial class EvidenceStore
 {
-    private const int SchemaVersion = 2;
+    private const int SchemaVersion = 3;
 
     private void Migrate()
     {
@@ -69,15 +69,16 @@ public sealed partial class EvidenceStore
         MigrateDeviceKeys();
         MigrateKeyCollisions();
         MigrateCaptureDelay();
+        MigrateSessionPeople();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 
     private const string SessionColumns =
         "session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, completed_ms, before_missing_reason, chain_head, revision, door_left_open_ms, " +
         "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'BEFORE_OPEN' AND e.status = 'captured'), " +
-        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured'), " + TimestampColumns;
+        "EXISTS(SELECT 1 FROM evidence e WHERE e.session_id = sessions.session_id AND e.capture_tag = 'AFTER_CLOSE' AND e.status = 'captured'), " + TimestampColumns + ", " + PeopleColumns;
 
-    private static SessionRecord ReadSession(SqliteDataReader r) => ReadTimestampSummary(r, 14, new()
+    private static SessionRecord ReadSession(SqliteDataReader r) => ReadPeople(r, 18, ReadTimestampSummary(r, 14, new()
     {
         SessionId = r.GetString(0),
         ContainerId = r.GetString(1),
@@ -93,7 +94,7 @@ public sealed partial class EvidenceStore
         DoorLeftOpenAt = Time(r, 11),
         HasBefore = r.GetInt64(12) != 0,
         HasAfter = r.GetInt64(13) != 0,
-    });
+    }));
 
     private const string EvidenceColumns =
         "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +

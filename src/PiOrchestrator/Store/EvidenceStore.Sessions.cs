@@ -9,11 +9,13 @@ public sealed partial class EvidenceStore
     /// A new session; with <paramref name="cause"/>, the door event that started it is remembered in the same
     /// transaction, so a crash cannot keep the session and forget the event (or the other way round).
     /// </summary>
-    public void InsertSession(SessionRecord s, DoorEventId? cause = null)
+    /// <remarks>With <paramref name="idempotencyKey"/>, the request's key is stored in the same transaction.</remarks>
+    public void InsertSession(SessionRecord s, DoorEventId? cause = null, IdempotencyRecord? idempotencyKey = null)
     {
         WriteSession(s.SessionId, cause, """
-            INSERT INTO sessions(session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, before_missing_reason)
-            VALUES($id, $container, $phase, $started, $opened, $closed, $due, $missing)
+            INSERT INTO sessions(session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, before_missing_reason,
+              after_missing_reason, notes, opened_by)
+            VALUES($id, $container, $phase, $started, $opened, $closed, $due, $missing, $afterMissing, $notes, $openedBy)
             RETURNING revision
             """, cmd =>
         {
@@ -24,7 +26,10 @@ public sealed partial class EvidenceStore
             cmd.Parameters.AddWithValue("$closed", Ms(s.ClosedAt));
             cmd.Parameters.AddWithValue("$due", Ms(s.AfterCloseDueAt));
             cmd.Parameters.AddWithValue("$missing", (object?)s.BeforeMissingReason ?? DBNull.Value);
-        });
+            cmd.Parameters.AddWithValue("$afterMissing", (object?)s.AfterMissingReason ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$notes", (object?)s.Notes ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$openedBy", (object?)s.OpenedBy ?? DBNull.Value);
+        }, idempotencyKey);
     }
 
     /// <summary>Moves an unfinished session between open and closing; <paramref name="cause"/> as in <see cref="InsertSession"/>.</summary>
@@ -197,6 +202,7 @@ public sealed partial class EvidenceStore
                 DELETE FROM evidence_bytes WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM thumbnails WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM evidence WHERE session_id IN (SELECT session_id FROM expired);
+                DELETE FROM idempotency_keys WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM door_events WHERE received_ms < $cutoff;
                 SELECT count(*) FROM expired;
@@ -210,7 +216,7 @@ public sealed partial class EvidenceStore
         }
     }
 
-    private void WriteSession(string sessionId, DoorEventId? cause, string sql, Action<SqliteCommand> bind)
+    private void WriteSession(string sessionId, DoorEventId? cause, string sql, Action<SqliteCommand> bind, IdempotencyRecord? idempotencyKey = null)
     {
         lock (_writeLock) WithDiskReserve(() =>
         {
@@ -222,6 +228,7 @@ public sealed partial class EvidenceStore
             bind(cmd);
             var revision = cmd.ExecuteScalar();
             if (cause is { } door) InsertDoorEvent(tx, door);
+            if (idempotencyKey is not null) InsertIdempotencyKey(_writer, tx, idempotencyKey);
             tx.Commit();
             if (revision is long current) _revisions[sessionId] = current;
         });

@@ -20,6 +20,16 @@ public sealed record SessionRecord
     /// <summary>When the door had been open longer than Sessions:MaxOpenMinutes.</summary>
     public DateTimeOffset? DoorLeftOpenAt { get; init; }
     public long Revision { get; init; }
+    /// <summary>Why the AFTER_CLOSE side can never exist, when known (a test capture's session, a session ended without it).</summary>
+    public string? AfterMissingReason { get; init; }
+    /// <summary>What the person who opened an inspection session wrote; null on a door's session.</summary>
+    public string? Notes { get; init; }
+    /// <summary>Who opened an inspection session (a name or an email); null when a door opened it.</summary>
+    public string? OpenedBy { get; init; }
+    /// <summary>Who ended the session on request, when, and why; null when the door (or nothing) ended it.</summary>
+    public string? EndedBy { get; init; }
+    public DateTimeOffset? EndedAt { get; init; }
+    public string? EndReason { get; init; }
     /// <summary>Whether a good BEFORE_OPEN / AFTER_CLOSE exists (computed when read).</summary>
     public bool HasBefore { get; init; }
     public bool HasAfter { get; init; }
