@@ -10,6 +10,8 @@ public static class ApiExtensions
     {
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower);
         services.AddApiJson(HttpJsonContext.Default);
+        // A body that is not the JSON an endpoint takes is the client's error (400) in every environment, never a 500.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
         services.AddApiOpenApi();
         services.AddOptions<ApiOptions>().BindConfiguration("Api").ValidateOnStart();
         services.AddSingleton<IValidateOptions<ApiOptions>, ApiOptionsAnnotations>();
