@@ -161,6 +161,7 @@ public class OpenApiContractTests : IAsyncLifetime
         var reasons = typeof(MissingReason).GetFields().Select(f => (string)f.GetRawConstantValue()!).ToArray();
         Assert.Equal(reasons.Order(), Enum("CaptureDto", "missing_reason").Order());
         Assert.Equal(reasons.Order(), Enum("SessionDto", "before_missing_reason").Order());
+        Assert.Equal(reasons.Order(), Enum("SessionDto", "after_missing_reason").Order());
         var codes = Enumerable.Range(400, 200).Select(s => ApiErrors.ForStatus(s).Error.Code)
             .Concat([ApiErrors.EvidenceNotReady("").Error.Code, ApiErrors.RetentionExpired("").Error.Code, ApiErrors.IntegrityMismatch("").Error.Code,
                 ApiErrors.RateLimited(TimeSpan.Zero).Error.Code, ApiErrors.SessionInProgress("").Error.Code, ApiErrors.SessionExists("").Error.Code,

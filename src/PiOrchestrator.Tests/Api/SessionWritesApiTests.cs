@@ -151,6 +151,7 @@ public class SessionWritesApiTests
         var ended = await Data(await PostAsync(http, $"/api/v1/sessions/{id}/end", """{"after_close":false}"""), HttpStatusCode.OK);
         Assert.Equal("complete", ended.GetProperty("status").GetString());
         Assert.Equal(JsonValueKind.Null, ended.GetProperty("end_reason").ValueKind);
+        Assert.Equal("ENDED_WITHOUT_CAPTURE", ended.GetProperty("after_missing_reason").GetString());
         var pair = await Pair(http, id);
         Assert.Equal("captured", pair.GetProperty("before").GetProperty("status").GetString());
         Assert.Equal("missing", pair.GetProperty("after").GetProperty("status").GetString());

@@ -38,9 +38,9 @@ public static class OpenApiDocument
 
     private static readonly (string Name, string Description)[] Tags =
     [
-        ("Sessions", "Door sessions: one per door cycle, newest first, with the state of its before/after pair."),
+        ("Sessions", "Door sessions: one per door cycle, newest first, with the state of its before/after pair; inspections a person opens and sessions a person ends (with the API key)."),
         ("Evidence", "The photos of a session (BEFORE_OPEN, AFTER_CLOSE, MANUAL), the before/after pair, images and their integrity."),
-        ("Capture", "A technician's test capture; the only operation that changes anything, so it needs the API key."),
+        ("Capture", "A technician's test capture; like every operation that changes anything, it needs the API key."),
         ("Status", "The agent's own state: MQTT, storage, upload queue, cameras and door sensors; liveness and readiness probes."),
     ];
 
@@ -66,7 +66,7 @@ public static class OpenApiDocument
                     "Door sessions and their before/after photo evidence, served by the agent on each site's Raspberry Pi. " +
                     "Every JSON answer is an envelope: {success, status, data, timestamp} on success, " +
                     "{success:false, status:\"error\", error:{code, message, field?}, timestamp} on failure. " +
-                    "Timestamps are UTC ISO-8601 with milliseconds and Z. Reads are open; the one write (a test capture) needs the API key.";
+                    "Timestamps are UTC ISO-8601 with milliseconds and Z. Reads are open; writes (a test capture, opening and ending a session) need the API key.";
                 document.Components ??= new OpenApiComponents();
                 document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
                 document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme

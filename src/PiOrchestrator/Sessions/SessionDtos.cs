@@ -24,6 +24,11 @@ public sealed record SessionDto
         MissingReason.NoDoorCycle, MissingReason.EndedWithoutCapture)]
     public string? BeforeMissingReason { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public DateTimeOffset? DoorLeftOpenAt { get; init; }
+    /// <summary>Why the AFTER_CLOSE side will never exist: a test capture's session, or one ended without it.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [AllowedValues(MissingReason.SessionInProgress, MissingReason.NoOpenEvent, MissingReason.CaptureFailed, MissingReason.CameraOffline, MissingReason.DoorLeftOpen,
+        MissingReason.NoDoorCycle, MissingReason.EndedWithoutCapture)]
+    public string? AfterMissingReason { get; init; }
     /// <summary>What the person who opened an inspection session wrote (null on a door's session).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Notes { get; init; }
     /// <summary>Who opened an inspection session, a name or an email (null when a door opened it).</summary>

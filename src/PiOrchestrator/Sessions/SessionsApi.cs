@@ -85,6 +85,7 @@ public static partial class SessionsApi
         Timestamp = new SessionTimestampDto(s.TimestampStatus ?? "none", s.TimestampGenTime, s.TimestampTsa, s.TimestampCaSha256),
         BeforeMissingReason = s.BeforeMissingReason,
         DoorLeftOpenAt = s.DoorLeftOpenAt,
+        AfterMissingReason = s.AfterMissingReason,
         Notes = s.Notes,
         OpenedBy = s.OpenedBy,
         EndedBy = s.EndedBy,

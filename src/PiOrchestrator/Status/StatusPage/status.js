@@ -23,6 +23,8 @@ const REASONS = {
   DOOR_LEFT_OPEN: 'door left open',
   CAPTURE_FAILED: 'capture failed',
   CAMERA_OFFLINE: 'camera offline',
+  NO_DOOR_CYCLE: 'a test capture: no door cycle',
+  ENDED_WITHOUT_CAPTURE: 'session ended without this photo',
 };
 
 function words(reason) {
@@ -154,6 +156,8 @@ function side(session, captures, tag, label) {
     box.append(el('p', 'bad reason', 'Capture failed: ' + words(failed.failure_reason)));
   } else if (tag === 'BEFORE_OPEN' && session.before_missing_reason) {
     box.append(el('p', 'warn reason', words(session.before_missing_reason)));
+  } else if (tag === 'AFTER_CLOSE' && session.after_missing_reason) {
+    box.append(el('p', 'warn reason', words(session.after_missing_reason)));
   } else if (session.status !== 'complete') {
     box.append(el('p', 'muted reason', session.door_left_open_at && tag === 'AFTER_CLOSE' ? words('DOOR_LEFT_OPEN') : words('SESSION_IN_PROGRESS')));
   } else {
