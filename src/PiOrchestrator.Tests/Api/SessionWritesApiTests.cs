@@ -82,6 +82,9 @@ public class SessionWritesApiTests
             Assert.Equal("session_in_progress", (await Error(busy, HttpStatusCode.Conflict)).Code);
         Assert.Equal(1, camera.CaptureRequests);
         Assert.Single(app.Store.ListSessions("ctr-001", null, false, null, 100).Sessions);
+        // One audit row for the one change; the repeat and the refusals changed nothing.
+        var audit = Assert.Single(app.Store.ListAudit());
+        Assert.Equal(("admin", "session.open", "ctr-001", id, "ops@yourco.com"), (audit.Actor, audit.Action, audit.ContainerId, audit.SessionId, audit.Detail));
     }
 
     [Fact]
@@ -132,6 +135,8 @@ public class SessionWritesApiTests
         var again = await Data(await PostAsync(http, "/api/v1/sessions/sess-stuck-1/end", """{"reason":"another reason","after_close":false}"""), HttpStatusCode.OK);
         Assert.Equal(ended.GetRawText(), again.GetRawText());
         Assert.Equal(2, camera.CaptureRequests);
+        var end = Assert.Single(app.Store.ListAudit("sess-stuck-1"));
+        Assert.Equal(("admin", "session.end", "door sensor stuck open"), (end.Actor, end.Action, end.Detail));
         Assert.Equal("not_found", (await Error(await PostAsync(http, "/api/v1/sessions/sess-none/end", null), HttpStatusCode.NotFound)).Code);
 
         // The door's late close is a new cycle of its own, not this session again.
@@ -159,6 +164,8 @@ public class SessionWritesApiTests
         Assert.Equal(1, camera.CaptureRequests);
 
         var capture = await Data(await PostAsync(http, "/api/v1/containers/ctr-001/captures", null), HttpStatusCode.Created);
+        Assert.Equal("capture", Assert.Single(app.Store.ListAudit(capture.GetProperty("session_id").GetString())).Action);
+        Assert.Equal(["session.open", "session.end"], app.Store.ListAudit(id).Select(a => a.Action));
         var manual = await Pair(http, capture.GetProperty("session_id").GetString()!);
         foreach (var side in new[] { "before", "after" })
         {

@@ -32,6 +32,19 @@ public class SessionWritesProcessTests
     private static async Task<int> CapturesOf(AgentProcess agent, string sessionId) =>
         (await agent.GetDataAsync($"/api/v1/sessions/{sessionId}/evidence?include_image=false")).GetProperty("summary").GetProperty("total_captures").GetInt32();
 
+    private static List<string> AuditOf(string data, string sessionId)
+    {
+        using var db = new SqliteConnection($"Data Source={Path.Combine(data, "evidence.db")};Mode=ReadOnly;Pooling=False");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT actor || '|' || address || '|' || action || '|' || detail FROM audit WHERE session_id = $id ORDER BY id";
+        cmd.Parameters.AddWithValue("$id", sessionId);
+        using var r = cmd.ExecuteReader();
+        var rows = new List<string>();
+        while (r.Read()) rows.Add(r.GetString(0));
+        return rows;
+    }
+
     private static int StampRows(string data, string sessionId)
     {
         using var db = new SqliteConnection($"Data Source={Path.Combine(data, "evidence.db")};Mode=ReadOnly;Pooling=False");
@@ -94,6 +107,8 @@ public class SessionWritesProcessTests
         Assert.Equal(2, await CapturesOf(agent, "sess-stuck-e2e"));
         Assert.Equal(1, StampRows(data.Path, "sess-stuck-e2e"));
         Assert.Equal(stampsAsked, tsa.Answered);
+        // Who ended it, from where and why, once.
+        Assert.Equal(["admin|127.0.0.1|session.end|door sensor stuck open; door seen shut"], AuditOf(data.Path, "sess-stuck-e2e"));
     }
 
     [Fact]
@@ -130,6 +145,7 @@ public class SessionWritesProcessTests
         var sessions = (await second.GetDataAsync("/api/v1/sessions")).GetProperty("sessions");
         Assert.Equal([sessionId], sessions.EnumerateArray().Select(s => s.GetProperty("id").GetString()));
         Assert.Equal(1, await CapturesOf(second, sessionId));
+        Assert.Equal(["admin|127.0.0.1|session.open|ops@yourco.com"], AuditOf(data.Path, sessionId));
 
         // The resumed inspection is still the container's, and its door's close ends it.
         await second.WaitForOutputAsync("MQTT connected");

@@ -49,8 +49,11 @@ public class SessionPeopleMigrationTests
         {
             SessionId = "sess-insp-1", ContainerId = "ctr-002", Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now, Notes = "claim", OpenedBy = "ops@yourco.com",
         }, idempotencyKey: key);
-        upgraded.RecordEnd("sess-insp-1", "admin", now, "done");
-        upgraded.RecordEnd("sess-insp-1", "someone else", now.AddMinutes(1), "again");
+        upgraded.RecordEnd("sess-insp-1", "admin", now, "done", new AuditEntry(now, "admin", "192.0.2.7", "session.end", "ctr-002", "sess-insp-1", "done"));
+        upgraded.RecordEnd("sess-insp-1", "someone else", now.AddMinutes(1), "again",
+            new AuditEntry(now.AddMinutes(1), "someone else", "192.0.2.8", "session.end", "ctr-002", "sess-insp-1", "again"));
+        // The second end changed nothing, so it left no audit row.
+        Assert.Equal([("admin", "192.0.2.7", "done")], upgraded.ListAudit("sess-insp-1").Select(a => (a.Actor, a.Address, a.Detail)));
         Assert.Equal(key, upgraded.FindIdempotencyKey("sessions:ctr-002", "k-1"));
         var inspection = upgraded.GetSession("sess-insp-1")!;
         Assert.Equal(("claim", "ops@yourco.com", "admin", "done", now), (inspection.Notes, inspection.OpenedBy, inspection.EndedBy, inspection.EndReason, inspection.EndedAt));

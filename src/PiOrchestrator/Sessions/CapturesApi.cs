@@ -28,7 +28,7 @@ public static class CapturesApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult>> CreateCapture(
-        string containerId, HttpContext context, IOptions<SiteOptions> site, EvidenceStore store,
+        string containerId, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api, EvidenceStore store,
         SessionEngine engine, CaptureService captures, ManualCaptureBudget budget, TimeProvider time)
     {
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
@@ -39,7 +39,7 @@ public static class CapturesApi
         if (!repeat && captures.IsBusy(container.CameraUrl))
             return ApiErrors.ServiceUnavailable("the camera is busy with a door's capture; try again in a moment", TimeSpan.FromSeconds(2));
         if (!repeat && !budget.TryTake(container.Id, out var retryAfter)) return ApiErrors.RateLimited(retryAfter);
-        var answer = await engine.CaptureManualAsync(container, key.Value);
+        var answer = await engine.CaptureManualAsync(container, key.Value, SessionInputs.Requester(context, api.Value));
         return Answer(context, answer.Capture, answer.Created, time);
     }
 

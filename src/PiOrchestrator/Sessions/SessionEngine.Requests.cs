@@ -3,11 +3,14 @@ using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Sessions;
 
+/// <summary>Who made a request: the credential's holder (admin for Api:Key) and the client's address, for the audit.</summary>
+public sealed record Actor(string Name, string? Address);
+
 /// <summary>An inspection someone opens: the container, an optional id of theirs, their notes and name, the request's key.</summary>
-public sealed record InspectionRequest(ContainerOptions Container, string? SessionId, string? Notes, string OpenedBy, IdempotencyRecord? Key);
+public sealed record InspectionRequest(ContainerOptions Container, string? SessionId, string? Notes, string OpenedBy, IdempotencyRecord? Key, Actor By);
 
 /// <summary>A request to end a session: who, why, and whether AFTER_CLOSE is taken as a door's close would.</summary>
-public sealed record EndRequest(string SessionId, string EndedBy, string? Reason, bool AfterClose);
+public sealed record EndRequest(string SessionId, Actor By, string? Reason, bool AfterClose);
 
 public enum RequestOutcome { Created, Repeated, Ended, AlreadyEnded, NotFound, ContainerBusy, SessionExists, KeyReused }
 
@@ -73,7 +76,8 @@ public sealed partial class SessionEngine
             OpenedAt = now,
             Notes = request.Notes,
             OpenedBy = request.OpenedBy,
-        }, idempotencyKey: request.Key is { } k ? k with { SessionId = sessionId, CreatedAt = now } : null);
+        }, idempotencyKey: request.Key is { } k ? k with { SessionId = sessionId, CreatedAt = now } : null,
+            audit: new AuditEntry(now, request.By.Name, request.By.Address, "session.open", container.Config.Id, sessionId, request.OpenedBy));
         Publish(container);
         _log.LogInformation("Inspection session {SessionId} opened for {ContainerId} by {OpenedBy}; capturing BEFORE_OPEN",
             sessionId, container.Config.Id, request.OpenedBy);
@@ -90,7 +94,9 @@ public sealed partial class SessionEngine
             end.Result.TrySetResult(new SessionAnswer(stored is null ? RequestOutcome.NotFound : RequestOutcome.AlreadyEnded, stored));
             return;
         }
-        _store.RecordEnd(session.Id, request.EndedBy, _time.GetUtcNow(), request.Reason);
+        var now = _time.GetUtcNow();
+        _store.RecordEnd(session.Id, request.By.Name, now, request.Reason,
+            new AuditEntry(now, request.By.Name, request.By.Address, "session.end", session.Container.Id, session.Id, request.Reason));
         session.EndWaiters.Add(end.Result);
         _containers.TryGetValue(session.Container.Id, out var container);
         switch (session.Phase)
@@ -128,7 +134,7 @@ public sealed partial class SessionEngine
                 // Closing with AFTER_CLOSE due, or finishing: it completes on its own; the answer waits for it.
                 break;
         }
-        _log.LogInformation("Session {SessionId} of {ContainerId} ended by {EndedBy}{Reason}", session.Id, session.Container.Id, request.EndedBy,
+        _log.LogInformation("Session {SessionId} of {ContainerId} ended by {EndedBy}{Reason}", session.Id, session.Container.Id, request.By.Name,
             request.Reason is null ? "" : ": " + request.Reason);
     }
 }

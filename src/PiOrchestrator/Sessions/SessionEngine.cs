@@ -32,7 +32,7 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     private sealed record CaptureDone(string SessionId, CaptureTag Tag) : Input;
     private sealed record AfterCloseDue(string SessionId, int Generation) : Input;
     private sealed record Tick : Input;
-    private sealed record ManualCapture(ContainerOptions Container, IdempotencyRecord? Key, TaskCompletionSource<ManualCaptureAnswer> Result) : Input;
+    private sealed record ManualCapture(ContainerOptions Container, IdempotencyRecord? Key, Actor? By, TaskCompletionSource<ManualCaptureAnswer> Result) : Input;
     private sealed record OpenInspection(InspectionRequest Request, TaskCompletionSource<SessionAnswer> Result) : Input;
     private sealed record EndSession(EndRequest Request, TaskCompletionSource<SessionAnswer> Result) : Input;
 
@@ -147,10 +147,10 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
     /// any other. With <paramref name="key"/> (its SessionId is filled in here), a key already stored answers with the
     /// capture it made.
     /// </summary>
-    public Task<ManualCaptureAnswer> CaptureManualAsync(ContainerOptions container, IdempotencyRecord? key = null)
+    public Task<ManualCaptureAnswer> CaptureManualAsync(ContainerOptions container, IdempotencyRecord? key = null, Actor? by = null)
     {
         var result = new TaskCompletionSource<ManualCaptureAnswer>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_inputs.Writer.TryWrite(new ManualCapture(container, key, result))) result.TrySetCanceled();
+        if (!_inputs.Writer.TryWrite(new ManualCapture(container, key, by, result))) result.TrySetCanceled();
         return result.Task;
     }
 
@@ -214,7 +214,12 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
             else if (left is OpenInspection open) open.Result.TrySetCanceled();
             else if (left is EndSession end) end.Result.TrySetCanceled();
         }
-        foreach (var s in _sessions.Values) s.AfterCloseTimer?.Dispose();
+        foreach (var s in _sessions.Values)
+        {
+            s.AfterCloseTimer?.Dispose();
+            // An end asked for is recorded; the session completes when the agent is back.
+            foreach (var waiter in s.EndWaiters) waiter.TrySetCanceled();
+        }
         // Captures in flight finish (each has its own deadline) so their rows are written; sessions resume at next start.
         var pending = _captures.Where(t => !t.IsCompleted).ToArray();
         if (pending.Length > 0)

@@ -16,6 +16,10 @@ public static partial class SessionInputs
     [GeneratedRegex(@"^[\p{L}\p{M}\p{N}.@_+'-]+(?: [\p{L}\p{M}\p{N}.@_+'-]+)*$")]
     private static partial Regex Person();
 
+    /// <summary>Who is asking: one credential for now, so whoever holds Api:Key is the site's admin.</summary>
+    public static Actor Requester(HttpContext context, ApiOptions api) =>
+        new(string.IsNullOrEmpty(api.Key) ? "anonymous" : "admin", ApiAccess.ClientAddress(context.Connection.RemoteIpAddress)?.ToString());
+
     public static ApiErrorResult? CheckOpenedBy(string? value, string field) =>
         value is { Length: > 0 and <= MaxOpenedBy } && Person().IsMatch(value)
             ? null

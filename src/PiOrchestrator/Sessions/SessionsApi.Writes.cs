@@ -24,7 +24,7 @@ public static partial class SessionsApi
             .ProducesEnvelope<SessionDto>(StatusCodes.Status201Created)
             .WithResponseHeader(201, "Location", "The new session: /api/v1/sessions/{id}.")
             .ProducesEnvelope<SessionDto>()
-            .ProducesErrors(400, 401, 403, 404, 409, 413, 415, 422);
+            .ProducesErrors(400, 401, 403, 404, 409, 413, 415, 422, 503);
         sessions.MapPost("/{sessionId}/end", EndSession).WithName("EndSession")
             .WithSummary("End a session")
             .WithDescription("Completes a session in progress as its door's close would: AFTER_CLOSE is taken (unless after_close is " +
@@ -34,11 +34,25 @@ public static partial class SessionsApi
             .WithMetadata(new RequestSizeLimitAttribute(SessionInputs.MaxBodyBytes))
             .RequiresApiKey()
             .ProducesEnvelope<SessionDto>()
-            .ProducesErrors(400, 401, 403, 404, 413, 415);
+            .ProducesErrors(400, 401, 403, 404, 413, 415, 503);
+    }
+
+    /// <summary>The engine's answer, or null when the agent stopped before giving one.</summary>
+    private static async Task<SessionAnswer?> Stopping(Task<SessionAnswer> answer, HttpContext context)
+    {
+        try
+        {
+            return await answer.WaitAsync(context.RequestAborted);
+        }
+        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionDto>>, ApiErrorResult>> OpenSession(
-        string containerId, OpenSessionRequest? body, HttpContext context, IOptions<SiteOptions> site, SessionEngine engine, TimeProvider time)
+        string containerId, OpenSessionRequest? body, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api, SessionEngine engine,
+        TimeProvider time)
     {
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
         if (site.Value.Find(containerId) is not { } container) return ApiErrors.NotFound($"container {containerId} is not configured");
@@ -49,8 +63,9 @@ public static partial class SessionsApi
         var fingerprint = IdempotencyKeys.Fingerprint(body.Notes, body.OpenedBy, body.SessionId);
         if (IdempotencyKeys.Read(context, "sessions:" + containerId, fingerprint) is not { } key) return IdempotencyKeys.Invalid;
 
-        var answer = await engine.OpenInspectionAsync(new InspectionRequest(container, body.SessionId, body.Notes, body.OpenedBy, key.Value))
-            .WaitAsync(context.RequestAborted);
+        if (await Stopping(engine.OpenInspectionAsync(new InspectionRequest(container, body.SessionId, body.Notes, body.OpenedBy, key.Value,
+                SessionInputs.Requester(context, api.Value))), context) is not { } answer)
+            return ApiErrors.ServiceUnavailable("the agent is stopping; ask again when it is back", TimeSpan.FromSeconds(5));
         switch (answer.Outcome)
         {
             case RequestOutcome.Created:
@@ -76,10 +91,9 @@ public static partial class SessionsApi
     {
         if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
         if (SessionInputs.CheckText(body?.Reason, "reason", SessionInputs.MaxReason) is { } badReason) return badReason;
-        // One credential for now: whoever holds Api:Key is the site's admin.
-        var endedBy = string.IsNullOrEmpty(api.Value.Key) ? "anonymous" : "admin";
-        var answer = await engine.EndSessionAsync(new EndRequest(sessionId, endedBy, body?.Reason, body?.AfterClose ?? true))
-            .WaitAsync(context.RequestAborted);
+        var request = new EndRequest(sessionId, SessionInputs.Requester(context, api.Value), body?.Reason, body?.AfterClose ?? true);
+        if (await Stopping(engine.EndSessionAsync(request), context) is not { } answer)
+            return ApiErrors.ServiceUnavailable("the agent is stopping; end the session again once it is back", TimeSpan.FromSeconds(5));
         return answer.Session is { } session
             ? Envelope.Ok(ToDto(session), SessionsJsonContext.Default.ApiEnvelopeSessionDto, time)
             : ApiErrors.NotFound($"session {sessionId} not found");

@@ -49,6 +49,7 @@ public sealed partial class EvidenceStore
               PRIMARY KEY(scope, key));
             CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys(created_ms);
             """);
+        MigrateAudit();
     }
 
     private const string PeopleColumns = "after_missing_reason, notes, opened_by, ended_by, ended_ms, end_reason";
@@ -88,7 +89,7 @@ public sealed partial class EvidenceStore
     }
 
     /// <summary>Who ended the session and why, once: a second end leaves the first one's record as it is.</summary>
-    public void RecordEnd(string sessionId, string endedBy, DateTimeOffset at, string? reason)
+    public void RecordEnd(string sessionId, string endedBy, DateTimeOffset at, string? reason, AuditEntry? audit = null)
     {
         WriteSession(sessionId, null, """
             UPDATE sessions SET ended_by = $by, ended_ms = $at, end_reason = $reason, revision = revision + 1
@@ -98,7 +99,7 @@ public sealed partial class EvidenceStore
             cmd.Parameters.AddWithValue("$by", endedBy);
             cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
             cmd.Parameters.AddWithValue("$reason", (object?)reason ?? DBNull.Value);
-        });
+        }, audit: audit);
     }
 
     /// <summary>The AFTER_CLOSE side will never be taken, and why (a session ended on request without it).</summary>

@@ -10,7 +10,7 @@ public sealed partial class EvidenceStore
     /// transaction, so a crash cannot keep the session and forget the event (or the other way round).
     /// </summary>
     /// <remarks>With <paramref name="idempotencyKey"/>, the request's key is stored in the same transaction.</remarks>
-    public void InsertSession(SessionRecord s, DoorEventId? cause = null, IdempotencyRecord? idempotencyKey = null)
+    public void InsertSession(SessionRecord s, DoorEventId? cause = null, IdempotencyRecord? idempotencyKey = null, AuditEntry? audit = null)
     {
         WriteSession(s.SessionId, cause, """
             INSERT INTO sessions(session_id, container_id, phase, started_ms, opened_ms, closed_ms, after_close_due_ms, before_missing_reason,
@@ -29,7 +29,7 @@ public sealed partial class EvidenceStore
             cmd.Parameters.AddWithValue("$afterMissing", (object?)s.AfterMissingReason ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$notes", (object?)s.Notes ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$openedBy", (object?)s.OpenedBy ?? DBNull.Value);
-        }, idempotencyKey);
+        }, idempotencyKey, audit);
     }
 
     /// <summary>Moves an unfinished session between open and closing; <paramref name="cause"/> as in <see cref="InsertSession"/>.</summary>
@@ -203,6 +203,7 @@ public sealed partial class EvidenceStore
                 DELETE FROM thumbnails WHERE evidence_id IN (SELECT evidence_id FROM evidence WHERE session_id IN (SELECT session_id FROM expired));
                 DELETE FROM evidence WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM idempotency_keys WHERE session_id IN (SELECT session_id FROM expired);
+                DELETE FROM audit WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM door_events WHERE received_ms < $cutoff;
                 SELECT count(*) FROM expired;
@@ -216,7 +217,8 @@ public sealed partial class EvidenceStore
         }
     }
 
-    private void WriteSession(string sessionId, DoorEventId? cause, string sql, Action<SqliteCommand> bind, IdempotencyRecord? idempotencyKey = null)
+    private void WriteSession(string sessionId, DoorEventId? cause, string sql, Action<SqliteCommand> bind, IdempotencyRecord? idempotencyKey = null,
+        AuditEntry? audit = null)
     {
         lock (_writeLock) WithDiskReserve(() =>
         {
@@ -229,6 +231,8 @@ public sealed partial class EvidenceStore
             var revision = cmd.ExecuteScalar();
             if (cause is { } door) InsertDoorEvent(tx, door);
             if (idempotencyKey is not null) InsertIdempotencyKey(_writer, tx, idempotencyKey);
+            // A write that changed nothing (an end already recorded) leaves no audit row.
+            if (audit is not null && revision is not null) InsertAudit(_writer, tx, audit);
             tx.Commit();
             if (revision is long current) _revisions[sessionId] = current;
         });
