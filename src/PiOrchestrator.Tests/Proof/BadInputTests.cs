@@ -199,7 +199,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
         string Pick(string[] from) => from[random.Next(from.Length)];
         var id = random.Next(4) == 0 ? session : Uri.EscapeDataString(Pick(HostileIds));
         var raw = random.Next(3) == 0 ? Pick(HostileIds) : id;
-        var path = random.Next(14) switch
+        var path = random.Next(16) switch
         {
             0 => $"/api/v1/sessions/{id}/evidence",
             1 => $"/api/v1/sessions/{id}/evidence/pair",
@@ -214,6 +214,8 @@ public sealed class BadInputTests(ITestOutputHelper output)
             10 => $"/{raw}",
             11 => $"/api/v1/{raw}/{raw}",
             12 => "/static/../../etc/passwd",
+            13 => $"/api/v1/sessions/{id}/end",
+            14 => $"/api/v1/containers/{id}/sessions",
             _ => "/",
         };
         if (random.Next(2) == 0) path += (path.Contains('?') ? "&" : "?") + Pick(HostileQueries);
