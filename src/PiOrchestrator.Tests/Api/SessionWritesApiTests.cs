@@ -130,6 +130,9 @@ public class SessionWritesApiTests
         Assert.Matches("^[0-9a-f]{64}$", ended.GetProperty("chain_head").GetString());
         Assert.Equal("admin", ended.GetProperty("ended_by").GetString());
         Assert.Equal("door sensor stuck open", ended.GetProperty("end_reason").GetString());
+        // A door's session has no notes nor opener, and says so with nulls (the fields are always sent).
+        Assert.Equal(JsonValueKind.Null, ended.GetProperty("notes").ValueKind);
+        Assert.Equal(JsonValueKind.Null, ended.GetProperty("opened_by").ValueKind);
         Assert.Equal(2, camera.CaptureRequests);
 
         var again = await Data(await PostAsync(http, "/api/v1/sessions/sess-stuck-1/end", """{"reason":"another reason","after_close":false}"""), HttpStatusCode.OK);

@@ -30,9 +30,9 @@ public sealed record SessionDto
         MissingReason.NoDoorCycle, MissingReason.EndedWithoutCapture)]
     public string? AfterMissingReason { get; init; }
     /// <summary>What the person who opened an inspection session wrote (null on a door's session).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Notes { get; init; }
+    public string? Notes { get; init; }
     /// <summary>Who opened an inspection session, a name or an email (null when a door opened it).</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? OpenedBy { get; init; }
+    public string? OpenedBy { get; init; }
     /// <summary>Who ended the session on request (admin: the holder of Api:Key), null when its door ended it.</summary>
     public string? EndedBy { get; init; }
     /// <summary>Why it was ended on request, as given (null when no reason was given or the door ended it).</summary>
