@@ -85,3 +85,24 @@ export async function inspect(containerId: string, apiKey: string, operator: str
   if (!ended.success) return `end: ${ended.error.code}: ${ended.error.message}`;
   return `${ended.data.id} opened by ${ended.data.opened_by ?? "?"}, ended by ${ended.data.ended_by ?? "?"}: ${ended.data.end_reason ?? "no reason"}`;
 }
+
+type AuditPage = paths["/api/v1/audit"]["get"]["responses"][200]["content"]["application/json"];
+type AuditAction = components["schemas"]["AuditEventDto"]["action"];
+
+/** The audit trail needs the site's Api:Key too; pages follow next_cursor until has_more is false. */
+export async function auditOf(sessionId: string, apiKey: string, action?: AuditAction): Promise<string[]> {
+  const lines: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const query = new URLSearchParams({ session_id: sessionId, limit: "100" });
+    if (action !== undefined) query.set("action", action);
+    if (cursor !== null) query.set("cursor", cursor);
+    const response = await fetch(`${agent}/api/v1/audit?${query}`, { headers: { "Authorization": `Bearer ${apiKey}` } });
+    const page = (await response.json()) as AuditPage | ErrorAnswer;
+    if (!page.success) return [...lines, `audit: ${page.error.code}${page.error.field ? ` (${page.error.field})` : ""}`];
+    for (const event of page.data.events)
+      lines.push(`${event.at} ${event.actor} from ${event.address ?? "?"}: ${event.action} on ${event.container_id}/${event.session_id}${event.detail ? ` (${event.detail})` : ""}`);
+    cursor = page.data.has_more ? page.data.next_cursor : null;
+  } while (cursor !== null);
+  return lines;
+}

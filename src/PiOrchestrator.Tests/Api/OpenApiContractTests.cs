@@ -39,9 +39,10 @@ public class OpenApiContractTests : IAsyncLifetime
         await _camera.DisposeAsync();
     }
 
-    private async Task<HttpResponseMessage> Get(string path, HttpStatusCode expected, string? ifNoneMatch = null)
+    private async Task<HttpResponseMessage> Get(string path, HttpStatusCode expected, string? ifNoneMatch = null, string? bearer = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (bearer is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         if (ifNoneMatch is not null) request.Headers.TryAddWithoutValidation("If-None-Match", ifNoneMatch);
         var response = await _http.SendAsync(request); // checked against the document by the client
         Assert.True(expected == response.StatusCode, $"GET {path}: {(int)response.StatusCode}, expected {(int)expected}: {await response.Content.ReadAsStringAsync()}");
@@ -109,6 +110,10 @@ public class OpenApiContractTests : IAsyncLifetime
         await Capture("ctr-001", Key, "press-1", HttpStatusCode.OK);
         await Capture("ctr-009", Key, null, HttpStatusCode.NotFound);
         await Capture("ctr-001", Key, "bad key!", HttpStatusCode.BadRequest);
+
+        await Get("/api/v1/audit", HttpStatusCode.Unauthorized);
+        await Get("/api/v1/audit?limit=1&container_id=ctr-001&action=capture", HttpStatusCode.OK, bearer: Key);
+        await Get("/api/v1/audit?action=delete", HttpStatusCode.BadRequest, bearer: Key);
     }
 
     [Fact]
@@ -162,6 +167,7 @@ public class OpenApiContractTests : IAsyncLifetime
         Assert.Equal(reasons.Order(), Enum("CaptureDto", "missing_reason").Order());
         Assert.Equal(reasons.Order(), Enum("SessionDto", "before_missing_reason").Order());
         Assert.Equal(reasons.Order(), Enum("SessionDto", "after_missing_reason").Order());
+        Assert.Equal(AuditActions.All.Order(), Enum("AuditEventDto", "action").Order());
         var codes = Enumerable.Range(400, 200).Select(s => ApiErrors.ForStatus(s).Error.Code)
             .Concat([ApiErrors.EvidenceNotReady("").Error.Code, ApiErrors.RetentionExpired("").Error.Code, ApiErrors.IntegrityMismatch("").Error.Code,
                 ApiErrors.RateLimited(TimeSpan.Zero).Error.Code, ApiErrors.SessionInProgress("").Error.Code, ApiErrors.SessionExists("").Error.Code,
@@ -183,7 +189,7 @@ public class OpenApiContractTests : IAsyncLifetime
             Assert.False(string.IsNullOrWhiteSpace((string?)operation["description"]), $"{name} has no description");
             Assert.NotEmpty(operation["tags"]!.AsArray());
             var security = operation["security"]!.AsArray();
-            if (name.StartsWith("post", StringComparison.Ordinal)) Assert.NotNull(security.Single()![OpenApiDocument.BearerScheme]);
+            if (name.StartsWith("post", StringComparison.Ordinal) || name == "get /api/v1/audit") Assert.NotNull(security.Single()![OpenApiDocument.BearerScheme]);
             else Assert.Empty(security);
             var responses = operation["responses"]!.AsObject();
             Assert.Contains(responses, r => r.Key.StartsWith('2'));

@@ -61,6 +61,7 @@ public static class EvidenceApi
             .ProducesErrors(400, 404, 409, 410, 503);
         api.MapDevice();
         api.MapExport();
+        api.MapAudit();
         return app;
     }
 

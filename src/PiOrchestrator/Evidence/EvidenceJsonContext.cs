@@ -15,4 +15,6 @@ namespace PiOrchestrator.Evidence;
 [JsonSerializable(typeof(ApiEnvelope<EvidenceDownloadDto>))]
 [JsonSerializable(typeof(ApiEnvelope<SessionVerificationDto>))]
 [JsonSerializable(typeof(ApiEnvelope<DeviceDto>))]
+[JsonSerializable(typeof(ApiEnvelope<AuditListDto>))]
+[JsonSerializable(typeof(AuditEventDto))]
 public sealed partial class EvidenceJsonContext : JsonSerializerContext;

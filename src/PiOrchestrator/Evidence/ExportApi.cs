@@ -11,7 +11,7 @@ public static class ExportApi
         api.MapGet("/sessions/{sessionId}/export", ExportSession).WithName("ExportSession")
             .WithSummary("Export a session as a self-verifying zip")
             .WithDescription("A zip a claims handler checks with standard tools: the session's JPEGs as stored, one .sig each, " +
-                "manifest.json, device.pem, SHA256SUMS, chain.tsr and tsa-ca.pem when the chain head was time-stamped, and VERIFY.txt " +
+                "manifest.json, device.pem, SHA256SUMS, audit.json (who opened, ended or took test captures in the session), chain.tsr and tsa-ca.pem when the chain head was time-stamped, and VERIFY.txt " +
                 "with the sha256sum, openssl dgst and openssl ts commands that check it. The zip is streamed (no Content-Length). " +
                 $"At most {ExportSlots.Concurrent} exports run at once; another is refused with 503 and Retry-After.")
             .ProducesFile("application/zip", "The session's export.")

@@ -14,22 +14,25 @@ public sealed record ExportCaptureDto(
 
 public sealed record ExportManifestDto(
     string Format, string SessionId, string ContainerId, string Status, DateTimeOffset StartedAt, DateTimeOffset? ClosedAt, string? ChainHead,
-    string DeviceId, string KeyId, DateTimeOffset ExportedAt, IReadOnlyList<ExportCaptureDto> Captures);
+    string DeviceId, string KeyId, DateTimeOffset ExportedAt, IReadOnlyList<ExportCaptureDto> Captures, string AuditFile);
 
 /// <summary>The manifest's JSON: indented for a reader, snake_case and UTC like the API.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true, Converters = [typeof(Http.UtcDateTimeConverter)])]
 [JsonSerializable(typeof(ExportManifestDto))]
+[JsonSerializable(typeof(IReadOnlyList<AuditEventDto>))]
 internal sealed partial class ExportJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// A session as a zip anyone can check with sha256sum and openssl: the JPEGs as stored (unchecked, so the checks in
-/// VERIFY.txt see exactly what this Pi or the bucket holds), manifest.json, device.pem, one .sig per JPEG, VERIFY.txt.
+/// VERIFY.txt see exactly what this Pi or the bucket holds), manifest.json, device.pem, one .sig per JPEG, audit.json
+/// (who opened, ended or took test captures in the session), VERIFY.txt.
 /// The zip is written as it is made, straight to the response: a JPEG goes from the store in bounded pieces, or from
 /// the shared S3 read-back (<see cref="ObjectReadBacks"/>), and nothing holds the whole archive.
 /// </summary>
 public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectReadBacks readBacks, S3ObjectStore s3, ILogger<SessionExport> log)
 {
     private const int CopyBufferBytes = 64 * 1024;
+    public const string AuditFile = "audit.json";
 
     public async Task WriteAsync(SessionRecord session, DateTimeOffset now, Stream output, CancellationToken ct)
     {
@@ -58,9 +61,12 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
                     e.FailureReason, capturedAt, e.Sha256, e.Signature, e.KeyId, e.ClockSynchronized, file, notIncluded));
             }
             var manifest = new ExportManifestDto(CaptureSignature.Version, session.SessionId, session.ContainerId, SessionRecord.Of(session.Phase),
-                session.StartedAt, session.ClosedAt, session.ChainHead, key.DeviceId, key.KeyId, now, captures);
+                session.StartedAt, session.ClosedAt, session.ChainHead, key.DeviceId, key.KeyId, now, captures, AuditFile);
 
             await AddAsync(zip, "manifest.json", JsonSerializer.SerializeToUtf8Bytes(manifest, ExportJsonContext.Default.ExportManifestDto), CompressionLevel.Optimal, ct);
+            // Always present: an empty list says no one acted on the session through the API.
+            IReadOnlyList<AuditEventDto> audit = [.. store.ListAudit(session.SessionId).Select(AuditApi.ToDto)];
+            await AddAsync(zip, AuditFile, JsonSerializer.SerializeToUtf8Bytes(audit, ExportJsonContext.Default.IReadOnlyListAuditEventDto), CompressionLevel.Optimal, ct);
             // The public key each capture names (device.pem for the session's first); a key not kept is absent, and
             // VERIFY.txt says so instead of checking that capture against another key.
             var keyFiles = KeyFiles(files.Select(f => f.Row));
@@ -160,6 +166,12 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
             text.Append(keyFiles.TryGetValue(e.KeyId ?? "", out var keyFile)
                 ? $"printf '%s' \"{CaptureSignature.Line(e)[..^64]}$(sha256sum < {file} | cut -d' ' -f1)\" | openssl dgst -sha256 -verify {keyFile} -signature {file}.sig\n"
                 : $"# {file}: signed with key {e.KeyId}, whose public key this device did not keep; its signature cannot be checked here.\n");
+        text.Append($"""
+            #
+            # {m.AuditFile} lists who opened or ended this session or took its test capture, when and from which address,
+            # as this Pi recorded them. It is not signed: it says what happened here, it proves nothing by itself.
+
+            """);
         if (stamp is not null)
             text.Append($"""
                 #

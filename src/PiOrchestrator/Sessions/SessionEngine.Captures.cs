@@ -41,7 +41,7 @@ public sealed partial class SessionEngine
             SessionId = sessionId, ContainerId = manual.Container.Id, Phase = SessionPhase.Open, StartedAt = now, OpenedAt = now,
             BeforeMissingReason = MissingReason.NoDoorCycle, AfterMissingReason = MissingReason.NoDoorCycle,
         }, idempotencyKey: manual.Key is { } k ? k with { SessionId = sessionId, CreatedAt = now } : null,
-            audit: manual.By is { } by ? new AuditEntry(now, by.Name, by.Address, "capture", manual.Container.Id, sessionId) : null);
+            audit: manual.By is { } by ? new AuditEntry(now, by.Name, by.Address, AuditActions.Capture, manual.Container.Id, sessionId) : null);
         var capture = new TaskCompletionSource<EvidenceRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
         session.ManualCapture = capture.Task;
         StartCapture(session, CaptureTag.Manual, capture);

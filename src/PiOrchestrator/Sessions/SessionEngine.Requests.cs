@@ -77,7 +77,7 @@ public sealed partial class SessionEngine
             Notes = request.Notes,
             OpenedBy = request.OpenedBy,
         }, idempotencyKey: request.Key is { } k ? k with { SessionId = sessionId, CreatedAt = now } : null,
-            audit: new AuditEntry(now, request.By.Name, request.By.Address, "session.open", container.Config.Id, sessionId, request.OpenedBy));
+            audit: new AuditEntry(now, request.By.Name, request.By.Address, AuditActions.SessionOpen, container.Config.Id, sessionId, request.OpenedBy));
         Publish(container);
         _log.LogInformation("Inspection session {SessionId} opened for {ContainerId} by {OpenedBy}; capturing BEFORE_OPEN",
             sessionId, container.Config.Id, request.OpenedBy);
@@ -96,7 +96,7 @@ public sealed partial class SessionEngine
         }
         var now = _time.GetUtcNow();
         _store.RecordEnd(session.Id, request.By.Name, now, request.Reason,
-            new AuditEntry(now, request.By.Name, request.By.Address, "session.end", session.Container.Id, session.Id, request.Reason));
+            new AuditEntry(now, request.By.Name, request.By.Address, AuditActions.SessionEnd, session.Container.Id, session.Id, request.Reason));
         session.EndWaiters.Add(end.Result);
         _containers.TryGetValue(session.Container.Id, out var container);
         switch (session.Phase)

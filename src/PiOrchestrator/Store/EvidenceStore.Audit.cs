@@ -53,6 +53,43 @@ public sealed partial class EvidenceStore
         cmd.CommandText = "SELECT id, at_ms, actor, address, action, container_id, session_id, detail FROM audit" +
                           (sessionId is null ? "" : " WHERE session_id = $session") + " ORDER BY id";
         if (sessionId is not null) cmd.Parameters.AddWithValue("$session", sessionId);
+        return ReadAudit(cmd);
+    }
+
+    /// <summary>
+    /// One page of audit rows, newest first (by id: the order they were written, whatever the clock said), those
+    /// before <paramref name="beforeId"/> when given, filtered by whichever of container, session and action are given.
+    /// </summary>
+    public AuditPage ListAuditPage(string? containerId, string? sessionId, string? action, long? beforeId, int limit)
+    {
+        using var c = OpenReader();
+        using var cmd = c.CreateCommand();
+        var where = new List<string>();
+        void Filter(string column, string parameter, object? value)
+        {
+            if (value is null) return;
+            where.Add($"{column} = {parameter}");
+            cmd.Parameters.AddWithValue(parameter, value);
+        }
+        Filter("container_id", "$container", containerId);
+        Filter("session_id", "$session", sessionId);
+        Filter("action", "$action", action);
+        if (beforeId is not null)
+        {
+            where.Add("id < $before");
+            cmd.Parameters.AddWithValue("$before", beforeId.Value);
+        }
+        cmd.CommandText = "SELECT id, at_ms, actor, address, action, container_id, session_id, detail FROM audit " +
+                          (where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : "") + " ORDER BY id DESC LIMIT $limit";
+        cmd.Parameters.AddWithValue("$limit", limit + 1);
+        var list = ReadAudit(cmd);
+        var hasMore = list.Count > limit;
+        if (hasMore) list.RemoveAt(list.Count - 1);
+        return new AuditPage(list, hasMore, hasMore ? list[^1].Id : null);
+    }
+
+    private static List<AuditEntry> ReadAudit(SqliteCommand cmd)
+    {
         using var r = cmd.ExecuteReader();
         var list = new List<AuditEntry>();
         while (r.Read())
@@ -60,4 +97,26 @@ public sealed partial class EvidenceStore
                 r.GetString(6), Text(r, 7)) { Id = r.GetInt64(0) });
         return list;
     }
+}
+
+/// <summary>A page of audit rows; <see cref="NextBeforeId"/> continues it when there is more.</summary>
+public sealed record AuditPage(IReadOnlyList<AuditEntry> Entries, bool HasMore, long? NextBeforeId);
+
+/// <summary>The actions an audit row records.</summary>
+public static class AuditActions
+{
+    public const string Capture = "capture";
+    public const string SessionOpen = "session.open";
+    public const string SessionEnd = "session.end";
+
+    public static readonly IReadOnlyList<string> All = [Capture, SessionOpen, SessionEnd];
+}
+
+/// <summary>Audit rows written, on the agent's meter.</summary>
+public static class AuditMetrics
+{
+    private static readonly System.Diagnostics.Metrics.Counter<long> Events = Hosting.AgentMeter.Meter.CreateCounter<long>("piorchestrator.audit.events",
+        description: "Audit rows written (a write a person made through the API), by action");
+
+    public static void Written(string action) => Events.Add(1, new KeyValuePair<string, object?>("action", action));
 }

@@ -232,8 +232,10 @@ public sealed partial class EvidenceStore
             if (cause is { } door) InsertDoorEvent(tx, door);
             if (idempotencyKey is not null) InsertIdempotencyKey(_writer, tx, idempotencyKey);
             // A write that changed nothing (an end already recorded) leaves no audit row.
-            if (audit is not null && revision is not null) InsertAudit(_writer, tx, audit);
+            var audited = audit is not null && revision is not null;
+            if (audited) InsertAudit(_writer, tx, audit!);
             tx.Commit();
+            if (audited) AuditMetrics.Written(audit!.Action);
             if (revision is long current) _revisions[sessionId] = current;
         });
         SessionChanged?.Invoke(sessionId);

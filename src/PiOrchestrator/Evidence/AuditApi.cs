@@ -1,0 +1,78 @@
+using System.Buffers.Text;
+using System.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
+using PiOrchestrator.Http;
+using PiOrchestrator.Store;
+
+namespace PiOrchestrator.Evidence;
+
+/// <summary>One write a person made through the API: who (admin: the holder of Api:Key), from which address, what, on what.</summary>
+public sealed record AuditEventDto(
+    long Id, DateTimeOffset At, string Actor, string? Address,
+    [property: System.ComponentModel.DataAnnotations.AllowedValues(AuditActions.Capture, AuditActions.SessionOpen, AuditActions.SessionEnd)] string Action,
+    string ContainerId, string SessionId, string? Detail);
+
+public sealed record AuditListDto(IReadOnlyList<AuditEventDto> Events, bool HasMore, string? NextCursor);
+
+/// <summary>The audit trail for the site's admin: who took test captures, opened and ended sessions.</summary>
+public static class AuditApi
+{
+    public const int DefaultLimit = 25;
+    public const int MaxLimit = 100;
+    private const string CursorPrefix = "audit:";
+
+    /// <summary>Part of the evidence API (<see cref="EvidenceApi.MapEvidenceApi"/>).</summary>
+    internal static void MapAudit(this RouteGroupBuilder api) =>
+        api.MapGet("/audit", ListAudit).WithName("ListAudit").WithTags("Audit")
+            .WithSummary("List the audit trail, newest first")
+            .WithDescription("Every write a person made through the API (a test capture, a session opened or ended): who, when, " +
+                "from which address, what and on which container and session; detail is what they gave (the opener's name, an end's " +
+                $"reason). One page (limit 1-{MaxLimit}, default {DefaultLimit}), optionally of one container_id, one session_id and one " +
+                $"action ({string.Join(", ", AuditActions.All)}). When has_more is true, pass next_cursor as cursor for the next page. " +
+                "Rows go with their session when retention removes it.")
+            .RequiresApiKey()
+            .ProducesEnvelope<AuditListDto>()
+            .ProducesErrors(400, 401);
+
+    public static Results<JsonHttpResult<ApiEnvelope<AuditListDto>>, ApiErrorResult> ListAudit(
+        string? container_id, string? session_id, string? action, string? limit, string? cursor, EvidenceStore store, TimeProvider time)
+    {
+        if (container_id is not null && Validation.CheckId(container_id, "container_id") is { } badContainer) return badContainer;
+        if (session_id is not null && Validation.CheckId(session_id, "session_id") is { } badSession) return badSession;
+        if (action is not null && !AuditActions.All.Contains(action, StringComparer.Ordinal))
+            return ApiErrors.InvalidRequest("action", $"action must be one of {string.Join(", ", AuditActions.All)}");
+        var pageSize = DefaultLimit;
+        if (limit is not null && (!int.TryParse(limit, out pageSize) || pageSize < 1 || pageSize > MaxLimit))
+            return ApiErrors.InvalidRequest("limit", $"limit must be a whole number from 1 to {MaxLimit}");
+        long? before = null;
+        if (cursor is not null)
+        {
+            if (DecodeCursor(cursor) is not { } decoded) return ApiErrors.InvalidRequest("cursor", "cursor is not one this agent issued");
+            before = decoded;
+        }
+        var page = store.ListAuditPage(container_id, session_id, action, before, pageSize);
+        var dto = new AuditListDto([.. page.Entries.Select(ToDto)], page.HasMore, page.NextBeforeId is { } next ? EncodeCursor(next) : null);
+        return Envelope.Ok(dto, EvidenceJsonContext.Default.ApiEnvelopeAuditListDto, time);
+    }
+
+    public static AuditEventDto ToDto(AuditEntry e) => new(e.Id, e.At, e.Actor, e.Address, e.Action, e.ContainerId, e.SessionId, e.Detail);
+
+    public static string EncodeCursor(long beforeId) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(CursorPrefix + beforeId));
+
+    public static long? DecodeCursor(string cursor)
+    {
+        if (cursor.Length is 0 or > 64) return null;
+        try
+        {
+            var text = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            return text.StartsWith(CursorPrefix, StringComparison.Ordinal)
+                   && long.TryParse(text.AsSpan(CursorPrefix.Length), System.Globalization.NumberStyles.None, null, out var id) && id > 0
+                ? id
+                : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+}
