@@ -192,6 +192,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
     [
         "limit=-1", "limit=abc", "limit=99999999999", "limit=0", "cursor=!!!", "cursor=" + new string('A', 3000), "cursor=eyJ9", "include_image=maybe",
         "include_image=", "size=huge", "key=", "key=../../x", "key=" + new string('k', 2000), "container_id=%00", "phase=weird", "unfinished=2", "a=b&a=c",
+        "action=%00", "action=" + new string('x', 3000), "session_id=%2e%2e",
     ];
 
     private static HttpRequestMessage Hostile(Random random, string session, string key)
@@ -199,7 +200,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
         string Pick(string[] from) => from[random.Next(from.Length)];
         var id = random.Next(4) == 0 ? session : Uri.EscapeDataString(Pick(HostileIds));
         var raw = random.Next(3) == 0 ? Pick(HostileIds) : id;
-        var path = random.Next(16) switch
+        var path = random.Next(17) switch
         {
             0 => $"/api/v1/sessions/{id}/evidence",
             1 => $"/api/v1/sessions/{id}/evidence/pair",
@@ -216,6 +217,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
             12 => "/static/../../etc/passwd",
             13 => $"/api/v1/sessions/{id}/end",
             14 => $"/api/v1/containers/{id}/sessions",
+            15 => $"/api/v1/audit?session_id={id}",
             _ => "/",
         };
         if (random.Next(2) == 0) path += (path.Contains('?') ? "&" : "?") + Pick(HostileQueries);
