@@ -109,6 +109,14 @@ public class SessionWritesProcessTests
         Assert.Equal(stampsAsked, tsa.Answered);
         // Who ended it, from where and why, once.
         Assert.Equal(["admin|127.0.0.1|session.end|door sensor stuck open; door seen shut"], AuditOf(data.Path, "sess-stuck-e2e"));
+        // The admin reads the same row through the API, and the agent counted it once.
+        using var read = new HttpRequestMessage(HttpMethod.Get, "/api/v1/audit?session_id=sess-stuck-e2e");
+        read.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+        var audit = Assert.Single((await Data(await agent.Http.SendAsync(read), HttpStatusCode.OK)).GetProperty("events").EnumerateArray());
+        Assert.Equal(("admin", "127.0.0.1", "session.end", "door sensor stuck open; door seen shut"), (audit.GetProperty("actor").GetString(),
+            audit.GetProperty("address").GetString(), audit.GetProperty("action").GetString(), audit.GetProperty("detail").GetString()));
+        Assert.Matches("""(?m)^piorchestrator_audit_events_total\{[^}]*action="session\.end"[^}]*\} 1\b""", await agent.Http.GetStringAsync("/metrics"));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await agent.Http.GetAsync("/api/v1/audit")).StatusCode);
     }
 
     [Fact]
