@@ -12,29 +12,24 @@ public sealed record Backoff(TimeSpan First, TimeSpan Max, bool Jitter = false)
 {
     /// <summary>Polly retries, as many as it takes, of what <paramref name="shouldHandle"/> picks.</summary>
     public RetryStrategyOptions<T> Forever<T>(Func<RetryPredicateArguments<T>, ValueTask<bool>> shouldHandle,
-        Func<OnRetryArguments<T>, ValueTask>? onRetry = null) => new()
-        {
-            MaxRetryAttempts = int.MaxValue,
-            Delay = First,
-            MaxDelay = Max,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = Jitter,
-            ShouldHandle = shouldHandle,
-            OnRetry = onRetry,
-        };
+        Func<OnRetryArguments<T>, ValueTask>? onRetry = null) => Fill(new RetryStrategyOptions<T>(), shouldHandle, onRetry);
 
     /// <inheritdoc cref="Forever{T}"/>
     public RetryStrategyOptions Forever(Func<RetryPredicateArguments<object>, ValueTask<bool>> shouldHandle,
-        Func<OnRetryArguments<object>, ValueTask>? onRetry = null) => new()
-        {
-            MaxRetryAttempts = int.MaxValue,
-            Delay = First,
-            MaxDelay = Max,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = Jitter,
-            ShouldHandle = shouldHandle,
-            OnRetry = onRetry,
-        };
+        Func<OnRetryArguments<object>, ValueTask>? onRetry = null) => Fill(new RetryStrategyOptions(), shouldHandle, onRetry);
+
+    private TOptions Fill<TOptions, T>(TOptions options, Func<RetryPredicateArguments<T>, ValueTask<bool>> shouldHandle,
+        Func<OnRetryArguments<T>, ValueTask>? onRetry) where TOptions : RetryStrategyOptions<T>
+    {
+        options.MaxRetryAttempts = int.MaxValue;
+        options.Delay = First;
+        options.MaxDelay = Max;
+        options.BackoffType = DelayBackoffType.Exponential;
+        options.UseJitter = Jitter;
+        options.ShouldHandle = shouldHandle;
+        options.OnRetry = onRetry;
+        return options;
+    }
 
     /// <summary>
     /// The wait after <paramref name="failures"/> failures in a row, as Polly gives it without jitter. Polly's jitter
