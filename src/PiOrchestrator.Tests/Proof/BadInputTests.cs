@@ -104,6 +104,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
         var key = rig.ReadRows()[0].ObjectKey!;
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 8 }) { BaseAddress = rig.Agent.Http.BaseAddress };
+        var cpuBefore = ProcFs.CpuTime(rig.Agent.ProcessId);
         var statuses = new Dictionary<int, int>();
         var failures = new List<string>();
         int notSent = 0, cut = 0;
@@ -148,7 +149,11 @@ public sealed class BadInputTests(ITestOutputHelper output)
 
         output.WriteLine($"{count} requests: " + string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}"))
                          + $"; {notSent} not sent (non-ASCII header), {cut} cut off by the agent");
+        var cpu = ProcFs.CpuTime(rig.Agent.ProcessId) - cpuBefore;
+        var peak = ProcFs.PeakRssBytes(rig.Agent.ProcessId);
+        output.WriteLine($"agent: peak RSS (VmHWM) {peak / 1048576} MB, CPU {cpu.TotalSeconds:F1} s for {count} requests ({cpu.TotalMilliseconds / count:F2} ms each)");
         Assert.True(cut <= count / 20, $"{cut} requests without an answer");
+        Assert.True(peak < ProcFs.PeakRssLimitBytes, $"peak RSS {peak / 1048576} MB");
         foreach (var failure in failures.Take(10)) output.WriteLine(failure[..Math.Min(300, failure.Length)]);
         Assert.Empty(failures.Take(20));
         Assert.Equal(200, (int)(await rig.Agent.Http.GetAsync("/healthz")).StatusCode);
