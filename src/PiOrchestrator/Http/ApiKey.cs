@@ -48,11 +48,14 @@ public static class ApiKey
     public static WebApplication UseApiKey(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<ApiOptions>>();
-        var credentials = app.Services.GetService<IRequestCredentials>();
+        // Resolved at the first request, not here: the credentials reach the store, and a store that cannot open must
+        // stop the agent through the runner's configuration error (exit 78), not as an exception while the pipeline is built.
+        IRequestCredentials? credentials = null;
         app.Use(next => context =>
         {
             var metadata = context.GetEndpoint()?.Metadata;
             if (metadata?.GetMetadata<BearerKeyMetadata>() is null) return next(context);
+            credentials ??= context.RequestServices.GetService<IRequestCredentials>();
             if (Authenticate(context, options.Value.Key, credentials) is not { } caller)
                 return ApiErrors.Unauthorized("this endpoint needs Authorization: Bearer <Api:Key> or a technician's credential that is still good")
                     .ExecuteAsync(context);
