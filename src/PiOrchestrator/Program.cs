@@ -1,3 +1,4 @@
+using PiOrchestrator.Access;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Demo;
 using PiOrchestrator.Doors;
@@ -22,6 +23,7 @@ builder.AddAgentLogging();
 builder.Services
     .AddSite()
     .AddStore()
+    .AddAccess()
     .AddEvidence()
     .AddCapture()
     .AddSessions()
@@ -40,6 +42,7 @@ app.MapSessionsApi();
 app.MapEvidenceApi();
 app.MapStatusApi();
 app.MapCapturesApi();
+app.MapAccessApi();
 app.MapStatusPage();
 app.MapMetrics();
 if (demo) app.MapDemoCamera();

@@ -101,8 +101,41 @@ export async function auditOf(sessionId: string, apiKey: string, action?: AuditA
     const page = (await response.json()) as AuditPage | ErrorAnswer;
     if (!page.success) return [...lines, `audit: ${page.error.code}${page.error.field ? ` (${page.error.field})` : ""}`];
     for (const event of page.data.events)
-      lines.push(`${event.at} ${event.actor} from ${event.address ?? "?"}: ${event.action} on ${event.container_id}/${event.session_id}${event.detail ? ` (${event.detail})` : ""}`);
+      lines.push(`${event.at} ${event.actor} from ${event.address ?? "?"}: ${event.action} on ${event.container_id ?? "-"}/${event.session_id ?? "-"}${event.detail ? ` (${event.detail})` : ""}`);
     cursor = page.data.has_more ? page.data.next_cursor : null;
   } while (cursor !== null);
   return lines;
+}
+
+type MintBody = components["schemas"]["MintInviteRequest"];
+type Minted = paths["/api/v1/invites"]["post"]["responses"][201]["content"]["application/json"];
+type InviteList = paths["/api/v1/invites"]["get"]["responses"][200]["content"]["application/json"];
+type Joined = paths["/api/v1/join/{token}"]["post"]["responses"][200]["content"]["application/json"];
+type InviteStatus = components["schemas"]["InviteDto"]["status"];
+
+/** The admin invites a technician: the link and the code are shown once, to be sent apart. */
+export async function invite(apiKey: string, name: string, containers: string[], ttlMinutes: number): Promise<string> {
+  const body: MintBody = { name, containers, ttl_minutes: ttlMinutes };
+  const minted = await post<Minted>("/api/v1/invites", apiKey, body);
+  if (!minted.success) return `invite: ${minted.error.code}: ${minted.error.message}`;
+  return `${minted.data.id}: send ${minted.data.join_url} and, apart, the code ${minted.data.otp_code} (until ${minted.data.otp_expires_at})`;
+}
+
+/** Invites still kept, and whether each can still be joined. */
+export async function invites(apiKey: string): Promise<string[]> {
+  const response = await fetch(`${agent}/api/v1/invites`, { headers: { "Authorization": `Bearer ${apiKey}` } });
+  const list = (await response.json()) as InviteList | ErrorAnswer;
+  if (!list.success) return [`invites: ${list.error.code}`];
+  const joinable = (status: InviteStatus) => status === "pending";
+  return list.data.invites.map(i => `${i.id} ${i.name} [${i.containers.join(", ")}] ${i.status}${joinable(i.status) ? " (can join)" : ""}`);
+}
+
+/** A technician's script joins once with the link's token and the code, then takes a test capture with the credential. */
+export async function joinAndCapture(token: string, code: string, containerId: string): Promise<string> {
+  const response = await fetch(`${agent}/api/v1/join/${encodeURIComponent(token)}`, { method: "POST", headers: { "X-Join-OTP": code } });
+  const joined = (await response.json()) as Joined | ErrorAnswer;
+  if (!joined.success) return `join: ${joined.error.code}: ${joined.error.message}`;
+  const capture = await post<paths["/api/v1/containers/{containerId}/captures"]["post"]["responses"][201]["content"]["application/json"]>(
+    `/api/v1/containers/${encodeURIComponent(containerId)}/captures`, joined.data.access_token, {});
+  return capture.success ? `${joined.data.name}: captured ${capture.data.evidence_id}` : `capture: ${capture.error.code}`;
 }

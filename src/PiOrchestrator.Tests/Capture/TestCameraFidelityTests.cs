@@ -253,6 +253,8 @@ public partial class TestCameraFidelityTests(ITestOutputHelper output)
         var sentSinceBoot = DateTimeOffset.UtcNow - camera.BootedAt;
         await client.SendAsync("GET /capture HTTP/1.1\r\nHost: cam\r\n\r\n");
         var second = await client.ReadAnswerAsync();
+        // The camera records a served frame after its last byte is sent, so the client may read it before that.
+        await Eventually.UntilAsync(() => camera.ServedFrames.Count == 2, TimeSpan.FromSeconds(10), "both frames recorded as served");
 
         var taken = ParseTimestamp(second.Headers["X-Timestamp"]);
         Assert.True(taken <= firstDone + TimeSpan.FromMilliseconds(20), $"second frame taken at {taken}, first answer done at {firstDone}");

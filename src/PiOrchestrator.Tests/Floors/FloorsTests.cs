@@ -12,7 +12,7 @@ public sealed class FloorsTests
     public static readonly string[] Plumbing = ["Native", "Hosting", "Http", "Net", "Tls", "Jpeg", "Mqtt"];
 
     /// <summary>The features, lowest first (a feature may use the ones listed before it).</summary>
-    public static readonly string[] Features = ["Site", "Store", "Upload", "Capture", "Doors", "Evidence", "Sessions"];
+    public static readonly string[] Features = ["Site", "Store", "Access", "Upload", "Capture", "Doors", "Evidence", "Sessions"];
 
     /// <summary>What reads the features for the outside world; nothing below uses them.</summary>
     public static readonly string[] Observers = ["Status", "Metrics", "Systemd"];

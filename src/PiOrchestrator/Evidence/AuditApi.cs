@@ -6,11 +6,15 @@ using PiOrchestrator.Store;
 
 namespace PiOrchestrator.Evidence;
 
-/// <summary>One write a person made through the API: who (admin: the holder of Api:Key), from which address, what, on what.</summary>
+/// <summary>
+/// One write a person made through the API: who (admin: the holder of Api:Key, or an invited technician's name), from
+/// which address, what, on what; an invite's rows name no container or session.
+/// </summary>
 public sealed record AuditEventDto(
     long Id, DateTimeOffset At, string Actor, string? Address,
-    [property: System.ComponentModel.DataAnnotations.AllowedValues(AuditActions.Capture, AuditActions.SessionOpen, AuditActions.SessionEnd)] string Action,
-    string ContainerId, string SessionId, string? Detail);
+    [property: System.ComponentModel.DataAnnotations.AllowedValues(AuditActions.Capture, AuditActions.SessionOpen, AuditActions.SessionEnd,
+        AuditActions.InviteMinted, AuditActions.InviteJoined, AuditActions.InviteRevoked)] string Action,
+    string? ContainerId, string? SessionId, string? Detail);
 
 public sealed record AuditListDto(IReadOnlyList<AuditEventDto> Events, bool HasMore, string? NextCursor);
 
@@ -25,9 +29,10 @@ public static class AuditApi
     internal static void MapAudit(this RouteGroupBuilder api) =>
         api.MapGet("/audit", ListAudit).WithName("ListAudit").WithTags("Audit")
             .WithSummary("List the audit trail, newest first")
-            .WithDescription("Every write a person made through the API (a test capture, a session opened or ended): who, when, " +
-                "from which address, what and on which container and session; detail is what they gave (the opener's name, an end's " +
-                $"reason). One page (limit 1-{MaxLimit}, default {DefaultLimit}), optionally of one container_id, one session_id and one " +
+            .WithDescription("Every write a person made through the API (a test capture, a session opened or ended, an invite minted, " +
+                "joined or revoked): who (admin, or the invited technician's name), when, from which address, what and on which container " +
+                "and session (null for an invite's rows); detail is what they gave (the opener's name, an end's reason) or the invite and " +
+                $"its containers. One page (limit 1-{MaxLimit}, default {DefaultLimit}), optionally of one container_id, one session_id and one " +
                 $"action ({string.Join(", ", AuditActions.All)}). When has_more is true, pass next_cursor as cursor for the next page. " +
                 "Rows go with their session when retention removes it.")
             .RequiresApiKey()

@@ -18,7 +18,7 @@ public static class ApiAccess
     {
         services.AddSingleton<IValidateOptions<ApiOptions>, ApiOptionsValidator>();
         services.AddSingleton<ConnectionsPerClient>();
-        services.AddSingleton<ClientRateLimiter>();
+        services.AddSingleton(sp => new ClientRateLimiter(sp.GetRequiredService<IOptions<ApiOptions>>(), sp.GetRequiredService<TimeProvider>()));
         return services;
     }
 

@@ -24,6 +24,7 @@ public sealed record ApiErrorEnvelope(ApiError Error, DateTimeOffset Timestamp)
 public sealed record ApiError(
     [property: AllowedValues("invalid_request", "unauthorized", "permission_denied", "not_found", "method_not_allowed", "request_timeout",
         "evidence_not_ready", "session_in_progress", "session_exists", "retention_expired", "payload_too_large", "unsupported_media_type", "idempotency_key_reused", "rate_limited", "internal_error",
+        "otp_required", "otp_invalid", "otp_locked", "invite_used", "invite_expired", "invite_revoked", "invite_limit_reached",
         "integrity_mismatch", "service_unavailable")]
     string Code,
     string Message, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Field = null);

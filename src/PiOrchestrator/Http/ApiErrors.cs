@@ -35,6 +35,13 @@ public static class ApiErrors
     public static ApiErrorResult RetentionExpired(string message) => new(410, new ApiError("retention_expired", message));
     public static ApiErrorResult PayloadTooLarge(string message) => new(413, new ApiError("payload_too_large", message));
     public static ApiErrorResult RateLimited(TimeSpan retryAfter) => new(429, new ApiError("rate_limited", "too many requests; retry later"), retryAfter);
+    public static ApiErrorResult OtpRequired(string message) => new(401, new ApiError("otp_required", message, "X-Join-OTP"));
+    public static ApiErrorResult OtpInvalid(string message) => new(401, new ApiError("otp_invalid", message, "X-Join-OTP"));
+    public static ApiErrorResult OtpLocked(string message) => new(423, new ApiError("otp_locked", message));
+    public static ApiErrorResult InviteUsed(string message) => new(410, new ApiError("invite_used", message));
+    public static ApiErrorResult InviteExpired(string message) => new(410, new ApiError("invite_expired", message));
+    public static ApiErrorResult InviteRevoked(string message) => new(410, new ApiError("invite_revoked", message));
+    public static ApiErrorResult InviteLimitReached(string message) => new(409, new ApiError("invite_limit_reached", message));
     public static ApiErrorResult Internal(string message) => new(500, new ApiError("internal_error", message));
     public static ApiErrorResult IntegrityMismatch(string message) => new(502, new ApiError("integrity_mismatch", message));
     public static ApiErrorResult ServiceUnavailable(string message, TimeSpan? retryAfter = null) => new(503, new ApiError("service_unavailable", message), retryAfter);

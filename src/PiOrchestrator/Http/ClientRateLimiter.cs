@@ -11,8 +11,14 @@ namespace PiOrchestrator.Http;
 /// and two state machines on every dashboard poll). Buckets that have refilled completely are forgotten from time
 /// to time, so a stream of new addresses cannot grow the table without bound.
 /// </summary>
-public sealed class ClientRateLimiter(IOptions<ApiOptions> options, TimeProvider time)
+public sealed class ClientRateLimiter(Func<(double PerSecond, int Burst)> limits, TimeProvider time)
 {
+    /// <summary>The limit every request passes (Api:RateLimitPerSecond, Api:RateLimitBurst).</summary>
+    public ClientRateLimiter(IOptions<ApiOptions> options, TimeProvider time)
+        : this(() => (options.Value.RateLimitPerSecond, options.Value.RateLimitBurst), time)
+    {
+    }
+
     /// <summary>Above this many tracked clients, full buckets are swept (at most once a second) before a new one is added.</summary>
     internal const int SweepAboveClients = 4096;
 
@@ -29,23 +35,23 @@ public sealed class ClientRateLimiter(IOptions<ApiOptions> options, TimeProvider
     public bool TryAcquire(IPAddress client, out TimeSpan retryAfter)
     {
         retryAfter = TimeSpan.Zero;
-        var settings = options.Value;
-        if (settings.RateLimitPerSecond == 0) return true;
+        var settings = limits();
+        if (settings.PerSecond <= 0) return true;
 
         var now = time.GetTimestamp();
-        var perTick = settings.RateLimitPerSecond / (double)time.TimestampFrequency;
-        if (now >= Volatile.Read(ref _nextSweep)) Sweep(now, perTick, settings.RateLimitBurst);
+        var perTick = settings.PerSecond / time.TimestampFrequency;
+        if (now >= Volatile.Read(ref _nextSweep)) Sweep(now, perTick, settings.Burst);
         if (!_buckets.TryGetValue(client, out var bucket))
         {
             // Rare (a new client): counting the table takes all its locks, so only here.
             if (now >= Volatile.Read(ref _nextCrowdedSweep) && _buckets.Count >= SweepAboveClients)
             {
                 Volatile.Write(ref _nextCrowdedSweep, now + time.TimestampFrequency);
-                Sweep(now, perTick, settings.RateLimitBurst);
+                Sweep(now, perTick, settings.Burst);
             }
-            bucket = _buckets.GetOrAdd(client, static (_, state) => new Bucket(state.Burst, state.Now), (Burst: settings.RateLimitBurst, Now: now));
+            bucket = _buckets.GetOrAdd(client, static (_, state) => new Bucket(state.Burst, state.Now), (settings.Burst, Now: now));
         }
-        if (bucket.TryTake(now, perTick, settings.RateLimitBurst, out var waitTicks)) return true;
+        if (bucket.TryTake(now, perTick, settings.Burst, out var waitTicks)) return true;
         retryAfter = TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(waitTicks / time.TimestampFrequency)));
         return false;
     }

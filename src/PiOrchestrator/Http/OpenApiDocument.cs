@@ -41,6 +41,7 @@ public static class OpenApiDocument
         ("Sessions", "Door sessions: one per door cycle, newest first, with the state of its before/after pair; inspections a person opens and sessions a person ends (with the API key)."),
         ("Evidence", "The photos of a session (BEFORE_OPEN, AFTER_CLOSE, MANUAL), the before/after pair, images and their integrity."),
         ("Capture", "A technician's test capture; like every operation that changes anything, it needs the API key."),
+        ("Access", "Invites for technicians (with the API key): a join link and a one-time code, exchanged once for a credential limited to some containers and some time."),
         ("Status", "The agent's own state: MQTT, storage, upload queue, cameras and door sensors; liveness and readiness probes."),
     ];
 
@@ -227,4 +228,7 @@ public static class OpenApiDocument
 
     /// <summary>Marks the endpoint as needing Api:Key: <see cref="ApiKey.UseApiKey"/> refuses it without the key, and the document says so.</summary>
     public static RouteHandlerBuilder RequiresApiKey(this RouteHandlerBuilder endpoint) => endpoint.WithMetadata(new BearerKeyMetadata());
+
+    /// <summary>Also open to a technician's credential for the containers it covers (<see cref="ContainerScopeMetadata"/>).</summary>
+    public static RouteHandlerBuilder AllowsScopedCredential(this RouteHandlerBuilder endpoint, ContainerScopeMetadata scope) => endpoint.WithMetadata(scope);
 }

@@ -3,7 +3,7 @@ using System.Buffers;
 namespace PiOrchestrator.Http;
 
 /// <summary>What ids and keys may look like; everything else is refused before it reaches the store.</summary>
-public static class Validation
+public static partial class Validation
 {
     public const int MaxIdLength = 128;
     public const int MaxKeyLength = 512;
@@ -84,6 +84,15 @@ public static class Validation
     }
 
     /// <summary>Null when the id is acceptable, else the 400 answer naming the field.</summary>
+    /// <summary>A name ("Alex Garcia", "José O'Brien") or an email (254: the longest an address can be).</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[\p{L}\p{M}\p{N}.@_+'-]+(?: [\p{L}\p{M}\p{N}.@_+'-]+)*$")]
+    private static partial System.Text.RegularExpressions.Regex PersonName();
+
+    public static ApiErrorResult? CheckPersonName(string? value, string field, int max) =>
+        value is { Length: > 0 } && value.Length <= max && PersonName().IsMatch(value)
+            ? null
+            : ApiErrors.InvalidRequest(field, $"{field} must be a name or an email: 1-{max} letters, digits and . @ _ + ' -, single spaces between words");
+
     public static ApiErrorResult? CheckId(string? value, string field) =>
         IdProblem(value) is { } problem ? ApiErrors.InvalidRequest(field, $"{field} {problem}") : null;
 

@@ -20,6 +20,7 @@ public static class CapturesApi
                 "also after a restart (the key is stored with the capture's session). " +
                 "Refused with 503 while a door's capture holds the camera and 429 past the hourly budget (both with Retry-After).")
             .RequiresApiKey()
+            .AllowsScopedCredential(ContainerScopeMetadata.Route("containerId"))
             .ProducesEnvelope<CaptureDto>(StatusCodes.Status201Created)
             .WithResponseHeader(201, "Location", "The new capture: /api/v1/evidence/{evidence_id}.")
             .ProducesEnvelope<CaptureDto>()
@@ -28,7 +29,7 @@ public static class CapturesApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<CaptureDto>>, ApiErrorResult>> CreateCapture(
-        string containerId, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api, EvidenceStore store,
+        string containerId, HttpContext context, IOptions<SiteOptions> site, EvidenceStore store,
         SessionEngine engine, CaptureService captures, ManualCaptureBudget budget, TimeProvider time)
     {
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
@@ -39,7 +40,7 @@ public static class CapturesApi
         if (!repeat && captures.IsBusy(container.CameraUrl))
             return ApiErrors.ServiceUnavailable("the camera is busy with a door's capture; try again in a moment", TimeSpan.FromSeconds(2));
         if (!repeat && !budget.TryTake(container.Id, out var retryAfter)) return ApiErrors.RateLimited(retryAfter);
-        var answer = await engine.CaptureManualAsync(container, key.Value, SessionInputs.Requester(context, api.Value));
+        var answer = await engine.CaptureManualAsync(container, key.Value, SessionInputs.Requester(context));
         return Answer(context, answer.Capture, answer.Created, time);
     }
 

@@ -21,6 +21,7 @@ public static partial class SessionsApi
             .Accepts<OpenSessionRequest>("application/json")
             .WithMetadata(new RequestSizeLimitAttribute(SessionInputs.MaxBodyBytes))
             .RequiresApiKey()
+            .AllowsScopedCredential(ContainerScopeMetadata.Route("containerId"))
             .ProducesEnvelope<SessionDto>(StatusCodes.Status201Created)
             .WithResponseHeader(201, "Location", "The new session: /api/v1/sessions/{id}.")
             .ProducesEnvelope<SessionDto>()
@@ -33,9 +34,16 @@ public static partial class SessionsApi
             .Accepts<EndSessionRequest>(isOptional: true, "application/json")
             .WithMetadata(new RequestSizeLimitAttribute(SessionInputs.MaxBodyBytes))
             .RequiresApiKey()
+            .AllowsScopedCredential(new ContainerScopeMetadata(ContainerOfSession))
             .ProducesEnvelope<SessionDto>()
             .ProducesErrors(400, 401, 403, 404, 413, 415, 503);
     }
+
+    /// <summary>The container of the session a request names, for a technician's credential; null for no such session.</summary>
+    private static string? ContainerOfSession(HttpContext context) =>
+        context.Request.RouteValues["sessionId"] is string id && Validation.IsValidId(id)
+            ? context.RequestServices.GetRequiredService<Store.EvidenceStore>().GetSession(id)?.ContainerId
+            : null;
 
     /// <summary>The engine's answer, or null when the agent stopped before giving one.</summary>
     private static async Task<SessionAnswer?> Stopping(Task<SessionAnswer> answer, HttpContext context)
@@ -51,7 +59,7 @@ public static partial class SessionsApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionDto>>, ApiErrorResult>> OpenSession(
-        string containerId, OpenSessionRequest? body, HttpContext context, IOptions<SiteOptions> site, IOptions<ApiOptions> api, SessionEngine engine,
+        string containerId, OpenSessionRequest? body, HttpContext context, IOptions<SiteOptions> site, SessionEngine engine,
         TimeProvider time)
     {
         if (Validation.CheckId(containerId, "container_id") is { } invalid) return invalid;
@@ -64,7 +72,7 @@ public static partial class SessionsApi
         if (IdempotencyKeys.Read(context, "sessions:" + containerId, fingerprint) is not { } key) return IdempotencyKeys.Invalid;
 
         if (await Stopping(engine.OpenInspectionAsync(new InspectionRequest(container, body.SessionId, body.Notes, body.OpenedBy, key.Value,
-                SessionInputs.Requester(context, api.Value))), context) is not { } answer)
+                SessionInputs.Requester(context))), context) is not { } answer)
             return ApiErrors.ServiceUnavailable("the agent is stopping; ask again when it is back", TimeSpan.FromSeconds(5));
         switch (answer.Outcome)
         {
@@ -87,11 +95,11 @@ public static partial class SessionsApi
     }
 
     public static async Task<Results<JsonHttpResult<ApiEnvelope<SessionDto>>, ApiErrorResult>> EndSession(
-        string sessionId, EndSessionRequest? body, HttpContext context, IOptions<ApiOptions> api, SessionEngine engine, TimeProvider time)
+        string sessionId, EndSessionRequest? body, HttpContext context, SessionEngine engine, TimeProvider time)
     {
         if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
         if (SessionInputs.CheckText(body?.Reason, "reason", SessionInputs.MaxReason) is { } badReason) return badReason;
-        var request = new EndRequest(sessionId, SessionInputs.Requester(context, api.Value), body?.Reason, body?.AfterClose ?? true);
+        var request = new EndRequest(sessionId, SessionInputs.Requester(context), body?.Reason, body?.AfterClose ?? true);
         if (await Stopping(engine.EndSessionAsync(request), context) is not { } answer)
             return ApiErrors.ServiceUnavailable("the agent is stopping; end the session again once it is back", TimeSpan.FromSeconds(5));
         return answer.Session is { } session

@@ -3,10 +3,11 @@ using Microsoft.Data.Sqlite;
 namespace PiOrchestrator.Store;
 
 /// <summary>
-/// One write a person made through the API: who (admin: the holder of Api:Key), from which address, what
-/// (capture, session.open, session.end), on what, and the detail they gave (an end's reason).
+/// One write a person made through the API: who (admin: the holder of Api:Key, or an invited technician by name), from
+/// which address, what (capture, session.open, session.end, invite.*), on what, and the detail they gave (an end's
+/// reason). An invite's rows name no container or session (the detail names the invite and its containers).
 /// </summary>
-public sealed record AuditEntry(DateTimeOffset At, string Actor, string? Address, string Action, string ContainerId, string SessionId, string? Detail = null)
+public sealed record AuditEntry(DateTimeOffset At, string Actor, string? Address, string Action, string? ContainerId, string? SessionId, string? Detail = null)
 {
     public long Id { get; init; }
 }
@@ -21,11 +22,39 @@ public sealed partial class EvidenceStore
           actor TEXT NOT NULL,
           address TEXT,
           action TEXT NOT NULL,
-          container_id TEXT NOT NULL,
-          session_id TEXT NOT NULL,
+          container_id TEXT,
+          session_id TEXT,
           detail TEXT);
         CREATE INDEX IF NOT EXISTS audit_by_session ON audit(session_id);
         """);
+
+    /// <summary>Schema 4: an invite's rows have no container or session; a table made by schema 3 required both.</summary>
+    private void MigrateAuditWithoutSession()
+    {
+        using (var cmd = _writer.CreateCommand())
+        {
+            cmd.CommandText = "SELECT \"notnull\" FROM pragma_table_info('audit') WHERE name = 'session_id'";
+            if (cmd.ExecuteScalar() is not long notNull || notNull == 0) return;
+        }
+        Execute(_writer, """
+            BEGIN;
+            CREATE TABLE audit_v4(
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              at_ms INTEGER NOT NULL,
+              actor TEXT NOT NULL,
+              address TEXT,
+              action TEXT NOT NULL,
+              container_id TEXT,
+              session_id TEXT,
+              detail TEXT);
+            INSERT INTO audit_v4(id, at_ms, actor, address, action, container_id, session_id, detail)
+              SELECT id, at_ms, actor, address, action, container_id, session_id, detail FROM audit;
+            DROP TABLE audit;
+            ALTER TABLE audit_v4 RENAME TO audit;
+            CREATE INDEX IF NOT EXISTS audit_by_session ON audit(session_id);
+            COMMIT;
+            """);
+    }
 
     private static void InsertAudit(SqliteConnection writer, SqliteTransaction tx, AuditEntry entry)
     {
@@ -39,8 +68,8 @@ public sealed partial class EvidenceStore
         cmd.Parameters.AddWithValue("$actor", entry.Actor);
         cmd.Parameters.AddWithValue("$address", (object?)entry.Address ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$action", entry.Action);
-        cmd.Parameters.AddWithValue("$container", entry.ContainerId);
-        cmd.Parameters.AddWithValue("$session", entry.SessionId);
+        cmd.Parameters.AddWithValue("$container", (object?)entry.ContainerId ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$session", (object?)entry.SessionId ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$detail", (object?)entry.Detail ?? DBNull.Value);
         cmd.ExecuteNonQuery();
     }
@@ -93,8 +122,8 @@ public sealed partial class EvidenceStore
         using var r = cmd.ExecuteReader();
         var list = new List<AuditEntry>();
         while (r.Read())
-            list.Add(new AuditEntry(DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), Text(r, 3), r.GetString(4), r.GetString(5),
-                r.GetString(6), Text(r, 7)) { Id = r.GetInt64(0) });
+            list.Add(new AuditEntry(DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), Text(r, 3), r.GetString(4), Text(r, 5),
+                Text(r, 6), Text(r, 7)) { Id = r.GetInt64(0) });
         return list;
     }
 }
@@ -108,8 +137,11 @@ public static class AuditActions
     public const string Capture = "capture";
     public const string SessionOpen = "session.open";
     public const string SessionEnd = "session.end";
+    public const string InviteMinted = "invite.minted";
+    public const string InviteJoined = "invite.joined";
+    public const string InviteRevoked = "invite.revoked";
 
-    public static readonly IReadOnlyList<string> All = [Capture, SessionOpen, SessionEnd];
+    public static readonly IReadOnlyList<string> All = [Capture, SessionOpen, SessionEnd, InviteMinted, InviteJoined, InviteRevoked];
 }
 
 /// <summary>Audit rows written, on the agent's meter.</summary>

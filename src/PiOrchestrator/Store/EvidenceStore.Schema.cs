@@ -5,7 +5,7 @@ namespace PiOrchestrator.Store;
 /// <summary>The schema: its version and migrations, and how session and evidence rows are read back.</summary>
 public sealed partial class EvidenceStore
 {
-    private const int SchemaVersion = 3;
+    private const int SchemaVersion = 4;
 
     private void Migrate()
     {
@@ -70,6 +70,8 @@ public sealed partial class EvidenceStore
         MigrateKeyCollisions();
         MigrateCaptureDelay();
         MigrateSessionPeople();
+        MigrateAuditWithoutSession();
+        MigrateInvites();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 

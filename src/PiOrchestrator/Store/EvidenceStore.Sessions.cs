@@ -204,6 +204,7 @@ public sealed partial class EvidenceStore
                 DELETE FROM evidence WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM idempotency_keys WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM audit WHERE session_id IN (SELECT session_id FROM expired);
+                DELETE FROM audit WHERE session_id IS NULL AND at_ms < $cutoff;
                 DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM expired);
                 DELETE FROM door_events WHERE received_ms < $cutoff;
                 SELECT count(*) FROM expired;
