@@ -107,7 +107,7 @@ install -m 0644 "$here/piorchestrator.service" "$unit"
 # One LoadCredential= per secret present in /etc/piorchestrator/credentials (a missing one would stop the unit).
 dropin="$unit.d/credentials.conf"
 creds=""
-for name in s3-access-key s3-secret-key mqtt-password api-key device-key; do
+for name in s3-access-key s3-secret-key mqtt-password api-key device-key invite-pepper; do
   [ -f "$etc/credentials/$name" ] && creds="$creds"$'\n'"LoadCredential=$name:/etc/piorchestrator/credentials/$name"
 done
 if [ -n "$creds" ]; then

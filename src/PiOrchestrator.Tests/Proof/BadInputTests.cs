@@ -205,7 +205,7 @@ public sealed class BadInputTests(ITestOutputHelper output)
         string Pick(string[] from) => from[random.Next(from.Length)];
         var id = random.Next(4) == 0 ? session : Uri.EscapeDataString(Pick(HostileIds));
         var raw = random.Next(3) == 0 ? Pick(HostileIds) : id;
-        var path = random.Next(17) switch
+        var path = random.Next(21) switch
         {
             0 => $"/api/v1/sessions/{id}/evidence",
             1 => $"/api/v1/sessions/{id}/evidence/pair",
@@ -223,12 +223,16 @@ public sealed class BadInputTests(ITestOutputHelper output)
             13 => $"/api/v1/sessions/{id}/end",
             14 => $"/api/v1/containers/{id}/sessions",
             15 => $"/api/v1/audit?session_id={id}",
+            16 => "/api/v1/invites",
+            17 => $"/api/v1/invites/{id}",
+            18 => $"/api/v1/join/{(random.Next(3) == 0 ? "inv_" + new string('A', 43) : id)}",
+            19 => $"/join/{raw}",
             _ => "/",
         };
         if (random.Next(2) == 0) path += (path.Contains('?') ? "&" : "?") + Pick(HostileQueries);
         var method = new[] { HttpMethod.Get, HttpMethod.Get, HttpMethod.Post, HttpMethod.Put, HttpMethod.Delete, HttpMethod.Patch, HttpMethod.Head, HttpMethod.Options }[random.Next(8)];
         var request = new HttpRequestMessage(method, path);
-        switch (random.Next(8))
+        switch (random.Next(10))
         {
             case 0: request.Headers.TryAddWithoutValidation("If-None-Match", Pick(HostileIds)); break;
             case 1: request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + Pick(HostileIds)); break;
@@ -240,6 +244,16 @@ public sealed class BadInputTests(ITestOutputHelper output)
                 break;
             case 5:
                 request.Content = new StringContent("{\"note\":" + new string('[', 500) + "}", Encoding.UTF8, "application/json");
+                break;
+            case 6: request.Headers.TryAddWithoutValidation("X-Join-OTP", random.Next(2) == 0 ? Pick(HostileIds) : random.Next(1_000_000).ToString("D6")); break;
+            case 7: request.Headers.TryAddWithoutValidation("Cookie", "pio_tech=" + (random.Next(2) == 0 ? "tech_" + new string('B', 43) : Pick(HostileIds))); break;
+            case 8:
+                // An invite as an attacker would mint one: hostile names and containers, out-of-range TTLs.
+                request.Content = new StringContent(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["name"] = Pick(HostileIds), ["containers"] = new[] { Pick(HostileIds), Pick(HostileIds) },
+                    ["ttl_minutes"] = new[] { -1, 0, 1441, int.MaxValue, 30 }[random.Next(5)],
+                }), Encoding.UTF8, "application/json");
                 break;
         }
         return request;

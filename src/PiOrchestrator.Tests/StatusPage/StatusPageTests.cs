@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Tests.StatusPage;
@@ -46,18 +45,8 @@ public class StatusPageTests
 
         var screenshot = Path.Combine(RepoPaths.Root, "TestResults", "status-page.png");
         Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
-        var script = Path.Combine(AppContext.BaseDirectory, "StatusPage", "status-page.check.js");
-        var start = new ProcessStartInfo("node", [script, $"http://127.0.0.1:{agent.Port}", screenshot, RepoPaths.TestTools])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        using var node = Process.Start(start)!;
-        var stdout = node.StandardOutput.ReadToEndAsync();
-        var stderr = node.StandardError.ReadToEndAsync();
-        await node.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
-        var output = await stdout + await stderr;
+        var output = await PageCheck.RunAsync(agent, "status-page.check.js", screenshot, RepoPaths.TestTools);
 
-        Assert.True(node.ExitCode == 0, output);
         Assert.Contains("ok: an injected <script> / onerror in a container id does not run", output);
         Assert.True(new FileInfo(screenshot).Length > 10_000, "screenshot written to " + screenshot);
     }

@@ -19,6 +19,8 @@ public static class StatusPageExtensions
     public static IEndpointRouteBuilder MapStatusPage(this IEndpointRouteBuilder app)
     {
         app.MapGet("/", (HttpContext context) => Serve(context, "index.html")).ExcludeFromDescription();
+        // An invite's join_url: the same page, which takes the token from the address and asks for the one-time code.
+        app.MapGet("/join/{token}", (HttpContext context) => Serve(context, "index.html")).ExcludeFromDescription();
         app.MapGet("/status-page/{file}", (string file, HttpContext context) => Serve(context, file)).ExcludeFromDescription();
         return app;
     }

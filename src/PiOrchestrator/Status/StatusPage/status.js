@@ -2,7 +2,8 @@
 // Reads the agent's JSON API only. Every value is inserted as text (textContent), never as HTML.
 
 const REFRESH_MS = 5000;
-const state = { apiKey: null, busy: false, results: {} };
+const state = { apiKey: null, busy: false, results: {}, joinToken: null, technician: null, inspectionKey: null, ending: null };
+const TECHNICIAN = 'pio-technician';
 
 const REASONS = {
   timeout: 'the camera\'s answer did not finish in time',
@@ -181,6 +182,15 @@ async function renderSessions() {
         : el('span', s.pair_status === 'complete' ? 'good' : s.status === 'complete' ? 'bad' : 'muted',
           s.status === 'complete' ? 'pair ' + s.pair_status : 'in progress'));
     card.append(head);
+    if (!manual && s.status !== 'complete') {
+      const end = el('button', 'end', 'End session…');
+      end.type = 'button';
+      end.dataset.session = s.id;
+      end.addEventListener('click', () => askToEnd(s));
+      head.append(end);
+    }
+    if (s.opened_by || s.notes) card.append(el('p', 'muted notes', 'Inspection' + (s.opened_by ? ' by ' + s.opened_by : '') + (s.notes ? ': ' + s.notes : '')));
+    if (s.ended_by) card.append(el('p', 'muted notes', 'Ended by ' + s.ended_by + (s.end_reason ? ': ' + s.end_reason : '')));
     if (manual) {
       const pair = el('div', 'pair');
       pair.append(side(s, evidence.captures, 'MANUAL', 'MANUAL'));
@@ -206,26 +216,179 @@ function showResult(containerId, className, text) {
   }
 }
 
+// A write: with the admin's key when one was entered, else the technician's cookie (sent by the browser, HttpOnly).
+async function write(url, options) {
+  const headers = Object.assign({ Accept: 'application/json' }, options.headers || {});
+  if (state.apiKey) headers.Authorization = 'Bearer ' + state.apiKey;
+  const response = await fetch(url, Object.assign({}, options, { headers, credentials: 'same-origin' }));
+  let body = null;
+  try { body = await response.json(); } catch { body = null; }
+  return { status: response.status, ok: response.ok, body };
+}
+
+// What a refused write means for the person holding the phone.
+function refusal(answer) {
+  if (answer.status === 401) {
+    document.getElementById('key-form').hidden = false;
+    return 'This needs the site\'s API key (enter it above) or a technician\'s invite that is still good.';
+  }
+  if (answer.status === 403) return 'Your invite does not cover this: ' + message(answer);
+  return message(answer);
+}
+
+function message(answer) {
+  return answer.body && answer.body.error ? answer.body.error.message : 'the agent answered ' + answer.status;
+}
+
 async function testCapture(containerId) {
   showResult(containerId, 'result muted', 'Capturing…');
-  const headers = { 'Idempotency-Key': crypto.randomUUID() };
-  if (state.apiKey) headers.Authorization = 'Bearer ' + state.apiKey;
   try {
-    const response = await fetch('/api/v1/containers/' + encodeURIComponent(containerId) + '/captures', { method: 'POST', headers });
-    if (response.status === 401) {
-      document.getElementById('key-form').hidden = false;
-      showResult(containerId, 'result warn', 'This agent needs its API key for test captures: enter it above.');
+    const answer = await write('/api/v1/containers/' + encodeURIComponent(containerId) + '/captures',
+      { method: 'POST', headers: { 'Idempotency-Key': crypto.randomUUID() } });
+    if (!answer.ok) {
+      showResult(containerId, 'result warn', refusal(answer));
       return;
     }
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error ? body.error.message : String(response.status));
-    const capture = body.data;
+    const capture = answer.body.data;
     showResult(containerId, capture.status === 'captured' ? 'result good' : 'result bad', capture.status === 'captured'
       ? 'Captured ' + capture.image_size_bytes + ' bytes (' + capture.width + '×' + capture.height + ')'
       : 'Capture failed: ' + words(capture.failure_reason));
     refresh();
   } catch (error) {
     showResult(containerId, 'result bad', 'Test capture failed: ' + error.message);
+  }
+}
+
+function setText(id, className, text) {
+  const node = document.getElementById(id);
+  node.className = className;
+  node.textContent = text;
+}
+
+// The containers an inspection may be opened on: all of them for the admin, the invite's for a technician.
+function renderInspectionChoices(status) {
+  const select = document.getElementById('inspection-container');
+  const chosen = select.value;
+  const allowed = state.technician ? status.containers.filter(c => state.technician.containers.includes(c.id)) : status.containers;
+  select.replaceChildren(...allowed.map(c => {
+    const option = el('option', null, c.id);
+    option.value = c.id;
+    return option;
+  }));
+  if (allowed.some(c => c.id === chosen)) select.value = chosen;
+}
+
+async function openInspection(event) {
+  event.preventDefault();
+  const containerId = document.getElementById('inspection-container').value;
+  const body = { opened_by: document.getElementById('inspection-by').value.trim() };
+  const notes = document.getElementById('inspection-notes').value.trim();
+  if (notes) body.notes = notes;
+  // One key per inspection asked for: pressing again after a lost answer returns the same session, not a second one.
+  const fingerprint = JSON.stringify([containerId, body]);
+  if (!state.inspectionKey || state.inspectionKey.fingerprint !== fingerprint) state.inspectionKey = { fingerprint, key: crypto.randomUUID() };
+  setText('inspection-result', 'result muted', 'Opening an inspection on ' + containerId + ' (taking BEFORE_OPEN)…');
+  try {
+    const answer = await write('/api/v1/containers/' + encodeURIComponent(containerId) + '/sessions', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': state.inspectionKey.key }, body: JSON.stringify(body),
+    });
+    if (!answer.ok) {
+      setText('inspection-result', 'result bad', 'Not opened: ' + refusal(answer));
+      if (answer.status !== 401) state.inspectionKey = null;
+      return;
+    }
+    state.inspectionKey = null;
+    document.getElementById('inspection-notes').value = '';
+    setText('inspection-result', 'result good', 'Inspection session ' + answer.body.data.id + ' is open on ' + containerId
+      + ': it ends when the door closes, or with "End session".');
+    refresh();
+  } catch (error) {
+    setText('inspection-result', 'result bad', 'Not opened: ' + error.message + ' (press again: it will not open a second one)');
+  }
+}
+
+function askToEnd(session) {
+  state.ending = session;
+  document.getElementById('end-what').textContent = 'Session ' + session.id + ' on ' + session.container_id + ', started '
+    + time(session.started_at) + '. It is completed as if the door had closed, and this cannot be undone.';
+  document.getElementById('end-reason').value = '';
+  document.getElementById('end-after').checked = true;
+  const confirm = document.getElementById('end-confirm');
+  confirm.disabled = false;
+  confirm.textContent = 'End session';
+  document.getElementById('end-dialog').showModal();
+}
+
+async function endSession(event) {
+  event.preventDefault();
+  const session = state.ending;
+  if (!session) return;
+  const confirm = document.getElementById('end-confirm');
+  confirm.disabled = true;
+  confirm.textContent = 'Ending…';
+  const body = { after_close: document.getElementById('end-after').checked };
+  const reason = document.getElementById('end-reason').value.trim();
+  if (reason) body.reason = reason;
+  try {
+    const answer = await write('/api/v1/sessions/' + encodeURIComponent(session.id) + '/end', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    document.getElementById('end-dialog').close();
+    state.ending = null;
+    setText('session-result', answer.ok ? 'result good' : 'result bad', answer.ok
+      ? 'Ended session ' + session.id + ': pair ' + answer.body.data.pair_status
+      : 'Not ended: ' + refusal(answer));
+    refresh();
+  } catch (error) {
+    confirm.disabled = false;
+    confirm.textContent = 'End session';
+    setText('session-result', 'result bad', 'Not ended: ' + error.message);
+  }
+}
+
+function showTechnician() {
+  const line = document.getElementById('signed-in');
+  const technician = state.technician;
+  line.hidden = !technician;
+  if (technician) line.textContent = 'Signed in as ' + technician.name + ' for ' + technician.containers.join(', ') + ' until ' + time(technician.expires_at);
+  if (technician && !document.getElementById('inspection-by').value) document.getElementById('inspection-by').value = technician.name;
+}
+
+// The invite's token is taken from the address and the address put back to "/" at once: the token is never left in the
+// history or a bookmark. The code goes in the X-Join-OTP header; the credential comes back as an HttpOnly cookie.
+async function join(event) {
+  event.preventDefault();
+  const code = document.getElementById('join-code').value.trim();
+  setText('join-result', 'result muted', 'Joining…');
+  try {
+    const response = await fetch('/api/v1/join/' + encodeURIComponent(state.joinToken), {
+      method: 'POST', headers: { 'X-Join-OTP': code, Accept: 'application/json' }, credentials: 'same-origin',
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      setText('join-result', 'result bad', 'Not joined: ' + (body.error ? body.error.message : response.status));
+      return;
+    }
+    const joined = body.data;
+    // Not a secret (the credential is the HttpOnly cookie): who this page is signed in as, for this tab.
+    state.technician = { name: joined.name, containers: joined.containers, expires_at: joined.expires_at };
+    sessionStorage.setItem(TECHNICIAN, JSON.stringify(state.technician));
+    state.joinToken = null;
+    document.getElementById('join').hidden = true;
+    showTechnician();
+    refresh();
+  } catch (error) {
+    setText('join-result', 'result bad', 'Not joined: ' + error.message);
+  }
+}
+
+function restoreTechnician() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(TECHNICIAN) || 'null');
+    if (saved && Date.parse(saved.expires_at) > Date.now()) state.technician = saved;
+    else sessionStorage.removeItem(TECHNICIAN);
+  } catch {
+    sessionStorage.removeItem(TECHNICIAN);
   }
 }
 
@@ -239,6 +402,7 @@ async function refresh() {
     agentClockOffsetMs = Date.parse(envelope.timestamp) - Date.now();
     renderAgent(status);
     renderContainers(status);
+    renderInspectionChoices(status);
     await renderSessions();
     error.textContent = '';
   } catch (e) {
@@ -257,6 +421,22 @@ document.addEventListener('DOMContentLoaded', () => {
     input.value = '';
     document.getElementById('key-form').hidden = true;
   });
+  const invite = /^\/join\/([A-Za-z0-9_-]{1,100})$/.exec(location.pathname);
+  if (invite) {
+    state.joinToken = invite[1];
+    history.replaceState(null, '', '/');
+    document.getElementById('join').hidden = false;
+    document.getElementById('join-code').focus();
+  }
+  document.getElementById('join-form').addEventListener('submit', join);
+  document.getElementById('inspection-form').addEventListener('submit', openInspection);
+  document.getElementById('end-form').addEventListener('submit', endSession);
+  document.getElementById('end-cancel').addEventListener('click', () => {
+    state.ending = null;
+    document.getElementById('end-dialog').close();
+  });
+  restoreTechnician();
+  showTechnician();
   refresh();
   setInterval(refresh, REFRESH_MS);
 });
