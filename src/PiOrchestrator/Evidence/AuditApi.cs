@@ -34,6 +34,11 @@ public static class AuditApi
                 $"its containers. One page (limit 1-{MaxLimit}, default {DefaultLimit}), optionally of one container_id, one session_id and one " +
                 $"action ({string.Join(", ", AuditActions.All)}). When has_more is true, pass next_cursor as cursor for the next page. " +
                 "Rows go with their session when retention removes it.")
+            .WithQueryParameter("container_id", "Only rows about this container.")
+            .WithQueryParameter("session_id", "Only rows about this session.")
+            .WithQueryParameter("action", "Only rows of this action.", AuditActions.All)
+            .WithQueryParameter("limit", $"Page size, 1-{MaxLimit}; default {DefaultLimit}.")
+            .WithQueryParameter("cursor", "next_cursor of the previous page (opaque).")
             .RequiresApiKey()
             .ProducesEnvelope<AuditListDto>()
             .ProducesErrors(400, 401);
