@@ -35,7 +35,7 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
     public byte[]? CachedEvidenceListJson(string sessionId, long revision, bool withImages, EvidenceListQuery query) =>
         _lists.TryGetValue((sessionId, withImages, query), out var cached) && cached.Revision == revision ? cached.Json : null;
 
-    /// <summary>The list's data JSON for the given revision, built once per revision and page.</summary>
+    /// <summary>The list's data JSON for the given revision, built once per revision for a first page.</summary>
     public byte[] EvidenceListJson(SessionRecord session, bool withImages, EvidenceListQuery query)
     {
         var key = (session.SessionId, withImages, query);
@@ -43,6 +43,8 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
 
         var dto = EvidenceList(session, withImages, query);
         var json = JsonSerializer.SerializeToUtf8Bytes(dto, EvidenceJsonContext.Default.SessionEvidenceDto);
+        // Pollers ask for first pages; a page after a cursor is read once by a client paging through.
+        if (query.After is not null) return json;
         if (Interlocked.Add(ref _cachedBytes, json.Length) > MaxCachedBytes)
         {
             _lists.Clear();
@@ -60,10 +62,15 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
         foreach (var e in page.Rows)
         {
             string? image = null;
-            if (e.ImageSizeBytes is { } size && size <= imageBudget && ImageData(e) is { } held)
+            // A row's size is known before its bytes are read; older rows without one are measured once read.
+            if (imageBudget > 0 && (e.ImageSizeBytes ?? 0) <= imageBudget && ImageData(e) is { } held)
             {
-                image = held;
-                imageBudget -= size;
+                var size = e.ImageSizeBytes ?? held.Length / 4 * 3;
+                if (size <= imageBudget)
+                {
+                    image = held;
+                    imageBudget -= size;
+                }
             }
             captures.Add(CaptureDto.From(e, image));
         }
