@@ -67,6 +67,32 @@ export async function listPairs(containerId: string): Promise<string[]> {
   return lines;
 }
 
+type EvidencePath = paths["/api/v1/sessions/{sessionId}/evidence"]["get"];
+type EvidencePage = EvidencePath["responses"][200]["content"]["application/json"];
+type CaptureTag = NonNullable<NonNullable<EvidencePath["parameters"]["query"]>["capture_tag"]>;
+
+/**
+ * Every capture of a session (of one tag when given) in the order of its hash chain, 100 a page, following next_cursor
+ * until has_more is false; image_data is left out and each image fetched by object_key when shown.
+ */
+export async function capturesOf(sessionId: string, tag?: CaptureTag): Promise<string[]> {
+  const lines: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const query = new URLSearchParams({ include_image: "false", limit: "100" });
+    if (tag !== undefined) query.set("capture_tag", tag);
+    if (cursor !== null) query.set("cursor", cursor);
+    const page = await get<EvidencePage>(`/api/v1/sessions/${encodeURIComponent(sessionId)}/evidence?${query}`);
+    if (!page.success) return [...lines, `evidence: ${page.error.code}${page.error.field ? ` (${page.error.field})` : ""}`];
+    const summary = page.data.summary;
+    if (cursor === null) lines.push(`${summary.total_captures} captures (${summary.failed_captures} failed), pair ${summary.pair_complete ? "complete" : "incomplete"}`);
+    for (const capture of page.data.captures)
+      lines.push(`${capture.captured_at ?? capture.created_at ?? "?"} ${capture.capture_tag} ${capture.status} ${capture.object_key ?? capture.failure_reason ?? ""}`);
+    cursor = page.data.has_more ? page.data.next_cursor : null;
+  } while (cursor !== null);
+  return lines;
+}
+
 /** Writes need the site's Api:Key; a retry with the same Idempotency-Key returns the same session (200 instead of 201). */
 async function post<T>(path: string, apiKey: string, body: unknown, idempotencyKey?: string): Promise<T | ErrorAnswer> {
   const headers: Record<string, string> = { "Authorization": `Bearer ${apiKey}`, "Content-Type": "application/json" };

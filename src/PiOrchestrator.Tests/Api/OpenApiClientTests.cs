@@ -5,8 +5,8 @@ namespace PiOrchestrator.Tests.Api;
 
 /// <summary>
 /// The document is usable by the people it is for: a TypeScript client generated from it (npm openapi-typescript)
-/// type-checks test-tools/dashboard-client/dashboard.ts, a dashboard that lists sessions, reads pairs and explains
-/// missing_reason exhaustively; and stops type-checking when a field it uses changes.
+/// type-checks test-tools/dashboard-client/dashboard.ts, a dashboard that lists sessions, reads pairs, explains
+/// missing_reason exhaustively and pages through a session's captures; and stops type-checking when a field it uses changes.
 /// </summary>
 public class OpenApiClientTests
 {
@@ -27,6 +27,13 @@ public class OpenApiClientTests
         var (renamedOk, renamedOutput) = await TypeCheckAsync(document.Replace("\"missing_reason\"", "\"missingReason\"", StringComparison.Ordinal));
         Assert.False(renamedOk, "the snippet type-checked against a document without missing_reason");
         Assert.Contains("missing_reason", renamedOutput, StringComparison.Ordinal);
+
+        // And against one where the evidence list lost its capture_tag filter: the paging snippet must fail.
+        var withoutTag = System.Text.RegularExpressions.Regex.Replace(document, "\"name\":\\s*\"capture_tag\"", "\"name\": \"tag\"");
+        Assert.NotEqual(document, withoutTag);
+        var (untaggedOk, untaggedOutput) = await TypeCheckAsync(withoutTag);
+        Assert.False(untaggedOk, "the snippet type-checked against a document without the capture_tag parameter");
+        Assert.Contains("capture_tag", untaggedOutput, StringComparison.Ordinal);
     }
 
     private static async Task<(bool Ok, string Output)> TypeCheckAsync(string document)

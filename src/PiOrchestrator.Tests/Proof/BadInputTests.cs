@@ -159,6 +159,20 @@ public sealed class BadInputTests(ITestOutputHelper output)
         Assert.Equal(200, (int)(await rig.Agent.Http.GetAsync("/healthz")).StatusCode);
         Assert.False(rig.Agent.HasExited);
         Assert.DoesNotContain("Unhandled exception", rig.Agent.Output);
+
+        // Each bad paging value on a real session is refused naming its parameter; the session still pages, a row at a time.
+        foreach (var (query, field) in EvidenceListBadValues)
+        {
+            using var bad = await http.GetAsync($"/api/v1/sessions/{session}/evidence?{query}");
+            var body = await bad.Content.ReadAsStringAsync();
+            Assert.True(bad.StatusCode == HttpStatusCode.BadRequest, $"{query[..Math.Min(60, query.Length)]}: {(int)bad.StatusCode} {body}");
+            Assert.Equal(field, JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("field").GetString());
+        }
+        var first = await rig.Agent.GetDataAsync($"/api/v1/sessions/{session}/evidence?include_image=false&limit=1");
+        var next = first.GetProperty("next_cursor").GetString()!;
+        var second = await rig.Agent.GetDataAsync($"/api/v1/sessions/{session}/evidence?include_image=false&limit=1&cursor={Uri.EscapeDataString(next)}");
+        Assert.Equal(["BEFORE_OPEN", "AFTER_CLOSE"], new[] { first, second }.Select(p => p.GetProperty("captures")[0].GetProperty("capture_tag").GetString()));
+        Assert.False(second.GetProperty("has_more").GetBoolean());
     }
 
     private static async Task<bool> Ticked(PeriodicTimer timer, CancellationToken stop)
@@ -193,11 +207,25 @@ public sealed class BadInputTests(ITestOutputHelper output)
         "%ff%fe", "<script>alert(1)</script>", "sess-abc", " ", "%20", "con", "....//", "%252e%252e%252f", "\u0000", "😀", "a/b/c",
     ];
 
+    /// <summary>Bad values of the evidence list's paging parameters, each refused with a 400 naming its parameter.</summary>
+    private static readonly (string Query, string Field)[] EvidenceListBadValues =
+    [
+        ("capture_tag=SNAPSHOT", "capture_tag"), ("capture_tag=during_open", "capture_tag"), ("capture_tag=", "capture_tag"),
+        ("capture_tag=%00", "capture_tag"), ("capture_tag=" + new string('T', 3000), "capture_tag"), ("capture_tag=MANUAL&capture_tag=MANUAL", "capture_tag"),
+        ("limit=%2B5", "limit"), ("limit=1e2", "limit"), ("limit=101", "limit"), ("limit=5&limit=6", "limit"),
+        ("cursor=", "cursor"), ("cursor=%00", "cursor"), ("cursor=" + new string('B', 600), "cursor"),
+        ("cursor=" + PiOrchestrator.Http.PageCursor.Encode("evidence", "..", "any", "1", Guid.Empty.ToString("D")), "cursor"),
+        ("cursor=" + PiOrchestrator.Http.PageCursor.Encode("evidence", "sess-x", "any", "1 OR 1=1", Guid.Empty.ToString("D")), "cursor"),
+        ("cursor=" + PiOrchestrator.Http.PageCursor.Encode("evidence", "sess-x", "any", "1", "'; DROP TABLE evidence;--"), "cursor"),
+        ("cursor=" + PiOrchestrator.Http.PageCursor.Encode("audit", "7"), "cursor"),
+    ];
+
     private static readonly string[] HostileQueries =
     [
         "limit=-1", "limit=abc", "limit=99999999999", "limit=0", "cursor=!!!", "cursor=" + new string('A', 3000), "cursor=eyJ9", "include_image=maybe",
         "include_image=", "size=huge", "key=", "key=../../x", "key=" + new string('k', 2000), "container_id=%00", "phase=weird", "unfinished=2", "a=b&a=c",
         "action=%00", "action=" + new string('x', 3000), "session_id=%2e%2e",
+        .. EvidenceListBadValues.Select(b => b.Query),
     ];
 
     private static HttpRequestMessage Hostile(Random random, string session, string key)

@@ -60,6 +60,28 @@ function check(condition, what) {
     await page.screenshot({ path: screenshot, fullPage: true });
     check(errors.length === 0, 'no script errors (' + errors.join('; ') + ')');
 
+    // A long session (frames, test captures) has AFTER_CLOSE past its first page: the page asks for the pair by tag.
+    const long = await context.newPage();
+    let byTag = 0;
+    await long.route(/\/api\/v1\/sessions\/[^/]+\/evidence\?/, async route => {
+      if (new URL(route.request().url()).searchParams.has('capture_tag')) {
+        byTag++;
+        return route.continue();
+      }
+      const real = await route.fetch();
+      const body = await real.json();
+      body.data.captures = body.data.captures.filter(c => c.capture_tag !== 'AFTER_CLOSE');
+      body.data.has_more = true;
+      body.data.next_cursor = 'later';
+      await route.fulfill({ response: real, json: body });
+    });
+    await long.goto(base + '/');
+    await long.waitForFunction(() => [...document.querySelectorAll('.session')].some(s =>
+      s.querySelectorAll('.side img.thumb').length === 2 && [...s.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)),
+      null, { timeout: 30000 });
+    check(byTag > 0, 'a session whose first page lacks AFTER_CLOSE still shows both thumbnails, its pair read by capture_tag');
+    await long.close();
+
     // Every API value is text: a hostile container id from the API cannot become markup.
     const hostile = await context.newPage();
     await hostile.route('**/api/v1/status', async route => {

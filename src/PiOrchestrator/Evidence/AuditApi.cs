@@ -1,5 +1,4 @@
-using System.Buffers.Text;
-using System.Text;
+using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using PiOrchestrator.Http;
 using PiOrchestrator.Store;
@@ -23,7 +22,7 @@ public static class AuditApi
 {
     public const int DefaultLimit = 25;
     public const int MaxLimit = 100;
-    private const string CursorPrefix = "audit:";
+    private const string CursorList = "audit";
 
     /// <summary>Part of the evidence API (<see cref="EvidenceApi.MapEvidenceApi"/>).</summary>
     internal static void MapAudit(this RouteGroupBuilder api) =>
@@ -35,6 +34,11 @@ public static class AuditApi
                 $"its containers. One page (limit 1-{MaxLimit}, default {DefaultLimit}), optionally of one container_id, one session_id and one " +
                 $"action ({string.Join(", ", AuditActions.All)}). When has_more is true, pass next_cursor as cursor for the next page. " +
                 "Rows go with their session when retention removes it.")
+            .WithQueryParameter("container_id", "Only rows about this container.")
+            .WithQueryParameter("session_id", "Only rows about this session.")
+            .WithQueryParameter("action", "Only rows of this action.", AuditActions.All)
+            .WithQueryParameter("limit", $"Page size, 1-{MaxLimit}; default {DefaultLimit}.")
+            .WithQueryParameter("cursor", "next_cursor of the previous page (opaque).")
             .RequiresApiKey()
             .ProducesEnvelope<AuditListDto>()
             .ProducesErrors(400, 401);
@@ -46,9 +50,7 @@ public static class AuditApi
         if (session_id is not null && Validation.CheckId(session_id, "session_id") is { } badSession) return badSession;
         if (action is not null && !AuditActions.All.Contains(action, StringComparer.Ordinal))
             return ApiErrors.InvalidRequest("action", $"action must be one of {string.Join(", ", AuditActions.All)}");
-        var pageSize = DefaultLimit;
-        if (limit is not null && (!int.TryParse(limit, out pageSize) || pageSize < 1 || pageSize > MaxLimit))
-            return ApiErrors.InvalidRequest("limit", $"limit must be a whole number from 1 to {MaxLimit}");
+        if (PageCursor.ParseLimit(limit, DefaultLimit, MaxLimit, out var pageSize) is { } badLimit) return badLimit;
         long? before = null;
         if (cursor is not null)
         {
@@ -62,22 +64,11 @@ public static class AuditApi
 
     public static AuditEventDto ToDto(AuditEntry e) => new(e.Id, e.At, e.Actor, e.Address, e.Action, e.ContainerId, e.SessionId, e.Detail);
 
-    public static string EncodeCursor(long beforeId) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(CursorPrefix + beforeId));
+    public static string EncodeCursor(long beforeId) => PageCursor.Encode(CursorList, beforeId.ToString(CultureInfo.InvariantCulture));
 
-    public static long? DecodeCursor(string cursor)
-    {
-        if (cursor.Length is 0 or > 64) return null;
-        try
-        {
-            var text = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
-            return text.StartsWith(CursorPrefix, StringComparison.Ordinal)
-                   && long.TryParse(text.AsSpan(CursorPrefix.Length), System.Globalization.NumberStyles.None, null, out var id) && id > 0
-                ? id
-                : null;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-    }
+    public static long? DecodeCursor(string cursor) =>
+        PageCursor.Decode(cursor, CursorList, 1) is [var field]
+        && long.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0
+            ? id
+            : null;
 }

@@ -14,10 +14,19 @@ public static class EvidenceApi
     {
         var api = app.MapGroup("/api/v1").WithTags("Evidence");
         api.MapGet("/sessions/{sessionId}/evidence", GetSessionEvidence).WithName("GetSessionEvidence")
-            .WithSummary("List a session's captures")
-            .WithDescription("Every capture of the session in order, with a summary. image_data (base64 JPEG) is present while the " +
-                "agent still holds the bytes and include_image is not false; otherwise fetch the image from /api/v1/evidence/image " +
-                "with object_key. Send the ETag back in If-None-Match to get a 304 while the session is unchanged.")
+            .WithSummary("List a session's captures, a page at a time")
+            .WithDescription("The session's captures in the order of its hash chain (capture time, then evidence_id), one page " +
+                $"(limit 1-{EvidenceListQuery.MaxLimit}, default {EvidenceListQuery.DefaultLimit}: a door cycle's pair and its test captures fit), " +
+                $"optionally of one capture_tag ({string.Join(", ", EvidenceListQuery.TagNames)}). When has_more is true, pass next_cursor " +
+                "as cursor, with the same capture_tag, for the next page. The summary counts every capture of the session. image_data " +
+                "(base64 JPEG) is present while the agent still holds the bytes and include_image is not false, for up to " +
+                $"{EvidenceViews.MaxImageBytesPerPage / (1024 * 1024)} MiB of JPEG per page; otherwise fetch the image from " +
+                "/api/v1/evidence/image with object_key. Send the ETag back in If-None-Match to get a 304 while the session is unchanged.")
+            .WithQueryParameter("capture_tag", "Only captures with this tag (seed 000's kind filter: every capture here is a JPEG).",
+                EvidenceListQuery.TagNames)
+            .WithQueryParameter("limit", $"Page size, 1-{EvidenceListQuery.MaxLimit}; default {EvidenceListQuery.DefaultLimit}.")
+            .WithQueryParameter("cursor", "next_cursor of the previous page (opaque; only valid with the same session and capture_tag).")
+            .WithQueryParameter("include_image", "false (or 0) omits image_data; default true.")
             .ProducesEnvelope<SessionEvidenceDto>()
             .WithResponseExample(200, "seed001", "Both photos taken; the before photo still held on the Pi", OpenApiExamples.EvidenceList)
             .ProducesNotModified("Changes with the session's revision (any capture, upload or purge) and include_image.")
@@ -66,20 +75,22 @@ public static class EvidenceApi
     }
 
     public static Results<EnvelopedJsonResult, StatusCodeHttpResult, ApiErrorResult> GetSessionEvidence(
-        string sessionId, string? include_image, HttpContext context, EvidenceStore store, EvidenceViews views)
+        string sessionId, string? include_image, string? capture_tag, string? limit, string? cursor, HttpContext context, EvidenceStore store,
+        EvidenceViews views)
     {
         if (Validation.CheckId(sessionId, "session_id") is { } invalid) return invalid;
         if (!Validation.TryParseFlag(include_image, true, out var withImages))
             return ApiErrors.InvalidRequest("include_image", "include_image must be true or false");
+        if (EvidenceListQuery.TryParse(sessionId, capture_tag, limit, cursor, out var query) is { } badQuery) return badQuery;
         if (store.GetRevision(sessionId) is not { } revision)
             return ApiErrors.NotFound($"session {sessionId} not found");
 
-        var etag = EvidenceViews.ETag(revision, withImages);
+        var etag = EvidenceViews.ETag(revision, withImages, query);
         if (NotModified.Matches(context, etag)) return NotModified.Result(context, etag);
-        if (views.CachedEvidenceListJson(sessionId, revision, withImages) is { } cached) return new EnvelopedJsonResult(cached, etag);
+        if (views.CachedEvidenceListJson(sessionId, revision, withImages, query) is { } cached) return new EnvelopedJsonResult(cached, etag);
         if (store.GetSession(sessionId) is not { } session)
             return ApiErrors.NotFound($"session {sessionId} not found");
-        return new EnvelopedJsonResult(views.EvidenceListJson(session, withImages), EvidenceViews.ETag(session.Revision, withImages));
+        return new EnvelopedJsonResult(views.EvidenceListJson(session, withImages, query), EvidenceViews.ETag(session.Revision, withImages, query));
     }
 
     public static Results<JsonHttpResult<ApiEnvelope<EvidencePairDto>>, ApiErrorResult> GetEvidencePair(

@@ -74,7 +74,12 @@ public sealed record CaptureDto
 public sealed record EvidenceSummaryDto(
     int TotalCaptures, int SuccessfulCaptures, int FailedCaptures, bool HasBeforeOpen, bool HasAfterClose, bool PairComplete);
 
-public sealed record SessionEvidenceDto(string SessionId, string ContainerId, IReadOnlyList<CaptureDto> Captures, EvidenceSummaryDto Summary);
+/// <summary>
+/// One page of a session's captures in chain order; the summary counts all of them. has_more and next_cursor continue
+/// the page as in seed 000 (pass next_cursor as cursor with the same capture_tag).
+/// </summary>
+public sealed record SessionEvidenceDto(
+    string SessionId, string ContainerId, IReadOnlyList<CaptureDto> Captures, EvidenceSummaryDto Summary, bool HasMore = false, string? NextCursor = null);
 
 public sealed record EvidencePairDto
 {

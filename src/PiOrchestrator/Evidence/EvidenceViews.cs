@@ -13,26 +13,38 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
 {
     private const long MaxCachedBytes = 32 * 1024 * 1024;
 
-    private readonly ConcurrentDictionary<(string SessionId, bool WithImages), (long Revision, byte[] Json)> _lists = new();
+    /// <summary>
+    /// The JPEG bytes one page carries as image_data: a pair at the contract's largest (2 × 5 MB) fits; past it the rest
+    /// of the page gives object_key only, as for uploaded captures, so a page of big frames cannot exhaust a Pi's memory.
+    /// </summary>
+    public const long MaxImageBytesPerPage = 12 * 1024 * 1024;
+
+    private readonly ConcurrentDictionary<(string SessionId, bool WithImages, EvidenceListQuery Query), (long Revision, byte[] Json)> _lists = new();
     private long _cachedBytes;
 
-    public static string ETag(long revision, bool withImages) => $"W/\"{revision}{(withImages ? "i" : "n")}\"";
+    /// <summary>The default page keeps the ETag it had before paging existed; any other page's names its query too.</summary>
+    public static string ETag(long revision, bool withImages, EvidenceListQuery? query = null) =>
+        query is null || query.IsDefault
+            ? $"W/\"{revision}{(withImages ? "i" : "n")}\""
+            : $"W/\"{revision}{(withImages ? "i" : "n")}-{query.Fingerprint}\"";
 
     /// <summary>
     /// The list's JSON at <paramref name="revision"/> from the cache, with no SQLite read: the dashboard's polls of an
     /// unchanged session cost a dictionary lookup. Null when it is not built yet.
     /// </summary>
-    public byte[]? CachedEvidenceListJson(string sessionId, long revision, bool withImages) =>
-        _lists.TryGetValue((sessionId, withImages), out var cached) && cached.Revision == revision ? cached.Json : null;
+    public byte[]? CachedEvidenceListJson(string sessionId, long revision, bool withImages, EvidenceListQuery query) =>
+        _lists.TryGetValue((sessionId, withImages, query), out var cached) && cached.Revision == revision ? cached.Json : null;
 
-    /// <summary>The list's data JSON for the given revision, built once per revision.</summary>
-    public byte[] EvidenceListJson(SessionRecord session, bool withImages)
+    /// <summary>The list's data JSON for the given revision, built once per revision for a first page.</summary>
+    public byte[] EvidenceListJson(SessionRecord session, bool withImages, EvidenceListQuery query)
     {
-        var key = (session.SessionId, withImages);
+        var key = (session.SessionId, withImages, query);
         if (_lists.TryGetValue(key, out var cached) && cached.Revision == session.Revision) return cached.Json;
 
-        var dto = EvidenceList(session, withImages);
+        var dto = EvidenceList(session, withImages, query);
         var json = JsonSerializer.SerializeToUtf8Bytes(dto, EvidenceJsonContext.Default.SessionEvidenceDto);
+        // Pollers ask for first pages; a page after a cursor is read once by a client paging through.
+        if (query.After is not null) return json;
         if (Interlocked.Add(ref _cachedBytes, json.Length) > MaxCachedBytes)
         {
             _lists.Clear();
@@ -42,15 +54,31 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
         return json;
     }
 
-    public SessionEvidenceDto EvidenceList(SessionRecord session, bool withImages)
+    public SessionEvidenceDto EvidenceList(SessionRecord session, bool withImages, EvidenceListQuery query)
     {
-        var evidence = store.GetEvidenceForSession(session.SessionId);
-        var captures = evidence.Select(e => CaptureDto.From(e, withImages ? ImageData(e) : null)).ToList();
-        var hasBefore = evidence.Any(e => e.Tag == CaptureTag.BeforeOpen && e.IsCaptured);
-        var hasAfter = evidence.Any(e => e.Tag == CaptureTag.AfterClose && e.IsCaptured);
-        var summary = new EvidenceSummaryDto(
-            evidence.Count, evidence.Count(e => e.IsCaptured), evidence.Count(e => !e.IsCaptured), hasBefore, hasAfter, hasBefore && hasAfter);
-        return new SessionEvidenceDto(session.SessionId, session.ContainerId, captures, summary);
+        var page = store.ListEvidencePage(session.SessionId, query.Tag, query.After, query.Limit);
+        var imageBudget = withImages ? MaxImageBytesPerPage : 0;
+        var captures = new List<CaptureDto>(page.Rows.Count);
+        foreach (var e in page.Rows)
+        {
+            string? image = null;
+            // A row's size is known before its bytes are read; older rows without one are measured once read.
+            if (imageBudget > 0 && (e.ImageSizeBytes ?? 0) <= imageBudget && ImageData(e) is { } held)
+            {
+                var size = e.ImageSizeBytes ?? held.Length / 4 * 3;
+                if (size <= imageBudget)
+                {
+                    image = held;
+                    imageBudget -= size;
+                }
+            }
+            captures.Add(CaptureDto.From(e, image));
+        }
+        var counts = store.CountEvidence(session.SessionId);
+        var summary = new EvidenceSummaryDto(counts.Total, counts.Captured, counts.Failed, counts.HasBeforeOpen, counts.HasAfterClose,
+            counts.HasBeforeOpen && counts.HasAfterClose);
+        return new SessionEvidenceDto(session.SessionId, session.ContainerId, captures, summary, page.HasMore,
+            page.Next is { } next ? EvidenceListQuery.EncodeCursor(session.SessionId, query.Tag, next) : null);
     }
 
     public EvidencePairDto Pair(SessionRecord session, bool withImages)

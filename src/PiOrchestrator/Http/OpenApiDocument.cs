@@ -23,6 +23,9 @@ public sealed record ResponseExampleMetadata(int StatusCode, string Name, string
 /// <summary>A file answer (a JPEG, a zip): bytes of <paramref name="ContentType"/>, described without a .NET type (none has JSON metadata).</summary>
 public sealed record FileResponseMetadata(int StatusCode, string ContentType, string Description);
 
+/// <summary>What a query parameter means and, for a closed set, the values it takes; the framework knows only its name and type.</summary>
+public sealed record QueryParameterMetadata(string Name, string Description, IReadOnlyList<string>? Values);
+
 /// <summary>Marks an endpoint that needs <c>Authorization: Bearer &lt;Api:Key&gt;</c>.</summary>
 public sealed class BearerKeyMetadata;
 
@@ -112,6 +115,13 @@ public static class OpenApiDocument
                     {
                         media.Examples ??= new Dictionary<string, IOpenApiExample>();
                         media.Examples[example.Name] = new OpenApiExample { Summary = example.Summary, Value = JsonNode.Parse(example.Json()) };
+                    }
+                foreach (var query in metadata.OfType<QueryParameterMetadata>())
+                    if (operation.Parameters?.OfType<OpenApiParameter>().FirstOrDefault(p => p.In == ParameterLocation.Query && p.Name == query.Name) is { } parameter)
+                    {
+                        parameter.Description = query.Description;
+                        if (query.Values is not null && parameter.Schema is OpenApiSchema schema)
+                            schema.Enum = [.. query.Values.Select(v => (JsonNode)JsonValue.Create(v))];
                     }
                 if (metadata.OfType<BearerKeyMetadata>().Any())
                 {
@@ -225,6 +235,9 @@ public static class OpenApiDocument
 
     public static RouteHandlerBuilder WithResponseExample(this RouteHandlerBuilder endpoint, int statusCode, string name, string summary, Func<string> json) =>
         endpoint.WithMetadata(new ResponseExampleMetadata(statusCode, name, summary, json));
+
+    public static RouteHandlerBuilder WithQueryParameter(this RouteHandlerBuilder endpoint, string name, string description, IReadOnlyList<string>? values = null) =>
+        endpoint.WithMetadata(new QueryParameterMetadata(name, description, values));
 
     /// <summary>Marks the endpoint as needing Api:Key: <see cref="ApiKey.UseApiKey"/> refuses it without the key, and the document says so.</summary>
     public static RouteHandlerBuilder RequiresApiKey(this RouteHandlerBuilder endpoint) => endpoint.WithMetadata(new BearerKeyMetadata());

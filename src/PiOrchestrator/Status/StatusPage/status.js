@@ -167,12 +167,23 @@ function side(session, captures, tag, label) {
   return box;
 }
 
+// A long session (frames, test captures) has its pair's rows past the first page: ask for them by tag.
+async function pairRows(sessionId, firstPage) {
+  const rows = firstPage.filter(c => c.capture_tag !== 'BEFORE_OPEN' && c.capture_tag !== 'AFTER_CLOSE');
+  for (const tag of ['BEFORE_OPEN', 'AFTER_CLOSE']) {
+    const page = await getData('/api/v1/sessions/' + encodeURIComponent(sessionId) + '/evidence?include_image=false&limit=100&capture_tag=' + tag);
+    rows.push(...page.captures);
+  }
+  return rows;
+}
+
 async function renderSessions() {
   const list = await getData('/api/v1/sessions?limit=10');
   const box = document.getElementById('sessions');
   const cards = [];
   for (const s of list.sessions) {
     const evidence = await getData('/api/v1/sessions/' + encodeURIComponent(s.id) + '/evidence?include_image=false');
+    const captures = evidence.has_more ? await pairRows(s.id, evidence.captures) : evidence.captures;
     const card = el('article', 'session');
     card.dataset.session = s.id;
     const head = el('div', 'head');
@@ -193,11 +204,11 @@ async function renderSessions() {
     if (s.ended_by) card.append(el('p', 'muted notes', 'Ended by ' + s.ended_by + (s.end_reason ? ': ' + s.end_reason : '')));
     if (manual) {
       const pair = el('div', 'pair');
-      pair.append(side(s, evidence.captures, 'MANUAL', 'MANUAL'));
+      pair.append(side(s, captures, 'MANUAL', 'MANUAL'));
       card.append(pair);
     } else {
       const pair = el('div', 'pair');
-      pair.append(side(s, evidence.captures, 'BEFORE_OPEN', 'BEFORE_OPEN'), side(s, evidence.captures, 'AFTER_CLOSE', 'AFTER_CLOSE'));
+      pair.append(side(s, captures, 'BEFORE_OPEN', 'BEFORE_OPEN'), side(s, captures, 'AFTER_CLOSE', 'AFTER_CLOSE'));
       card.append(pair);
     }
     cards.push(card);
