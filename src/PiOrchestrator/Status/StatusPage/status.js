@@ -2,7 +2,10 @@
 // Reads the agent's JSON API only. Every value is inserted as text (textContent), never as HTML.
 
 const REFRESH_MS = 5000;
-const state = { apiKey: null, busy: false, results: {}, joinToken: null, technician: null, inspectionKey: null, ending: null };
+const state = { apiKey: null, busy: false, results: {}, joinToken: null, technician: null, inspectionKey: null, ending: null,
+  frames: {}, scrub: {} };
+// A strip shows at most this many of a session's frames (the first pages); the API has them all.
+const MAX_STRIP_FRAMES = 500;
 const TECHNICIAN = 'pio-technician';
 
 const REASONS = {
@@ -211,10 +214,75 @@ async function renderSessions() {
       pair.append(side(s, captures, 'BEFORE_OPEN', 'BEFORE_OPEN'), side(s, captures, 'AFTER_CLOSE', 'AFTER_CLOSE'));
       card.append(pair);
     }
+    if (!manual && evidence.summary.frames > 0) card.append(await strip(s, evidence.summary.frames));
     cards.push(card);
   }
   if (cards.length === 0) cards.push(el('p', 'muted', 'No sessions yet.'));
   box.replaceChildren(...cards);
+}
+
+// A session's DURING_OPEN frames, in order. A complete session's frames no longer change: they are read once.
+async function framesOf(session, count) {
+  const known = state.frames[session.id];
+  if (known && session.status === 'complete' && known.length === Math.min(count, MAX_STRIP_FRAMES)) return known;
+  const frames = [];
+  let cursor = null;
+  do {
+    const page = await getData('/api/v1/sessions/' + encodeURIComponent(session.id) + '/evidence?include_image=false&capture_tag=DURING_OPEN&limit=100'
+      + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    frames.push(...page.captures.filter(c => c.status === 'captured'));
+    cursor = page.has_more ? page.next_cursor : null;
+  } while (cursor && frames.length < MAX_STRIP_FRAMES);
+  state.frames[session.id] = frames.slice(0, MAX_STRIP_FRAMES);
+  return state.frames[session.id];
+}
+
+// The timelapse while the door was open: the chosen frame large, a scrubber, and every frame as a small thumbnail
+// (lazy: only those scrolled into view are fetched). The choice survives the periodic re-render.
+async function strip(session, count) {
+  const frames = await framesOf(session, count);
+  const box = el('div', 'timelapse');
+  box.dataset.session = session.id;
+  if (frames.length === 0) return box;
+  const chosen = Math.min(state.scrub[session.id] ?? frames.length - 1, frames.length - 1);
+  const link = el('a');
+  link.target = '_blank';
+  link.rel = 'noopener';
+  const shown = el('img', 'frame');
+  shown.alt = 'frame while the door of ' + session.container_id + ' was open';
+  link.append(shown);
+  const label = el('span', 'muted frame-label');
+  const scrubber = el('input', 'scrubber');
+  scrubber.type = 'range';
+  scrubber.min = '1';
+  scrubber.max = String(frames.length);
+  scrubber.value = String(chosen + 1);
+  scrubber.setAttribute('aria-label', 'frame while the door was open');
+  const thumbs = el('div', 'frames');
+  frames.forEach((frame, i) => {
+    const thumb = el('img', 'frame-thumb');
+    thumb.src = imageUrl(frame.object_key, true);
+    thumb.alt = 'frame ' + (frame.sequence ?? i + 1);
+    thumb.loading = 'lazy';
+    thumb.addEventListener('click', () => show(i));
+    thumbs.append(thumb);
+  });
+  function show(i) {
+    const frame = frames[i];
+    state.scrub[session.id] = i;
+    scrubber.value = String(i + 1);
+    link.href = imageUrl(frame.object_key, false);
+    shown.src = imageUrl(frame.object_key, true);
+    label.textContent = 'frame ' + (frame.sequence ?? i + 1) + ' (' + (i + 1) + ' of ' + frames.length
+      + (count > frames.length ? ' shown, ' + count + ' taken' : '') + ') · ' + time(frame.captured_at);
+    for (const [j, t] of [...thumbs.children].entries()) t.classList.toggle('chosen', j === i);
+    const current = thumbs.children[i];
+    if (current && thumbs.isConnected) current.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }
+  scrubber.addEventListener('input', () => show(Number(scrubber.value) - 1));
+  box.append(el('span', 'tag', 'DURING_OPEN · ' + count + ' frame' + (count === 1 ? '' : 's')), link, label, scrubber, thumbs);
+  show(chosen);
+  return box;
 }
 
 function showResult(containerId, className, text) {
