@@ -48,8 +48,11 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
         var captures = evidence.Select(e => CaptureDto.From(e, withImages ? ImageData(e) : null)).ToList();
         var hasBefore = evidence.Any(e => e.Tag == CaptureTag.BeforeOpen && e.IsCaptured);
         var hasAfter = evidence.Any(e => e.Tag == CaptureTag.AfterClose && e.IsCaptured);
+        // The contract's counts stay those of the pair (and test captures); frames are counted apart.
+        var pair = evidence.Where(e => e.Tag != CaptureTag.DuringOpen).ToList();
         var summary = new EvidenceSummaryDto(
-            evidence.Count, evidence.Count(e => e.IsCaptured), evidence.Count(e => !e.IsCaptured), hasBefore, hasAfter, hasBefore && hasAfter);
+            pair.Count, pair.Count(e => e.IsCaptured), pair.Count(e => !e.IsCaptured), hasBefore, hasAfter, hasBefore && hasAfter,
+            evidence.Count(e => e.Tag == CaptureTag.DuringOpen && e.IsCaptured));
         return new SessionEvidenceDto(session.SessionId, session.ContainerId, captures, summary);
     }
 

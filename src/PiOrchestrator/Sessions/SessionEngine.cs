@@ -55,6 +55,10 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         public bool Inspection { get; init; }
         /// <summary>Requests to end it, answered when it completes.</summary>
         public List<TaskCompletionSource<SessionAnswer>> EndWaiters { get; } = [];
+        /// <summary>The timelapse while the door is open and the container takes frames.</summary>
+        public Timelapse? Frames { get; set; }
+        /// <summary>The number of the last DURING_OPEN frame stored.</summary>
+        public int FramesStored { get; set; }
         /// <summary>A test capture's photo while it is being taken, for a repeat of its Idempotency-Key.</summary>
         public Task<EvidenceRecord>? ManualCapture { get; set; }
     }
@@ -217,6 +221,8 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         foreach (var s in _sessions.Values)
         {
             s.AfterCloseTimer?.Dispose();
+            // A frame is never worth a wait at shutdown: it is cut and leaves no row.
+            StopFrames(s);
             // An end asked for is recorded; the session completes when the agent is back.
             foreach (var waiter in s.EndWaiters) waiter.TrySetCanceled();
         }
@@ -280,6 +286,12 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
                 break;
             case EndSession end:
                 Answering(end.Result, () => OnEndSession(end));
+                break;
+            case FrameDue due:
+                OnFrameDue(due);
+                break;
+            case FrameDone frame:
+                OnFrameDone(frame);
                 break;
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);

@@ -1,6 +1,7 @@
 namespace PiOrchestrator.Store;
 
-public enum CaptureTag { BeforeOpen, AfterClose, Manual }
+/// <summary>DuringOpen: a timelapse frame taken while the door is open, apart from the before/after pair.</summary>
+public enum CaptureTag { BeforeOpen, AfterClose, Manual, DuringOpen }
 
 public enum CaptureStatus { Captured, Failed }
 
@@ -14,6 +15,7 @@ public static class EvidenceNames
         CaptureTag.BeforeOpen => "BEFORE_OPEN",
         CaptureTag.AfterClose => "AFTER_CLOSE",
         CaptureTag.Manual => "MANUAL",
+        CaptureTag.DuringOpen => "DURING_OPEN",
         // A tag added without its name would be stored, signed and shown as another tag's: refuse it instead.
         _ => throw new ArgumentOutOfRangeException(nameof(tag), tag, "capture tag without a name"),
     };
@@ -23,6 +25,7 @@ public static class EvidenceNames
         "BEFORE_OPEN" => CaptureTag.BeforeOpen,
         "AFTER_CLOSE" => CaptureTag.AfterClose,
         "MANUAL" => CaptureTag.Manual,
+        "DURING_OPEN" => CaptureTag.DuringOpen,
         _ => throw new FormatException($"unknown capture tag '{text}'"),
     };
 
@@ -84,6 +87,9 @@ public sealed record EvidenceRecord
     public string? KeyId { get; init; }
     /// <summary>Whether the system clock was synchronised when the capture was taken; null on rows older than the check.</summary>
     public bool? ClockSynchronized { get; init; }
+
+    /// <summary>A DURING_OPEN frame's number in its session, from 1 with no gap among stored frames; null on other tags.</summary>
+    public int? Sequence { get; init; }
 
     public bool IsCaptured => Status == CaptureStatus.Captured;
 
