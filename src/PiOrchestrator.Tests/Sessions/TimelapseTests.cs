@@ -94,7 +94,7 @@ public class TimelapseTests
         Assert.Equal(["BEFORE_OPEN", "DURING_OPEN", "DURING_OPEN", "DURING_OPEN", "AFTER_CLOSE"], evidence.Select(e => EvidenceNames.Of(e.Tag)));
         Assert.Equal([1, 2, 3], Frames(h, session.SessionId).Select(e => e.Sequence!.Value));
         Assert.All(evidence, e => Assert.True(e.IsCaptured && e.Signature is not null));
-        Assert.All(Frames(h, session.SessionId), e => Assert.StartsWith($"evidence/ctr-001/{session.SessionId}/DURING_OPEN_", e.ObjectKey));
+        Assert.All(Frames(h, session.SessionId), e => Assert.StartsWith($"evidence/ctr-001/{session.SessionId}/DURING_OPEN_{e.Sequence:D4}_", e.ObjectKey));
         Assert.Equal(HashChain.Head(session.SessionId, evidence), complete.ChainHead);
         Assert.Equal(5, camera.CaptureRequests);
     }

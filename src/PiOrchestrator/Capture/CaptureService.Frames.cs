@@ -59,7 +59,7 @@ public sealed partial class CaptureService
             CreatedAt = capturedAt,
             ImageSizeBytes = frame.Length,
             Sha256 = Convert.ToHexStringLower(SHA256.HashData(frame)),
-            ObjectKey = EvidenceRecord.ObjectKeyFor(container.Id, sessionId, CaptureTag.DuringOpen, capturedAt, id),
+            ObjectKey = EvidenceRecord.FrameKeyFor(container.Id, sessionId, sequence, capturedAt, id),
             LatencyMs = (int)grab.Latency.TotalMilliseconds,
             DelayMs = (int)Stopwatch.GetElapsedTime(asked, grab.AnsweredAt).TotalMilliseconds,
             Width = grab.Width,
@@ -73,7 +73,7 @@ public sealed partial class CaptureService
             if (!run.StoreUnlessStopped(() => record = store.SaveEvidence(record, frame, grab.Thumbnail)))
                 return new FrameOutcome(null, FrameOutcome.Skipped, CaptureFailure.Interrupted, "the door closed while the frame was taken");
         }
-        catch (SqliteException ex)
+        catch (Exception ex) when (ex is SqliteException or IOException)
         {
             return new FrameOutcome(null, FrameOutcome.Failed, CaptureFailure.StorageFailed, ex.Message);
         }

@@ -98,6 +98,14 @@ public sealed record EvidenceRecord
         $"evidence/{containerId}/{sessionId}/{EvidenceNames.Of(tag)}_{capturedAt.UtcDateTime:yyyyMMdd'T'HHmmss}_{evidenceId.ToString("N")[..8]}.jpg";
 
     /// <summary>
+    /// <c>evidence/{container}/{session}/DURING_OPEN_{sequence, 4 digits or more}_{yyyyMMddTHHmmss}_{first 8 hex of id}.jpg</c>:
+    /// frames come several a second, and the id's first 8 hex (its time in ms, top bits) only change every 65 s, so
+    /// the number keeps keys apart and lists them in order.
+    /// </summary>
+    public static string FrameKeyFor(string containerId, string sessionId, int sequence, DateTimeOffset capturedAt, Guid evidenceId) =>
+        $"evidence/{containerId}/{sessionId}/{EvidenceNames.Of(CaptureTag.DuringOpen)}_{sequence:D4}_{capturedAt.UtcDateTime:yyyyMMdd'T'HHmmss}_{evidenceId.ToString("N")[..8]}.jpg";
+
+    /// <summary>
     /// Where the capture goes when its key holds an object this agent did not write: the same name with the whole
     /// evidence id (UUIDv7, unique to this capture), then also with the sha256's first 16 hex; null when both are taken.
     /// Built from the row alone, so a retry after a crash arrives at the same key.
