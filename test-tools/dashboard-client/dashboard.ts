@@ -67,6 +67,19 @@ export async function listPairs(containerId: string): Promise<string[]> {
   return lines;
 }
 
+type EvidenceList = paths["/api/v1/sessions/{sessionId}/evidence"]["get"]["responses"][200]["content"]["application/json"];
+
+/** A session's timelapse: its DURING_OPEN frames in order, each as a thumbnail URL (frames carry no image_data). */
+export async function timelapseOf(sessionId: string): Promise<string[]> {
+  const list = await get<EvidenceList>(`/api/v1/sessions/${encodeURIComponent(sessionId)}/evidence?include_image=false`);
+  if (!list.success) return [`evidence: ${list.error.code}`];
+  const frames = list.data.captures.filter(c => c.capture_tag === "DURING_OPEN" && c.status === "captured");
+  const lines = [`${list.data.summary.frames} frame(s) besides the pair's ${list.data.summary.total_captures} capture(s)`];
+  for (const f of frames.sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0)))
+    lines.push(`#${f.sequence ?? "?"} ${f.captured_at ?? "?"} ${agent}/api/v1/evidence/image?key=${encodeURIComponent(f.object_key ?? "")}&size=thumb`);
+  return lines;
+}
+
 /** Writes need the site's Api:Key; a retry with the same Idempotency-Key returns the same session (200 instead of 201). */
 async function post<T>(path: string, apiKey: string, body: unknown, idempotencyKey?: string): Promise<T | ErrorAnswer> {
   const headers: Record<string, string> = { "Authorization": `Bearer ${apiKey}`, "Content-Type": "application/json" };

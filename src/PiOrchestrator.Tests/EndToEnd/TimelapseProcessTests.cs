@@ -47,6 +47,11 @@ public class TimelapseProcessTests
         Assert.Equal(2, summary.GetProperty("total_captures").GetInt32());
         Assert.Equal(frames.Count, summary.GetProperty("frames").GetInt32());
         Assert.True(summary.GetProperty("pair_complete").GetBoolean());
+        var withImages = (await agent.GetDataAsync($"/api/v1/sessions/{sessionId}/evidence")).GetProperty("captures").EnumerateArray().ToList();
+        Assert.All(withImages, c => Assert.Equal(c.GetProperty("capture_tag").GetString() != "DURING_OPEN", c.TryGetProperty("image_data", out _)));
+        var thumb = await agent.Http.GetAsync($"/api/v1/evidence/image?key={Uri.EscapeDataString(frames[0].ObjectKey)}&size=thumb");
+        Assert.Equal(System.Net.HttpStatusCode.OK, thumb.StatusCode);
+        Assert.Equal("image/jpeg", thumb.Content.Headers.ContentType?.MediaType);
         var pair = await agent.GetDataAsync($"/api/v1/sessions/{sessionId}/evidence/pair?include_image=false");
         Assert.Equal("complete", pair.GetProperty("pair_status").GetString());
         Assert.Equal(captures[0].GetProperty("evidence_id").GetString(), pair.GetProperty("before").GetProperty("evidence_id").GetString());

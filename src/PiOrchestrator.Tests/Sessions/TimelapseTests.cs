@@ -122,8 +122,31 @@ public class TimelapseTests
         Assert.Equal(2, camera.CaptureRequests);
     }
 
-    private static void Post(EngineHarness h, ManualTimeProvider time, DoorEventKind kind) =>
-        h.Engine.Post(new DoorEvent("ctr-001", kind, DoorEventSource.Mqtt, time.GetUtcNow()));
+    [Fact]
+    public async Task A_close_that_is_dropped_as_a_duplicate_leaves_the_frames_running()
+    {
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider();
+        await using var camera = await FakeCamera.StartAsync();
+        var settings = EngineHarness.Container("ctr-001", camera.Url);
+        settings["Capture:DuringOpenIntervalSeconds"] = "3";
+        await using var h = await EngineHarness.StartAsync(dir.Path, settings, time);
+
+        Post(h, time, DoorEventKind.Opened, "ev-1");
+        await WaitForTimerAsync(time, TimeSpan.FromSeconds(3), "the first frame's timer");
+        var session = Assert.Single(h.Sessions("ctr-001"));
+        time.Advance(TimeSpan.FromSeconds(1));
+        // A redelivered event id: dropped by the loop after it had stopped the frames on arrival.
+        Post(h, time, DoorEventKind.Closed, "ev-1");
+        await Eventually.UntilAsync(() => h.Logs.Entries.Any(e => e.Message.Contains("Duplicate door event ev-1")), Deadline, "the duplicate dropped");
+        await WaitForTimerAsync(time, TimeSpan.FromSeconds(3), "the frames started again");
+        time.Advance(TimeSpan.FromSeconds(3));
+        await WaitForFramesAsync(h, session.SessionId, 1);
+        Assert.Equal(SessionPhase.Open, h.Store.GetSession(session.SessionId)!.Phase);
+    }
+
+    private static void Post(EngineHarness h, ManualTimeProvider time, DoorEventKind kind, string? eventId = null) =>
+        h.Engine.Post(new DoorEvent("ctr-001", kind, DoorEventSource.Mqtt, time.GetUtcNow(), eventId));
 
     private static List<EvidenceRecord> Frames(EngineHarness h, string sessionId) =>
         h.Store.GetEvidenceForSession(sessionId).Where(e => e.Tag == CaptureTag.DuringOpen).ToList();

@@ -45,7 +45,9 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
     public SessionEvidenceDto EvidenceList(SessionRecord session, bool withImages)
     {
         var evidence = store.GetEvidenceForSession(session.SessionId);
-        var captures = evidence.Select(e => CaptureDto.From(e, withImages ? ImageData(e) : null)).ToList();
+        // Frames carry no image_data: a long open door would make every poll megabytes; their object_key gives the
+        // image or its thumbnail through /evidence/image.
+        var captures = evidence.Select(e => CaptureDto.From(e, withImages && e.Tag != CaptureTag.DuringOpen ? ImageData(e) : null)).ToList();
         var hasBefore = evidence.Any(e => e.Tag == CaptureTag.BeforeOpen && e.IsCaptured);
         var hasAfter = evidence.Any(e => e.Tag == CaptureTag.AfterClose && e.IsCaptured);
         // The contract's counts stay those of the pair (and test captures); frames are counted apart.

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using PiOrchestrator.Capture;
 using PiOrchestrator.Site;
 using PiOrchestrator.Store;
@@ -12,6 +13,9 @@ public sealed partial class SessionEngine
 {
     private sealed record FrameDue(string SessionId, FrameRun Run) : Input;
     private sealed record FrameDone(string SessionId, FrameRun Run, string ContainerId, int Sequence, FrameOutcome Outcome) : Input;
+
+    /// <summary>Each container's running timelapse, for <see cref="Post"/> to stop from the door source's thread.</summary>
+    private readonly ConcurrentDictionary<string, FrameRun> _frameRuns = new(StringComparer.Ordinal);
 
     /// <summary>One open stretch of a session's door: its schedule, its stop switch, the frame under way.</summary>
     private sealed class Timelapse(TimelapseSchedule schedule)
@@ -29,6 +33,7 @@ public sealed partial class SessionEngine
     {
         if (session.Frames is not null || session.Phase != Phase.Open || TimelapseSchedule.For(_options, session.Container) is not { } schedule) return;
         session.Frames = new Timelapse(schedule) { LastStart = _time.GetTimestamp() };
+        _frameRuns[session.Container.Id] = session.Frames.Run;
         ScheduleFrame(session, schedule.WaitAfter(session.FramesStored));
     }
 
@@ -37,6 +42,7 @@ public sealed partial class SessionEngine
     {
         if (session.Frames is not { } frames) return;
         session.Frames = null;
+        _frameRuns.TryRemove(new KeyValuePair<string, FrameRun>(session.Container.Id, frames.Run));
         frames.Timer?.Dispose();
         frames.Run.Stop();
         if (!frames.InFlight) frames.Run.Dispose();
@@ -55,7 +61,7 @@ public sealed partial class SessionEngine
     private void OnFrameDue(FrameDue due)
     {
         if (!_sessions.TryGetValue(due.SessionId, out var session) || session.Frames is not { } frames || frames.Run != due.Run
-            || frames.InFlight || session.Phase != Phase.Open)
+            || frames.InFlight || frames.Run.Stopped || session.Phase != Phase.Open)
             return;
         frames.InFlight = true;
         frames.LastStart = _time.GetTimestamp();
@@ -110,6 +116,17 @@ public sealed partial class SessionEngine
         }
         if (session.Phase == Phase.Finishing && session.AfterCloseDone && session.CapturesInFlight == 0)
             Complete(session);
+    }
+
+    /// <summary>
+    /// A close that stopped the frames as it arrived but was then dropped (a duplicate, a late event) leaves the door
+    /// open: its frames start again.
+    /// </summary>
+    private void ResumeFramesAfterDroppedClose(ContainerState container)
+    {
+        if (container.Current is not { Phase: Phase.Open, Frames.Run.Stopped: true } session) return;
+        StopFrames(session);
+        StartFrames(session);
     }
 
     /// <summary>The highest frame number a session stored (frames are numbered on from it after a restart or a reopen).</summary>

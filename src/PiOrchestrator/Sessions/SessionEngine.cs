@@ -141,7 +141,12 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
 
     public ContainerSnapshot? Snapshot(string containerId) => _snapshots.GetValueOrDefault(containerId);
 
-    public bool Post(DoorEvent doorEvent) => _inputs.Writer.TryWrite(new DoorInput(doorEvent));
+    public bool Post(DoorEvent doorEvent)
+    {
+        // A close stops the container's frames before it waits in the queue: no frame is stored after the door closed.
+        if (!doorEvent.IsOpening && _frameRuns.TryGetValue(doorEvent.ContainerId, out var frames)) frames.Stop();
+        return _inputs.Writer.TryWrite(new DoorInput(doorEvent));
+    }
 
     /// <summary>A technician's test capture's session: never a container's current one, closed once its picture is stored.</summary>
     public const string ManualSessionPrefix = "manual-";
@@ -267,7 +272,14 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         switch (input)
         {
             case DoorInput door:
-                OnDoorEvent(door.Event);
+                try
+                {
+                    OnDoorEvent(door.Event);
+                }
+                finally
+                {
+                    if (_containers.TryGetValue(door.Event.ContainerId, out var container)) ResumeFramesAfterDroppedClose(container);
+                }
                 // Recorded or deliberately dropped: only now may the source forget it (an MQTT event's PUBACK). An
                 // exception above (the store refused the write) leaves it unacknowledged, for the broker to send again.
                 door.Event.Ack?.Acknowledge();
