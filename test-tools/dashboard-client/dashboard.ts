@@ -93,6 +93,23 @@ export async function capturesOf(sessionId: string, tag?: CaptureTag): Promise<s
   return lines;
 }
 
+/** A session's timelapse: its DURING_OPEN frames in order, each as a thumbnail URL (frames carry no image_data). */
+export async function timelapseOf(sessionId: string): Promise<string[]> {
+  const lines: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const query = new URLSearchParams({ include_image: "false", limit: "100", capture_tag: "DURING_OPEN" satisfies CaptureTag });
+    if (cursor !== null) query.set("cursor", cursor);
+    const page = await get<EvidencePage>(`/api/v1/sessions/${encodeURIComponent(sessionId)}/evidence?${query}`);
+    if (!page.success) return [...lines, `evidence: ${page.error.code}`];
+    if (cursor === null) lines.push(`${page.data.summary.frames} frame(s) besides the pair's ${page.data.summary.total_captures} capture(s)`);
+    for (const f of page.data.captures.filter(c => c.status === "captured"))
+      lines.push(`#${f.sequence ?? "?"} ${f.captured_at ?? "?"} ${agent}/api/v1/evidence/image?key=${encodeURIComponent(f.object_key ?? "")}&size=thumb`);
+    cursor = page.data.has_more ? page.data.next_cursor : null;
+  } while (cursor !== null);
+  return lines;
+}
+
 /** Writes need the site's Api:Key; a retry with the same Idempotency-Key returns the same session (200 instead of 201). */
 async function post<T>(path: string, apiKey: string, body: unknown, idempotencyKey?: string): Promise<T | ErrorAnswer> {
   const headers: Record<string, string> = { "Authorization": `Bearer ${apiKey}`, "Content-Type": "application/json" };

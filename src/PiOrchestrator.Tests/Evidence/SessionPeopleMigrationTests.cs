@@ -62,6 +62,6 @@ public class SessionPeopleMigrationTests
         check.Open();
         using var version = check.CreateCommand();
         version.CommandText = "PRAGMA user_version";
-        Assert.Equal(4L, (long)version.ExecuteScalar()!);
+        Assert.Equal(5L, (long)version.ExecuteScalar()!);
     }
 }

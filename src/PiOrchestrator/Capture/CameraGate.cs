@@ -1,9 +1,9 @@
 namespace PiOrchestrator.Capture;
 
 /// <summary>
-/// One camera, one capture at a time, and a door's photo first: a technician's test capture never waits for the
-/// camera (it is refused while the camera is busy) and gives the camera up at once when a door capture needs it,
-/// so a flood of test captures cannot delay a BEFORE_OPEN.
+/// One camera, one capture at a time, and a door's photo first: a technician's test capture or a timelapse frame
+/// never waits for the camera (it is refused while the camera is busy) and gives the camera up at once when a door
+/// capture needs it, so neither a flood of test captures nor a running timelapse can delay a BEFORE_OPEN or AFTER_CLOSE.
 /// </summary>
 public sealed class CameraGate
 {
@@ -12,7 +12,7 @@ public sealed class CameraGate
 
     public bool Busy => _camera.CurrentCount == 0;
 
-    /// <summary>Waits for the camera, taking it from a test capture in progress.</summary>
+    /// <summary>Waits for the camera, taking it from a test capture or timelapse frame in progress.</summary>
     public async Task<IDisposable> EnterForDoorAsync(CancellationToken cancellationToken)
     {
         try
@@ -27,8 +27,8 @@ public sealed class CameraGate
         return new Release(this, null);
     }
 
-    /// <summary>The camera for a test capture if it is free now, with a token cancelled when a door capture needs it.</summary>
-    public bool TryEnterForManual(CancellationToken cancellationToken, out IDisposable lease, out CancellationToken preempted)
+    /// <summary>The camera for a test capture or a frame if it is free now, with a token cancelled when a door capture needs it.</summary>
+    public bool TryEnterPreemptible(CancellationToken cancellationToken, out IDisposable lease, out CancellationToken preempted)
     {
         lease = null!;
         preempted = default;

@@ -13,6 +13,8 @@ public static class CaptureExtensions
         services.AddSingleton<IValidateOptions<CaptureOptions>, CaptureOptionsAnnotations>();
         services.AddSingleton<IValidateOptions<CaptureOptions>, JpegLibraryCheck>();
         services.AddSingleton<IValidateOptions<Site.SiteOptions>, FrameSizeSettingCheck>();
+        services.AddSingleton<IValidateOptions<Site.SiteOptions>, TimelapseSettingCheck>();
+        services.AddSingleton<IValidateOptions<CaptureOptions>, TimelapseSettingCheck>();
         services.AddSingleton<CameraConnections>();
         services.AddSingleton(sp =>
         {

@@ -16,6 +16,13 @@ public static class CaptureMetrics
         description: "Time the camera took to answer a capture (failures included), by container",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 3, 5, 10] });
 
+    private static readonly Counter<long> Frames = AgentMeter.Meter.CreateCounter<long>("piorchestrator.frames",
+        description: "Timelapse (DURING_OPEN) frames, by container, outcome (captured, skipped: the camera was wanted for a door's photo or the door closed, failed) and reason");
+
+    public static void Frame(string containerId, string outcome, string? reason) =>
+        Frames.Add(1, new KeyValuePair<string, object?>("container", containerId), new KeyValuePair<string, object?>("outcome", outcome),
+            new KeyValuePair<string, object?>("reason", ReasonLabel(reason)));
+
     public static void Capture(EvidenceRecord record, TimeSpan cameraLatency)
     {
         var container = new KeyValuePair<string, object?>("container", record.ContainerId);

@@ -76,6 +76,18 @@ public sealed class CaptureOptions
     public int ManualCapturesPerHour { get; set; } = 60;
 
     /// <summary>
+    /// Seconds between timelapse frames (DURING_OPEN) while a session's door is open; 0 (the default) takes none.
+    /// Fractions are allowed down to <see cref="TimelapseSchedule.ShortestInterval"/> (a camera's grab takes longer).
+    /// A container's own <c>DuringOpenIntervalSeconds</c> overrides it.
+    /// </summary>
+    [Range(0, 3600)]
+    public double DuringOpenIntervalSeconds { get; set; }
+
+    /// <summary>Frames per session taken at the interval; each frame beyond waits twice as long as the one before.</summary>
+    [Range(1, 100_000)]
+    public int DuringOpenMaxFrames { get; set; } = 120;
+
+    /// <summary>
     /// Grabs thrown away before the one stored. Unset (the default): none when the camera's <c>X-Timestamp</c> shows
     /// its frame is fresh (two frame buffers, as on a board with PSRAM), one when it shows the frame is the one taken
     /// at the previous grab (one buffer, no PSRAM), and one while that is not known yet. Set it only for firmware

@@ -15,7 +15,7 @@ namespace PiOrchestrator.Capture;
 /// Takes one picture for a session and stores the outcome, good or failed, before anything else hears of it.
 /// Captures on different cameras run in parallel; one camera takes one capture at a time.
 /// </summary>
-public sealed class CaptureService(
+public sealed partial class CaptureService(
     CameraClient camera,
     EvidenceStore store,
     ImageCache cache,
@@ -134,7 +134,7 @@ public sealed class CaptureService(
         if (tag == CaptureTag.Manual)
         {
             deadlineSource.CancelAfter(deadlines.Capture);
-            if (!gate.TryEnterForManual(deadlineSource.Token, out lease, out var preempted))
+            if (!gate.TryEnterPreemptible(deadlineSource.Token, out lease, out var preempted))
                 return new GrabResult(null, CaptureFailure.Preempted, "the camera is taking a door's photo", TimeSpan.Zero);
             using var _ = lease;
             var manual = await GrabAsync(container, deadlines, trail, preempted);

@@ -10,6 +10,7 @@ namespace PiOrchestrator.Demo;
 public static class DemoMode
 {
     public const string Switch = "--demo";
+    public const double DemoFrameIntervalSeconds = 1;
 
     public static (string[] AgentArgs, bool Demo) Split(string[] args) =>
         (args.Where(a => a != Switch).ToArray(), args.Contains(Switch));
@@ -26,6 +27,11 @@ public static class DemoMode
                 c.CameraUrl = $"{baseUrl}/demo/cameras/{c.Id}/";
                 if (string.IsNullOrEmpty(c.CameraId)) c.CameraId = "espcam-demo";
             }
+        });
+        // A timelapse too, so the demo's sessions show frames between the pair (4 s open: three frames).
+        builder.Services.PostConfigure<Capture.CaptureOptions>(capture =>
+        {
+            if (capture.DuringOpenIntervalSeconds == 0) capture.DuringOpenIntervalSeconds = DemoFrameIntervalSeconds;
         });
         builder.Services.AddSingleton<DemoCamera>();
         builder.Services.AddHostedService<DemoDoors>();

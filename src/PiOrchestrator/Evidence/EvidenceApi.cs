@@ -18,7 +18,7 @@ public static class EvidenceApi
             .WithDescription("The session's captures in the order of its hash chain (capture time, then evidence_id), one page " +
                 $"(limit 1-{EvidenceListQuery.MaxLimit}, default {EvidenceListQuery.DefaultLimit}: a door cycle's pair and its test captures fit), " +
                 $"optionally of one capture_tag ({string.Join(", ", EvidenceListQuery.TagNames)}). When has_more is true, pass next_cursor " +
-                "as cursor, with the same capture_tag, for the next page. The summary counts every capture of the session. image_data " +
+                "as cursor, with the same capture_tag, for the next page. The summary counts the whole session, whatever the page (DURING_OPEN frames apart, in frames). image_data " +
                 "(base64 JPEG) is present while the agent still holds the bytes and include_image is not false, for up to " +
                 $"{EvidenceViews.MaxImageBytesPerPage / (1024 * 1024)} MiB of JPEG per page; otherwise fetch the image from " +
                 "/api/v1/evidence/image with object_key. Send the ETag back in If-None-Match to get a 304 while the session is unchanged.")

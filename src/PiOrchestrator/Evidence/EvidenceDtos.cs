@@ -12,7 +12,9 @@ namespace PiOrchestrator.Evidence;
 public sealed record CaptureDto
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), ApiFormat("uuid")] public string? EvidenceId { get; init; }
-    [AllowedValues("BEFORE_OPEN", "AFTER_CLOSE", "MANUAL")] public required string CaptureTag { get; init; }
+    [AllowedValues("BEFORE_OPEN", "AFTER_CLOSE", "MANUAL", "DURING_OPEN")] public required string CaptureTag { get; init; }
+    /// <summary>A DURING_OPEN frame's number in its session (1, 2, …; no gap among stored frames).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? Sequence { get; init; }
     /// <summary>captured or failed; on a pair side with no good capture also missing, or pending while the session runs.</summary>
     [AllowedValues("captured", "failed", "missing", "pending")] public required string Status { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -46,6 +48,7 @@ public sealed record CaptureDto
     {
         EvidenceId = e.EvidenceId.ToString("D"),
         CaptureTag = EvidenceNames.Of(e.Tag),
+        Sequence = e.Sequence,
         Status = EvidenceNames.Of(e.Status),
         FailureReason = e.FailureReason,
         DeviceId = e.DeviceId,
@@ -71,8 +74,12 @@ public sealed record CaptureDto
     };
 }
 
+/// <summary>
+/// The counts are of the pair and test captures; frames counts the session's DURING_OPEN timelapse frames apart
+/// (a frame that could not be taken leaves no row).
+/// </summary>
 public sealed record EvidenceSummaryDto(
-    int TotalCaptures, int SuccessfulCaptures, int FailedCaptures, bool HasBeforeOpen, bool HasAfterClose, bool PairComplete);
+    int TotalCaptures, int SuccessfulCaptures, int FailedCaptures, bool HasBeforeOpen, bool HasAfterClose, bool PairComplete, int Frames = 0);
 
 /// <summary>
 /// One page of a session's captures in chain order; the summary counts all of them. has_more and next_cursor continue
@@ -101,7 +108,7 @@ public sealed record EvidenceDownloadDto(string Url, int ExpiresInSeconds, [prop
 /// none (stored unsigned, before signing existed).</summary>
 public sealed record CaptureVerificationDto(
     [property: ApiFormat("uuid")] string EvidenceId,
-    [property: AllowedValues("BEFORE_OPEN", "AFTER_CLOSE", "MANUAL")] string CaptureTag,
+    [property: AllowedValues("BEFORE_OPEN", "AFTER_CLOSE", "MANUAL", "DURING_OPEN")] string CaptureTag,
     [property: RegularExpression("^[0-9a-f]{64}$")] string Sha256,
     [property: AllowedValues("ok", "mismatch", "absent")] string Local,
     [property: AllowedValues("ok", "mismatch", "missing", "unreachable", "not_uploaded", "purged", "not_configured")] string Object,

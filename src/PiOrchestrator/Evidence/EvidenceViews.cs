@@ -63,7 +63,9 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
         {
             string? image = null;
             // A row's size is known before its bytes are read; older rows without one are measured once read.
-            if (imageBudget > 0 && (e.ImageSizeBytes ?? 0) <= imageBudget && ImageData(e) is { } held)
+            // Frames carry no image_data: a long open door would make every page megabytes; their object_key gives the
+            // image or its thumbnail through /evidence/image.
+            if (imageBudget > 0 && e.Tag != CaptureTag.DuringOpen && (e.ImageSizeBytes ?? 0) <= imageBudget && ImageData(e) is { } held)
             {
                 var size = e.ImageSizeBytes ?? held.Length / 4 * 3;
                 if (size <= imageBudget)
@@ -74,9 +76,10 @@ public sealed class EvidenceViews(EvidenceStore store, ImageCache images, TimePr
             }
             captures.Add(CaptureDto.From(e, image));
         }
+        // The contract's counts stay those of the pair (and test captures); frames are counted apart.
         var counts = store.CountEvidence(session.SessionId);
         var summary = new EvidenceSummaryDto(counts.Total, counts.Captured, counts.Failed, counts.HasBeforeOpen, counts.HasAfterClose,
-            counts.HasBeforeOpen && counts.HasAfterClose);
+            counts.HasBeforeOpen && counts.HasAfterClose, counts.Frames);
         return new SessionEvidenceDto(session.SessionId, session.ContainerId, captures, summary, page.HasMore,
             page.Next is { } next ? EvidenceListQuery.EncodeCursor(session.SessionId, query.Tag, next) : null);
     }

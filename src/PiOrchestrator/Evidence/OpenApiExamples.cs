@@ -44,7 +44,7 @@ public static class OpenApiExamples
     };
 
     public static string EvidenceList() => JsonSerializer.Serialize(new ApiEnvelope<SessionEvidenceDto>(
-        new SessionEvidenceDto("sess-abc123", "ctr-001", [Before(true), After()], new EvidenceSummaryDto(2, 2, 0, true, true, true)), QueriedAt),
+        new SessionEvidenceDto("sess-abc123", "ctr-001", [Before(true), After()], new EvidenceSummaryDto(2, 2, 0, true, true, true, 0)), QueriedAt),
         EvidenceJsonContext.Default.ApiEnvelopeSessionEvidenceDto);
 
     public static string CompletePair() => JsonSerializer.Serialize(new ApiEnvelope<EvidencePairDto>(new EvidencePairDto

@@ -10,7 +10,7 @@ namespace PiOrchestrator.Evidence;
 
 public sealed record ExportCaptureDto(
     string EvidenceId, string SessionId, string ContainerId, string CaptureTag, string Status, string? FailureReason, string? CapturedAt,
-    string? Sha256, string? Signature, string? KeyId, bool? ClockSynchronized, string? File, string? NotIncluded);
+    string? Sha256, string? Signature, string? KeyId, bool? ClockSynchronized, string? File, string? NotIncluded, int? Sequence = null);
 
 public sealed record ExportManifestDto(
     string Format, string SessionId, string ContainerId, string Status, DateTimeOffset StartedAt, DateTimeOffset? ClosedAt, string? ChainHead,
@@ -58,7 +58,7 @@ public sealed class SessionExport(EvidenceStore store, DeviceKey key, ObjectRead
                     }
                 }
                 captures.Add(new ExportCaptureDto(e.EvidenceId.ToString("D"), e.SessionId, e.ContainerId, EvidenceNames.Of(e.Tag), EvidenceNames.Of(e.Status),
-                    e.FailureReason, capturedAt, e.Sha256, e.Signature, e.KeyId, e.ClockSynchronized, file, notIncluded));
+                    e.FailureReason, capturedAt, e.Sha256, e.Signature, e.KeyId, e.ClockSynchronized, file, notIncluded, e.Sequence));
             }
             var manifest = new ExportManifestDto(CaptureSignature.Version, session.SessionId, session.ContainerId, SessionRecord.Of(session.Phase),
                 session.StartedAt, session.ClosedAt, session.ChainHead, key.DeviceId, key.KeyId, now, captures, AuditFile);

@@ -42,7 +42,7 @@ public static class OpenApiDocument
     private static readonly (string Name, string Description)[] Tags =
     [
         ("Sessions", "Door sessions: one per door cycle, newest first, with the state of its before/after pair; inspections a person opens and sessions a person ends (with the API key)."),
-        ("Evidence", "The photos of a session (BEFORE_OPEN, AFTER_CLOSE, MANUAL), the before/after pair, images and their integrity."),
+        ("Evidence", "The photos of a session (BEFORE_OPEN, AFTER_CLOSE, MANUAL, and DURING_OPEN timelapse frames), the before/after pair, images and their integrity."),
         ("Capture", "A technician's test capture; like every operation that changes anything, it needs the API key."),
         ("Access", "Invites for technicians (with the API key): a join link and a one-time code, exchanged once for a credential limited to some containers and some time."),
         ("Status", "The agent's own state: MQTT, storage, upload queue, cameras and door sensors; liveness and readiness probes."),

@@ -75,6 +75,8 @@ public sealed partial class SessionEngine
         if (!_sessions.TryGetValue(done.SessionId, out var session)) return;
         session.CapturesInFlight--;
         if (done.Tag == CaptureTag.AfterClose) session.AfterCloseDone = true;
+        // Frames come after BEFORE_OPEN, never before or alongside it.
+        if (done.Tag == CaptureTag.BeforeOpen) StartFrames(session);
         if (session.Phase == Phase.Finishing && session.AfterCloseDone && session.CapturesInFlight == 0)
             Complete(session);
     }
@@ -90,8 +92,9 @@ public sealed partial class SessionEngine
             var ended = _store.GetSession(session.Id);
             foreach (var waiter in session.EndWaiters) waiter.TrySetResult(new SessionAnswer(RequestOutcome.Ended, ended));
         }
-        _log.LogInformation("Session {SessionId} of {ContainerId} complete: BEFORE_OPEN {Before}, AFTER_CLOSE {After}, chain {ChainHead}",
-            session.Id, session.Container.Id, Outcome(evidence, CaptureTag.BeforeOpen), Outcome(evidence, CaptureTag.AfterClose), head[..16]);
+        _log.LogInformation("Session {SessionId} of {ContainerId} complete: BEFORE_OPEN {Before}, AFTER_CLOSE {After}, {Frames} frame(s), chain {ChainHead}",
+            session.Id, session.Container.Id, Outcome(evidence, CaptureTag.BeforeOpen), Outcome(evidence, CaptureTag.AfterClose),
+            evidence.Count(e => e.Tag == CaptureTag.DuringOpen && e.IsCaptured), head[..16]);
     }
 
     private static string Outcome(List<EvidenceRecord> evidence, CaptureTag tag) =>
@@ -175,6 +178,7 @@ public sealed partial class SessionEngine
                 OpenedAt = openedAt,
                 OpenedTimestamp = TimestampAgo(_time.GetUtcNow() - openedAt),
                 LeftOpenFlagged = record.DoorLeftOpenAt is not null,
+                FramesStored = FramesStoredIn(evidence),
             });
             container.LastSessionId = record.SessionId;
             if (evidence.Any(e => e.Tag == CaptureTag.AfterClose))
@@ -213,6 +217,7 @@ public sealed partial class SessionEngine
                 container.Current = session;
                 // An inspection's session says nothing of the door.
                 if (!session.Inspection) SetDoor(container, DoorState.Open, record.OpenedAt ?? record.StartedAt);
+                StartFrames(session);
                 _log.LogInformation("Resuming session {SessionId} of {ContainerId}: door open, waiting for closed", record.SessionId, record.ContainerId);
             }
             Publish(container);

@@ -159,6 +159,7 @@ public sealed partial class SessionEngine
             current.Generation++;
             current.Phase = Phase.Open;
             _store.UpdateSessionPhase(current.Id, SessionPhase.Open, null, null, Cause(e));
+            StartFrames(current);
             _log.LogInformation("Door of {ContainerId} reopened before AFTER_CLOSE; session {SessionId} continues", container.Config.Id, current.Id);
             return true;
         }
@@ -195,6 +196,7 @@ public sealed partial class SessionEngine
         }
         if (current.Phase == Phase.Open)
         {
+            StopFrames(current);
             current.Phase = Phase.Closing;
             _store.UpdateSessionPhase(current.Id, SessionPhase.Closing, e.ReceivedAt, due, Cause(e));
             ScheduleAfterClose(current, due);

@@ -99,6 +99,8 @@ public sealed partial class SessionEngine
             new AuditEntry(now, request.By.Name, request.By.Address, AuditActions.SessionEnd, session.Container.Id, session.Id, request.Reason));
         session.EndWaiters.Add(end.Result);
         _containers.TryGetValue(session.Container.Id, out var container);
+        // An ended session takes no more frames, whatever its door does.
+        StopFrames(session);
         switch (session.Phase)
         {
             case Phase.Open when request.AfterClose:

@@ -55,6 +55,10 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         public bool Inspection { get; init; }
         /// <summary>Requests to end it, answered when it completes.</summary>
         public List<TaskCompletionSource<SessionAnswer>> EndWaiters { get; } = [];
+        /// <summary>The timelapse while the door is open and the container takes frames.</summary>
+        public Timelapse? Frames { get; set; }
+        /// <summary>The number of the last DURING_OPEN frame stored.</summary>
+        public int FramesStored { get; set; }
         /// <summary>A test capture's photo while it is being taken, for a repeat of its Idempotency-Key.</summary>
         public Task<EvidenceRecord>? ManualCapture { get; set; }
     }
@@ -137,7 +141,12 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
 
     public ContainerSnapshot? Snapshot(string containerId) => _snapshots.GetValueOrDefault(containerId);
 
-    public bool Post(DoorEvent doorEvent) => _inputs.Writer.TryWrite(new DoorInput(doorEvent));
+    public bool Post(DoorEvent doorEvent)
+    {
+        // A close stops the container's frames before it waits in the queue: no frame is stored after the door closed.
+        if (!doorEvent.IsOpening && _frameRuns.TryGetValue(doorEvent.ContainerId, out var frames)) frames.Stop();
+        return _inputs.Writer.TryWrite(new DoorInput(doorEvent));
+    }
 
     /// <summary>A technician's test capture's session: never a container's current one, closed once its picture is stored.</summary>
     public const string ManualSessionPrefix = "manual-";
@@ -217,6 +226,8 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         foreach (var s in _sessions.Values)
         {
             s.AfterCloseTimer?.Dispose();
+            // A frame is never worth a wait at shutdown: it is cut and leaves no row.
+            StopFrames(s);
             // An end asked for is recorded; the session completes when the agent is back.
             foreach (var waiter in s.EndWaiters) waiter.TrySetCanceled();
         }
@@ -261,7 +272,14 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
         switch (input)
         {
             case DoorInput door:
-                OnDoorEvent(door.Event);
+                try
+                {
+                    OnDoorEvent(door.Event);
+                }
+                finally
+                {
+                    if (_containers.TryGetValue(door.Event.ContainerId, out var container)) ResumeFramesAfterDroppedClose(container);
+                }
                 // Recorded or deliberately dropped: only now may the source forget it (an MQTT event's PUBACK). An
                 // exception above (the store refused the write) leaves it unacknowledged, for the broker to send again.
                 door.Event.Ack?.Acknowledge();
@@ -280,6 +298,12 @@ public sealed partial class SessionEngine : BackgroundService, IDoorEventSink
                 break;
             case EndSession end:
                 Answering(end.Result, () => OnEndSession(end));
+                break;
+            case FrameDue due:
+                OnFrameDue(due);
+                break;
+            case FrameDone frame:
+                OnFrameDone(frame);
                 break;
             case Tick:
                 _captures.RemoveAll(t => t.IsCompleted);

@@ -19,6 +19,9 @@ public sealed class ContainerOptions
     /// </summary>
     public string? FrameSize { get; set; }
 
+    /// <summary>Overrides Capture:DuringOpenIntervalSeconds for this container (0 turns its timelapse off).</summary>
+    public double? DuringOpenIntervalSeconds { get; set; }
+
     public DoorSensorOptions? Door { get; set; }
 }
 

@@ -1,6 +1,7 @@
 namespace PiOrchestrator.Store;
 
-public enum CaptureTag { BeforeOpen, AfterClose, Manual }
+/// <summary>DuringOpen: a timelapse frame taken while the door is open, apart from the before/after pair.</summary>
+public enum CaptureTag { BeforeOpen, AfterClose, Manual, DuringOpen }
 
 public enum CaptureStatus { Captured, Failed }
 
@@ -14,6 +15,7 @@ public static class EvidenceNames
         CaptureTag.BeforeOpen => "BEFORE_OPEN",
         CaptureTag.AfterClose => "AFTER_CLOSE",
         CaptureTag.Manual => "MANUAL",
+        CaptureTag.DuringOpen => "DURING_OPEN",
         // A tag added without its name would be stored, signed and shown as another tag's: refuse it instead.
         _ => throw new ArgumentOutOfRangeException(nameof(tag), tag, "capture tag without a name"),
     };
@@ -23,6 +25,7 @@ public static class EvidenceNames
         "BEFORE_OPEN" => CaptureTag.BeforeOpen,
         "AFTER_CLOSE" => CaptureTag.AfterClose,
         "MANUAL" => CaptureTag.Manual,
+        "DURING_OPEN" => CaptureTag.DuringOpen,
         _ => throw new FormatException($"unknown capture tag '{text}'"),
     };
 
@@ -85,11 +88,22 @@ public sealed record EvidenceRecord
     /// <summary>Whether the system clock was synchronised when the capture was taken; null on rows older than the check.</summary>
     public bool? ClockSynchronized { get; init; }
 
+    /// <summary>A DURING_OPEN frame's number in its session, from 1 with no gap among stored frames; null on other tags.</summary>
+    public int? Sequence { get; init; }
+
     public bool IsCaptured => Status == CaptureStatus.Captured;
 
     /// <summary><c>evidence/{container}/{session}/{TAG}_{yyyyMMddTHHmmss}_{first 8 hex of id}.jpg</c>, UTC.</summary>
     public static string ObjectKeyFor(string containerId, string sessionId, CaptureTag tag, DateTimeOffset capturedAt, Guid evidenceId) =>
         $"evidence/{containerId}/{sessionId}/{EvidenceNames.Of(tag)}_{capturedAt.UtcDateTime:yyyyMMdd'T'HHmmss}_{evidenceId.ToString("N")[..8]}.jpg";
+
+    /// <summary>
+    /// <c>evidence/{container}/{session}/DURING_OPEN_{sequence, 4 digits or more}_{yyyyMMddTHHmmss}_{first 8 hex of id}.jpg</c>:
+    /// frames come several a second, and the id's first 8 hex (its time in ms, top bits) only change every 65 s, so
+    /// the number keeps keys apart and lists them in order.
+    /// </summary>
+    public static string FrameKeyFor(string containerId, string sessionId, int sequence, DateTimeOffset capturedAt, Guid evidenceId) =>
+        $"evidence/{containerId}/{sessionId}/{EvidenceNames.Of(CaptureTag.DuringOpen)}_{sequence:D4}_{capturedAt.UtcDateTime:yyyyMMdd'T'HHmmss}_{evidenceId.ToString("N")[..8]}.jpg";
 
     /// <summary>
     /// Where the capture goes when its key holds an object this agent did not write: the same name with the whole

@@ -34,9 +34,9 @@ public sealed partial class EvidenceStore
                 cmd.CommandText = """
                     INSERT INTO evidence(evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason,
                       captured_ms, created_ms, content_type, image_size_bytes, sha256, object_key, upload_status, width, height,
-                      latency_ms, delay_ms, bytes_held, signature, key_id, clock_synchronized)
+                      latency_ms, delay_ms, bytes_held, signature, key_id, clock_synchronized, sequence)
                     VALUES($id, $session, $container, $device, $tag, $status, $reason, $captured, $created, $type, $size, $sha,
-                      $key, $upload, $width, $height, $latency, $delay, $held, $signature, $keyId, $clockSynced)
+                      $key, $upload, $width, $height, $latency, $delay, $held, $signature, $keyId, $clockSynced, $sequence)
                     """;
                 var p = cmd.Parameters;
                 p.AddWithValue("$id", e.EvidenceId.ToString("D"));
@@ -59,6 +59,7 @@ public sealed partial class EvidenceStore
                 p.AddWithValue("$delay", (object?)e.DelayMs ?? DBNull.Value);
                 p.AddWithValue("$held", e.BytesHeld && jpeg.Length > 0 ? 1 : 0);
                 BindSeal(p, e);
+                p.AddWithValue("$sequence", (object?)e.Sequence ?? DBNull.Value);
                 cmd.ExecuteNonQuery();
             }
             if (e.BytesHeld && jpeg.Length > 0)

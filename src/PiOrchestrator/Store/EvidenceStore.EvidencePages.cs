@@ -7,7 +7,8 @@ public sealed record EvidencePosition(long CapturedMs, Guid EvidenceId);
 public sealed record EvidencePage(IReadOnlyList<EvidenceRecord> Rows, bool HasMore, EvidencePosition? Next);
 
 /// <summary>Counts over all of a session's captures, whatever page or filter is asked for.</summary>
-public sealed record EvidenceCounts(int Total, int Captured, bool HasBeforeOpen, bool HasAfterClose)
+/// <summary>Total, Captured and Failed count the pair's rows and test captures; Frames the captured DURING_OPEN frames.</summary>
+public sealed record EvidenceCounts(int Total, int Captured, bool HasBeforeOpen, bool HasAfterClose, int Frames)
 {
     public int Failed => Total - Captured;
 }
@@ -45,13 +46,14 @@ public sealed partial class EvidenceStore
         using var c = OpenReader();
         using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            SELECT count(*), coalesce(sum(status = 'captured'), 0),
-              coalesce(max(capture_tag = 'BEFORE_OPEN' AND status = 'captured'), 0), coalesce(max(capture_tag = 'AFTER_CLOSE' AND status = 'captured'), 0)
+            SELECT coalesce(sum(capture_tag <> 'DURING_OPEN'), 0), coalesce(sum(capture_tag <> 'DURING_OPEN' AND status = 'captured'), 0),
+              coalesce(max(capture_tag = 'BEFORE_OPEN' AND status = 'captured'), 0), coalesce(max(capture_tag = 'AFTER_CLOSE' AND status = 'captured'), 0),
+              coalesce(sum(capture_tag = 'DURING_OPEN' AND status = 'captured'), 0)
             FROM evidence WHERE session_id = $session
             """;
         cmd.Parameters.AddWithValue("$session", sessionId);
         using var r = cmd.ExecuteReader();
         r.Read();
-        return new EvidenceCounts(r.GetInt32(0), r.GetInt32(1), r.GetInt64(2) != 0, r.GetInt64(3) != 0);
+        return new EvidenceCounts(r.GetInt32(0), r.GetInt32(1), r.GetInt64(2) != 0, r.GetInt64(3) != 0, r.GetInt32(4));
     }
 }

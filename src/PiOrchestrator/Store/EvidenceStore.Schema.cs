@@ -5,7 +5,7 @@ namespace PiOrchestrator.Store;
 /// <summary>The schema: its version and migrations, and how session and evidence rows are read back.</summary>
 public sealed partial class EvidenceStore
 {
-    private const int SchemaVersion = 4;
+    private const int SchemaVersion = 5;
 
     private void Migrate()
     {
@@ -72,6 +72,7 @@ public sealed partial class EvidenceStore
         MigrateSessionPeople();
         MigrateAuditWithoutSession();
         MigrateInvites();
+        MigrateFrameSequence();
         Execute(_writer, $"PRAGMA user_version={SchemaVersion};");
     }
 
@@ -100,7 +101,7 @@ public sealed partial class EvidenceStore
 
     private const string EvidenceColumns =
         "evidence_id, session_id, container_id, device_id, capture_tag, status, failure_reason, captured_ms, created_ms, " +
-        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms, delay_ms, " + SealColumns;
+        "content_type, image_size_bytes, sha256, object_key, upload_status, width, height, latency_ms, bytes_held, uploaded_ms, upload_error, purged_ms, delay_ms, " + SealColumns + ", sequence";
 
     private static EvidenceRecord ReadEvidence(SqliteDataReader r) => ReadSeal(r, 22, new()
     {
@@ -126,7 +127,16 @@ public sealed partial class EvidenceStore
         UploadError = Text(r, 19),
         PurgedAt = Time(r, 20),
         DelayMs = Int(r, 21),
+        Sequence = Int(r, 25),
     });
+
+    /// <summary>sequence came with schema 5 (timelapse frames): NULL on every older row, none of which is a frame.</summary>
+    private void MigrateFrameSequence()
+    {
+        using var cmd = _writer.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('evidence') WHERE name = 'sequence'";
+        if ((long)cmd.ExecuteScalar()! == 0) Execute(_writer, "ALTER TABLE evidence ADD COLUMN sequence INTEGER;");
+    }
 
     /// <summary>delay_ms came after the first schema: added to a store made before it.</summary>
     private void MigrateCaptureDelay()

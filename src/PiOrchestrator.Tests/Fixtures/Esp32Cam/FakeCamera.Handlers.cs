@@ -33,6 +33,15 @@ public sealed partial class FakeCamera
         var requestedAt = Now(out _);
         _requests.Enqueue(requestedAt);
         NoteOutstandingCaptures(session);
+        if (TakeSlowGrab())
+        {
+            Interlocked.Increment(ref _slowGrabsStarted);
+            if (!await WaitUnlessClientLeavesAsync(session, SlowDelay, stop))
+            {
+                Interlocked.Increment(ref _slowGrabsAbandoned);
+                return false;
+            }
+        }
         switch (Mode)
         {
             case CameraMode.Http500:

@@ -38,6 +38,26 @@ public sealed partial class FakeCamera : IAsyncDisposable
     /// <summary>A <c>/status</c> body that never ends (it stops when the client goes away or stops reading for the send timeout).</summary>
     public bool EndlessStatus { get; set; }
     public TimeSpan SlowDelay { get; set; } = TimeSpan.FromMilliseconds(300);
+    /// <summary>The next this many captures wait <see cref="SlowDelay"/> first (as <see cref="CameraMode.Slow"/>), whatever the mode.</summary>
+    public int SlowNextGrabs { get => Volatile.Read(ref _slowNextGrabs); set => Volatile.Write(ref _slowNextGrabs, value); }
+    private int _slowNextGrabs;
+    /// <summary>Slow captures begun, and those whose client left before the delay was over.</summary>
+    public int SlowGrabsStarted => Volatile.Read(ref _slowGrabsStarted);
+    public int SlowGrabsAbandoned => Volatile.Read(ref _slowGrabsAbandoned);
+    private int _slowGrabsStarted;
+    private int _slowGrabsAbandoned;
+
+    private bool TakeSlowGrab()
+    {
+        int left;
+        do
+        {
+            left = Volatile.Read(ref _slowNextGrabs);
+            if (left <= 0) return false;
+        }
+        while (Interlocked.CompareExchange(ref _slowNextGrabs, left - 1, left) != left);
+        return true;
+    }
     public int Port { get; }
     public string Url => $"http://127.0.0.1:{Port}";
 
