@@ -126,6 +126,26 @@ public sealed partial class SessionEngine
         }
     }
 
+    /// <summary>
+    /// A new session on the container, open from <paramref name="openedAt"/>: tracked, the container's current one, and
+    /// its BEFORE_OPEN request sent before anything is written (the camera is the slow part). The caller writes the
+    /// returned row with what its cause adds.
+    /// </summary>
+    private SessionRecord BeginSession(ContainerState container, string sessionId, DateTimeOffset openedAt, bool inspection)
+    {
+        var session = Track(new ActiveSession(sessionId, container.Config)
+        {
+            Phase = Phase.Open, Inspection = inspection, OpenedAt = openedAt, OpenedTimestamp = _time.GetTimestamp(),
+        });
+        container.Current = session;
+        container.LastSessionId = sessionId;
+        StartCapture(session, CaptureTag.BeforeOpen);
+        return new SessionRecord
+        {
+            SessionId = sessionId, ContainerId = container.Config.Id, Phase = SessionPhase.Open, StartedAt = openedAt, OpenedAt = openedAt,
+        };
+    }
+
     /// <summary>True when the event's id was written with the session.</summary>
     private bool OnOpening(ContainerState container, DoorEvent e)
     {
@@ -135,18 +155,7 @@ public sealed partial class SessionEngine
         if (current is null)
         {
             if (!TryNewSessionId(container, e, out var sessionId)) return false;
-            var session = Track(new ActiveSession(sessionId, container.Config) { Phase = Phase.Open, OpenedAt = e.ReceivedAt, OpenedTimestamp = _time.GetTimestamp() });
-            container.Current = session;
-            container.LastSessionId = sessionId;
-            StartCapture(session, CaptureTag.BeforeOpen);
-            _store.InsertSession(new SessionRecord
-            {
-                SessionId = sessionId,
-                ContainerId = container.Config.Id,
-                Phase = SessionPhase.Open,
-                StartedAt = e.ReceivedAt,
-                OpenedAt = e.ReceivedAt,
-            }, Cause(e));
+            _store.InsertSession(BeginSession(container, sessionId, e.ReceivedAt, inspection: false), Cause(e));
             _log.LogInformation("Session {SessionId} started for {ContainerId} by {Event} ({Source}); capturing BEFORE_OPEN",
                 sessionId, container.Config.Id, DoorEvent.Word(e.Kind), e.Source);
             return true;

@@ -59,24 +59,9 @@ public sealed partial class SessionEngine
             open.Result.TrySetResult(new SessionAnswer(RequestOutcome.SessionExists, existing));
             return;
         }
-        var session = Track(new ActiveSession(sessionId, container.Config)
-        {
-            Phase = Phase.Open, Inspection = true, OpenedAt = now, OpenedTimestamp = _time.GetTimestamp(),
-        });
-        container.Current = session;
-        container.LastSessionId = sessionId;
         // As for a door: the camera request goes out before anything is written.
-        StartCapture(session, CaptureTag.BeforeOpen);
-        _store.InsertSession(new SessionRecord
-        {
-            SessionId = sessionId,
-            ContainerId = container.Config.Id,
-            Phase = SessionPhase.Open,
-            StartedAt = now,
-            OpenedAt = now,
-            Notes = request.Notes,
-            OpenedBy = request.OpenedBy,
-        }, idempotencyKey: request.Key is { } k ? k with { SessionId = sessionId, CreatedAt = now } : null,
+        _store.InsertSession(BeginSession(container, sessionId, now, inspection: true) with { Notes = request.Notes, OpenedBy = request.OpenedBy },
+            idempotencyKey: request.Key is { } k ? k with { SessionId = sessionId, CreatedAt = now } : null,
             audit: new AuditEntry(now, request.By.Name, request.By.Address, AuditActions.SessionOpen, container.Config.Id, sessionId, request.OpenedBy));
         Publish(container);
         _log.LogInformation("Inspection session {SessionId} opened for {ContainerId} by {OpenedBy}; capturing BEFORE_OPEN",
