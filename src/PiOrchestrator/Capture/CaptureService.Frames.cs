@@ -46,26 +46,8 @@ public sealed partial class CaptureService
         var frame = grab.Frame!;
         var capturedAt = time.GetUtcNow();
         var id = Guid.CreateVersion7(capturedAt);
-        var record = new EvidenceRecord
-        {
-            EvidenceId = id,
-            SessionId = sessionId,
-            ContainerId = container.Id,
-            DeviceId = container.CameraId,
-            Tag = CaptureTag.DuringOpen,
-            Sequence = sequence,
-            Status = CaptureStatus.Captured,
-            CapturedAt = capturedAt,
-            CreatedAt = capturedAt,
-            ImageSizeBytes = frame.Length,
-            Sha256 = Convert.ToHexStringLower(SHA256.HashData(frame)),
-            ObjectKey = EvidenceRecord.FrameKeyFor(container.Id, sessionId, sequence, capturedAt, id),
-            LatencyMs = (int)grab.Latency.TotalMilliseconds,
-            DelayMs = (int)Stopwatch.GetElapsedTime(asked, grab.AnsweredAt).TotalMilliseconds,
-            Width = grab.Width,
-            Height = grab.Height,
-            BytesHeld = true,
-        };
+        var record = CapturedRecord(container, sessionId, CaptureTag.DuringOpen, capturedAt, id,
+            EvidenceRecord.FrameKeyFor(container.Id, sessionId, sequence, capturedAt, id), grab, asked) with { Sequence = sequence };
         health.RecordSuccess(container.CameraId, record.LatencyMs);
         try
         {

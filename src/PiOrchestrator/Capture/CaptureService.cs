@@ -68,25 +68,7 @@ public sealed partial class CaptureService(
         if (grab.Ok)
         {
             var frame = grab.Frame!;
-            record = new EvidenceRecord
-            {
-                EvidenceId = id,
-                SessionId = sessionId,
-                ContainerId = container.Id,
-                DeviceId = container.CameraId,
-                Tag = tag,
-                Status = CaptureStatus.Captured,
-                CapturedAt = capturedAt,
-                CreatedAt = capturedAt,
-                ImageSizeBytes = frame.Length,
-                Sha256 = Convert.ToHexStringLower(SHA256.HashData(frame)),
-                ObjectKey = EvidenceRecord.ObjectKeyFor(container.Id, sessionId, tag, capturedAt, id),
-                LatencyMs = (int)grab.Latency.TotalMilliseconds,
-                DelayMs = (int)Stopwatch.GetElapsedTime(asked, grab.AnsweredAt).TotalMilliseconds,
-                Width = grab.Width,
-                Height = grab.Height,
-                BytesHeld = true,
-            };
+            record = CapturedRecord(container, sessionId, tag, capturedAt, id, EvidenceRecord.ObjectKeyFor(container.Id, sessionId, tag, capturedAt, id), grab, asked);
             health.RecordSuccess(container.CameraId, record.LatencyMs);
             record = Persist(record, frame, grab.Thumbnail);
             if (record.IsCaptured && grab.Thumbnail is not null) cache.Set(ImageCache.ThumbnailKey(record.ObjectKey!), grab.Thumbnail);
@@ -112,6 +94,28 @@ public sealed partial class CaptureService(
     }
 
     /// <summary>A failed row for a capture that could not even be attempted (the agent stopped mid-capture).</summary>
+    /// <summary>The row of a good grab, before it is stored: its hash, size, key and timings (<paramref name="asked"/>: a Stopwatch timestamp).</summary>
+    private static EvidenceRecord CapturedRecord(
+        ContainerOptions container, string sessionId, CaptureTag tag, DateTimeOffset capturedAt, Guid id, string objectKey, GrabResult grab, long asked) => new()
+    {
+        EvidenceId = id,
+        SessionId = sessionId,
+        ContainerId = container.Id,
+        DeviceId = container.CameraId,
+        Tag = tag,
+        Status = CaptureStatus.Captured,
+        CapturedAt = capturedAt,
+        CreatedAt = capturedAt,
+        ImageSizeBytes = grab.Frame!.Length,
+        Sha256 = Convert.ToHexStringLower(SHA256.HashData(grab.Frame)),
+        ObjectKey = objectKey,
+        LatencyMs = (int)grab.Latency.TotalMilliseconds,
+        DelayMs = (int)Stopwatch.GetElapsedTime(asked, grab.AnsweredAt).TotalMilliseconds,
+        Width = grab.Width,
+        Height = grab.Height,
+        BytesHeld = true,
+    };
+
     public EvidenceRecord RecordFailure(ContainerOptions container, string sessionId, CaptureTag tag, string reason)
     {
         var now = time.GetUtcNow();
