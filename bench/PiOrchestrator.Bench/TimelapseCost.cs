@@ -24,8 +24,8 @@ internal static class TimelapseCost
         var window = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 60;
         var intervals = args.Length > 1 ? args[1].Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray() : [1.0, 5.0, 15.0];
         Console.WriteLine($"timelapse cost: doors open {Invariant(window)} s, intervals {string.Join(", ", intervals.Select(i => Invariant(i)))} s, agent {BenchTools.AgentBuild}, load {LoadAverage()}");
-        Console.WriteLine("| frame size | interval | frames in window (expected) | frames/min steady (expected) | mean frame | S3 objects / bytes (frames) | MB/min payload | MB/min on the wire | MB/hour stored |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| frame size | interval | frames in window (expected) | frames/min steady (expected) | frame: JPEG + thumbnail | frames in S3: objects / bytes | MB/min uploaded: payload / on the wire | MB/hour stored |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         var failures = 0;
         foreach (var size in Sizes) failures += await RunSizeAsync(size, window, intervals);
         Console.WriteLine($"load after: {LoadAverage()}");
@@ -78,7 +78,7 @@ internal static class TimelapseCost
                 await feed.NextAsync(c, "AFTER_CLOSE");
             }
             await WaitUploadsDrainedAsync(port);
-            var storeBefore = StoreBytes(Path.Combine(work.FullName, "data"));
+            var storeBefore = StoreBytesInUse(Path.Combine(work.FullName, "data"));
 
             var openedAt = new Dictionary<string, long>();
             foreach (var c in containers)
@@ -96,7 +96,7 @@ internal static class TimelapseCost
                 messages[c] = list;
             }
             await WaitUploadsDrainedAsync(port);
-            var storeGrowth = StoreBytes(Path.Combine(work.FullName, "data")) - storeBefore;
+            var storeGrowth = StoreBytesInUse(Path.Combine(work.FullName, "data")) - storeBefore;
 
             var objects = await ListBucketAsync(s3Port);
             var (up, down) = proxy.Bytes;
@@ -121,16 +121,17 @@ internal static class TimelapseCost
                 var meanBytes = frames.Count > 0 ? frames.Average(f => (double)f.Bytes) : 0;
                 var payloadPerMinute = steady * meanBytes;
                 var wirePerMinute = steady * (meanBytes + overhead);
+                var (jpegStored, thumbStored) = FrameBytesStored(Path.Combine(work.FullName, "data"), session);
                 var storedPerHour = steady * 60 * storedPerCapture;
                 var (w, h) = FrameSizes.Of(size);
                 Console.WriteLine($"| {size} {w}x{h} | {Invariant(intervals[i])} s | {frames.Count} ({expectedInWindow}) | " +
-                    $"{steady:F1} ({Invariant(expectedPerMinute, "0.#")}) | {meanBytes / 1024:F1} KB | {frameObjects.Count} / {frameObjects.Sum(o => o.Value) / 1024.0:F0} KB | " +
-                    $"{payloadPerMinute / 1e6:F2} | {wirePerMinute / 1e6:F2} | {storedPerHour / 1e6:F0} |");
+                    $"{steady:F1} ({Invariant(expectedPerMinute, "0.#")}) | {jpegStored / 1e3:F1} + {thumbStored / 1e3:F1} kB | {frameObjects.Count} / {frameObjects.Sum(o => o.Value) / 1e3:F0} kB | " +
+                    $"{payloadPerMinute / 1e6:F2} / {wirePerMinute / 1e6:F2} | {storedPerHour / 1e6:F0} |");
                 if (frameObjects.Count != frames.Count || frameObjects.Sum(o => o.Value) != frames.Sum(f => f.Bytes))
                     Console.WriteLine($"  MISMATCH {containers[i]}: {frames.Count} frames published, {frameObjects.Count} in S3");
             }
             Console.WriteLine($"  {size}: S3 traffic {up / 1e6:F2} MB up, {down / 1e6:F3} MB down for {objects.Count} objects of {objects.Values.Sum() / 1e6:F2} MB: " +
-                $"{overhead / 1024:F2} KB per object beyond its bytes; store grew {storeGrowth / 1e6:F2} MB for {storedCaptures} captures ({storedPerCapture / 1024:F1} KB each, JPEG + thumbnail + row); load {LoadAverage()}");
+                $"{overhead / 1e3:F2} kB per object beyond its bytes; store pages in use grew {storeGrowth / 1e6:F2} MB for {storedCaptures} captures ({storedPerCapture / 1e3:F1} kB each: JPEG, thumbnail, row, indexes); load {LoadAverage()}");
             return 0;
         }
         finally

@@ -25,7 +25,7 @@ internal static class TimelapseLatency
         var rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
         var size = args.Length > 2 ? Enum.Parse<FrameSize>(args[2]) : FrameSize.UXGA;
         var interval = args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 0.25;
-        var hold = TimeSpan.FromSeconds(args.Length > 4 ? double.Parse(args[4], CultureInfo.InvariantCulture) : 1.0);
+        var hold = TimeSpan.FromSeconds(args.Length > 4 ? double.Parse(args[4], CultureInfo.InvariantCulture) : 2.0);
         Console.WriteLine($"door → BEFORE_OPEN / closed → AFTER_CLOSE with a timelapse, {rounds} rounds x {cycles} cycles per condition, {size}, frames every {Invariant(interval)} s, door held {hold.TotalSeconds} s, agent {BenchTools.AgentBuild}, load {LoadAverage()}");
 
         var work = Directory.CreateTempSubdirectory("piorch-timelapse-latency-");
@@ -38,7 +38,7 @@ internal static class TimelapseLatency
         {
             ["PIORCH_Capture__AfterCloseDelayMs"] = "100",
             // The other door stays open for a whole condition: no thinning past the cap while it is measured.
-            ["PIORCH_Capture__DuringOpenMaxFrames"] = "1000000",
+            ["PIORCH_Capture__DuringOpenMaxFrames"] = "100000",
         };
         for (var i = 0; i < containers.Length; i++)
         {

@@ -157,9 +157,45 @@ internal static class TimelapseTools
         }
     }
 
-    /// <summary>evidence.db with its WAL, bytes.</summary>
-    public static long StoreBytes(string dataDirectory) =>
-        Directory.EnumerateFiles(dataDirectory, "evidence.db*").Sum(f => new FileInfo(f).Length);
+    /// <summary>
+    /// Bytes of the agent's store in use (pages not on the free list, WAL content included), read through a read-only
+    /// connection while the agent runs: the file itself grows in steps and keeps its WAL, so its size says little.
+    /// </summary>
+    public static long StoreBytesInUse(string dataDirectory)
+    {
+        using var db = Open(dataDirectory);
+        return Scalar(db, "PRAGMA page_count") - Scalar(db, "PRAGMA freelist_count") is var pages ? pages * Scalar(db, "PRAGMA page_size") : 0;
+    }
+
+    /// <summary>Mean JPEG and thumbnail bytes of a session's DURING_OPEN frames, as stored.</summary>
+    public static (double Jpeg, double Thumbnail) FrameBytesStored(string dataDirectory, string sessionId)
+    {
+        using var db = Open(dataDirectory);
+        using var command = db.CreateCommand();
+        command.CommandText = """
+            SELECT avg(length(b.data)), avg(length(t.data)) FROM evidence e
+            LEFT JOIN evidence_bytes b ON b.evidence_id = e.evidence_id LEFT JOIN thumbnails t ON t.evidence_id = e.evidence_id
+            WHERE e.session_id = $s AND e.capture_tag = 'DURING_OPEN'
+            """;
+        command.Parameters.AddWithValue("$s", sessionId);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.IsDBNull(0) ? 0 : reader.GetDouble(0), reader.IsDBNull(1) ? 0 : reader.GetDouble(1));
+    }
+
+    private static Microsoft.Data.Sqlite.SqliteConnection Open(string dataDirectory)
+    {
+        var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDirectory, "evidence.db")};Mode=ReadOnly;Pooling=False");
+        db.Open();
+        return db;
+    }
+
+    private static long Scalar(Microsoft.Data.Sqlite.SqliteConnection db, string sql)
+    {
+        using var command = db.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
 
     public static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ').Take(3).Aggregate((a, b) => a + " " + b);
 }
