@@ -119,7 +119,7 @@ internal static class CaptureLatency
         }
     }
 
-    private static async Task WaitForAgentAsync(Process agent, int port)
+    internal static async Task WaitForAgentAsync(Process agent, int port)
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         var deadline = Stopwatch.StartNew();
