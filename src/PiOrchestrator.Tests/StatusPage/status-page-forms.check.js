@@ -122,6 +122,7 @@ async function textOf(page, selector) {
     await page.click('button.capture[data-container="ctr-a"]');
     await page.waitForFunction(() => [...document.querySelectorAll('.result')].some(r => r.textContent.startsWith('This needs the site')), null, TIMEOUT);
     check(true, 'after the revoke a test capture on ctr-a is refused, and the page asks for a key');
+    check(await page.isHidden('#signed-in') && await page.evaluate(() => sessionStorage.length === 0), 'and no longer says who is signed in');
     check(errors.length === 0, 'no script errors (' + errors.join('; ') + ')');
   } finally {
     await browser.close();

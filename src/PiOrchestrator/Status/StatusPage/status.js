@@ -308,6 +308,12 @@ async function write(url, options) {
 // What a refused write means for the person holding the phone.
 function refusal(answer) {
   if (answer.status === 401) {
+    // A technician's credential that expired or was revoked: the page no longer says who is signed in.
+    if (state.technician && !state.apiKey) {
+      state.technician = null;
+      sessionStorage.removeItem(TECHNICIAN);
+      showTechnician();
+    }
     document.getElementById('key-form').hidden = false;
     return 'This needs the site\'s API key (enter it above) or a technician\'s invite that is still good.';
   }
