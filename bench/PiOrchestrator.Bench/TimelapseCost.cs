@@ -50,18 +50,7 @@ internal static class TimelapseCost
             ["PIORCH_S3__AccessKey"] = "S3RVER",
             ["PIORCH_S3__SecretKey"] = "S3RVER",
         };
-        for (var i = 0; i < intervals.Length; i++)
-        {
-            var camera = await FakeCamera.StartAsync(seed: i + 1);
-            camera.FrameSize = size;
-            camera.LinkBitsPerSecond = 8_000_000;
-            cameras.Add(camera);
-            settings[$"PIORCH_Containers__{i}__Id"] = containers[i];
-            settings[$"PIORCH_Containers__{i}__CameraId"] = $"espcam-tl{i}";
-            settings[$"PIORCH_Containers__{i}__CameraUrl"] = camera.Url;
-            settings[$"PIORCH_Containers__{i}__FrameSize"] = size.ToString();
-            settings[$"PIORCH_Containers__{i}__DuringOpenIntervalSeconds"] = intervals[i].ToString(CultureInfo.InvariantCulture);
-        }
+        cameras.AddRange(await TimelapseTools.StartCamerasAsync(containers, intervals, size, "espcam-tl", settings));
         var agent = BenchTools.StartAgent(work.FullName, port, brokerPort, cameras[0].Url, settings);
         try
         {

@@ -40,18 +40,7 @@ internal static class TimelapseLatency
             // The other door stays open for a whole condition: no thinning past the cap while it is measured.
             ["PIORCH_Capture__DuringOpenMaxFrames"] = "100000",
         };
-        for (var i = 0; i < containers.Length; i++)
-        {
-            var camera = await FakeCamera.StartAsync(seed: i + 1);
-            camera.FrameSize = size;
-            camera.LinkBitsPerSecond = 8_000_000;
-            cameras.Add(camera);
-            settings[$"PIORCH_Containers__{i}__Id"] = containers[i];
-            settings[$"PIORCH_Containers__{i}__CameraId"] = $"espcam-{i}";
-            settings[$"PIORCH_Containers__{i}__CameraUrl"] = camera.Url;
-            settings[$"PIORCH_Containers__{i}__FrameSize"] = size.ToString();
-            settings[$"PIORCH_Containers__{i}__DuringOpenIntervalSeconds"] = intervals[i].ToString(CultureInfo.InvariantCulture);
-        }
+        cameras.AddRange(await TimelapseTools.StartCamerasAsync(containers, intervals, size, "espcam-", settings));
         var agent = BenchTools.StartAgent(work.FullName, port, brokerPort, cameras[0].Url, settings);
         try
         {

@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using MQTTnet;
 using MQTTnet.Protocol;
+using PiOrchestrator.Tests.Fixtures;
 
 namespace PiOrchestrator.Bench;
 
@@ -195,6 +196,29 @@ internal static class TimelapseTools
         using var command = db.CreateCommand();
         command.CommandText = sql;
         return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// One test camera per container at <paramref name="size"/> over an 8 Mbit/s link, each container taking a frame
+    /// every its interval while open; the settings that say so are added to <paramref name="settings"/>.
+    /// </summary>
+    public static async Task<List<FakeCamera>> StartCamerasAsync(
+        string[] containers, double[] intervals, FrameSize size, string cameraPrefix, Dictionary<string, string> settings)
+    {
+        var cameras = new List<FakeCamera>();
+        for (var i = 0; i < containers.Length; i++)
+        {
+            var camera = await FakeCamera.StartAsync(seed: i + 1);
+            camera.FrameSize = size;
+            camera.LinkBitsPerSecond = 8_000_000;
+            cameras.Add(camera);
+            settings[$"PIORCH_Containers__{i}__Id"] = containers[i];
+            settings[$"PIORCH_Containers__{i}__CameraId"] = $"{cameraPrefix}{i}";
+            settings[$"PIORCH_Containers__{i}__CameraUrl"] = camera.Url;
+            settings[$"PIORCH_Containers__{i}__FrameSize"] = size.ToString();
+            settings[$"PIORCH_Containers__{i}__DuringOpenIntervalSeconds"] = intervals[i].ToString(CultureInfo.InvariantCulture);
+        }
+        return cameras;
     }
 
     public static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ').Take(3).Aggregate((a, b) => a + " " + b);
