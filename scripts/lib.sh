@@ -82,7 +82,7 @@ ensure_arm64_root() {
 debian_mirror() {
   local uri
   uri=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -vE '^\s*#' \
-        | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ')
+        | grep -oE 'https?://[^ ]+/debian/?( |$)' | sed -n 1p | tr -d ' ')
   [ -n "$uri" ] || { echo "error: no Debian archive in this machine's apt sources, for the arm64 test roots" >&2; return 1; }
   echo "$uri"
 }

@@ -61,7 +61,7 @@ fi
 # Pass 3: the tests that boot the VM (trait Vm=Trixie), with the native arm64 .deb made from the tarball the first
 # pass built (DeploymentTests); without one the tests build it.
 if wait "$vm_image"; then
-  arm64_deb="" tarball=$(ls -t out/piorchestrator-*-linux-arm64-native.tar.gz 2>/dev/null | head -1)
+  arm64_deb="" tarball=$(ls -t out/piorchestrator-*-linux-arm64-native.tar.gz 2>/dev/null | sed -n 1p)
   if [ -n "$tarball" ] && [ "$tarball" -nt "$results/.started" ]; then
     mkdir -p "$results/arm64" && tar xzf "$tarball" -C "$results/arm64" --strip-components=1 \
       && arm64_deb=$(scripts/build-deb.sh --app "$results/arm64/app" --rid linux-arm64 --native --out "$results/arm64/deb" | tail -1)
@@ -84,7 +84,8 @@ done
 if { [ "$status_all" -ne 0 ] || [ "$status_native" -ne 0 ] || [ "$status_vm" -ne 0 ]; } && [ "$failed" -eq 0 ]; then failed=1; fi
 if [ -s "$PIORCH_TEST_WAIT_LOG" ]; then
   echo "the waits that came closest to their deadline (share used, time, what was awaited):"
-  sort -rn "$PIORCH_TEST_WAIT_LOG" | head -8 | sed 's/^/  /'
+  # sed reads to the end: `head` would close the pipe early and, under pipefail, end the run with sort's SIGPIPE.
+  sort -rn "$PIORCH_TEST_WAIT_LOG" | sed -n '1,8s/^/  /p'
 fi
 echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]
