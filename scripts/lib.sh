@@ -86,3 +86,12 @@ debian_mirror() {
   [ -n "$uri" ] || { echo "error: no Debian archive in this machine's apt sources, for the arm64 test roots" >&2; return 1; }
   echo "$uri"
 }
+
+# The test run's summary: the 8 waits that came closest to their deadline, from the log the tests append to.
+# sed reads to the end: `head` would close the pipe early, and under pipefail sort's SIGPIPE (exit 141) would end
+# the run before its last line.
+closest_waits() {
+  [ -s "$1" ] || return 0
+  echo "the waits that came closest to their deadline (share used, time, what was awaited):"
+  sort -rn "$1" | sed -n '1,8s/^/  /p'
+}

@@ -82,10 +82,6 @@ for name in all native vm; do
   skipped=$(( skipped + $(counter total) - $(counter executed) ))
 done
 if { [ "$status_all" -ne 0 ] || [ "$status_native" -ne 0 ] || [ "$status_vm" -ne 0 ]; } && [ "$failed" -eq 0 ]; then failed=1; fi
-if [ -s "$PIORCH_TEST_WAIT_LOG" ]; then
-  echo "the waits that came closest to their deadline (share used, time, what was awaited):"
-  # sed reads to the end: `head` would close the pipe early and, under pipefail, end the run with sort's SIGPIPE.
-  sort -rn "$PIORCH_TEST_WAIT_LOG" | sed -n '1,8s/^/  /p'
-fi
+closest_waits "$PIORCH_TEST_WAIT_LOG"
 echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]
