@@ -7,6 +7,18 @@ namespace PiOrchestrator.Tests.Fixtures;
 /// The wall clock of an agent process, shifted by the test and only for that process: libfaketime (Debian's
 /// libfaketime package) preloaded into it reads the offset from a file at every call, so the test steps the clock
 /// while the agent runs, as NTP steps a Pi's. CLOCK_MONOTONIC and file times are left alone, as a real step leaves them.
+/// Two of libfaketime 0.9.10's defaults are wrong for a multithreaded runtime, each shown by
+/// <c>FakeWallClockTests</c> with a small C probe:
+/// <list type="bullet">
+/// <item>libfaketime.so.1 re-reads the offset file into shared buffers on every call with no lock, so while the file
+/// changes a thread can read a torn or foreign time (tens in a few hundred thousand reads). In the .NET runtime one such
+/// read made a timed wait fail (COMException 0x8007054F, exit 134) right after a step. libfaketimeMT.so.1 is the same
+/// library with each faked read under a mutex.</item>
+/// <item>On glibc ≥ 2.30 it applies a "forced monotonic fix" to <c>pthread_cond_timedwait</c> on CLOCK_MONOTONIC
+/// condition variables that, with the monotonic clock not faked, turns every deadline into one long past: every
+/// timed wait returns at once and an idle agent spun at 94 % of a core (9.4 s of CPU in 10 s; 0.02 s without the
+/// preload). FAKETIME_FORCE_MONOTONIC_FIX=0 turns it off and the waits wait.</item>
+/// </list>
 /// </summary>
 public sealed class FakeWallClock : IDisposable
 {
@@ -29,7 +41,7 @@ public sealed class FakeWallClock : IDisposable
                 Architecture.Arm64 => "aarch64-linux-gnu",
                 var other => throw new PlatformNotSupportedException($"no libfaketime path known for {other}"),
             };
-            var path = $"/usr/lib/{triplet}/faketime/libfaketime.so.1";
+            var path = $"/usr/lib/{triplet}/faketime/libfaketimeMT.so.1";
             return File.Exists(path) ? path : throw new FileNotFoundException("install Debian's libfaketime (scripts/test.sh does)", path);
         }
     }
@@ -43,6 +55,8 @@ public sealed class FakeWallClock : IDisposable
         ["FAKETIME_NO_CACHE"] = "1",
         // Only the wall clock steps: the monotonic clock (timers, Stopwatch, condition waits) runs on undisturbed.
         ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1",
+        // ... and so must the deadlines of waits on it (see above).
+        ["FAKETIME_FORCE_MONOTONIC_FIX"] = "0",
         ["NO_FAKE_STAT"] = "1",
     };
 
