@@ -12,7 +12,8 @@ source scripts/lib.sh
 # wrk, nginx: the smoke run of the dashboard benchmark (nginx serves the baseline copy of the same bytes).
 # clang, lld, gcc-aarch64-linux-gnu: the native (ahead-of-time) builds, for this machine and cross to arm64;
 # libc6-dev-arm64-cross (crt files, libdl/librt/libm for the arm64 link) is only a Recommends of the cross gcc.
-# libfaketime: preloaded into the agent process to step its wall clock mid-session (ClockStepProcessTests).
+# libfaketime: its thread-safe libfaketimeMT is preloaded into the agent process to step its wall clock mid-session
+# (ClockStepProcessTests); clang also builds the C probe that checks it (FakeWallClockTests).
 # sqlite3: the .deb's postrm counts evidence not yet uploaded with it when purged (DebianPackageTests).
 ensure_apt_lists
 # shellcheck disable=SC2046 # agent_packages prints a word list
