@@ -3,7 +3,7 @@
 
 const REFRESH_MS = 5000;
 const state = { apiKey: null, busy: false, results: {}, joinToken: null, technician: null, inspectionKey: null, ending: null,
-  frames: {}, scrub: {} };
+  frames: {}, scrub: {}, status: null };
 // A strip shows at most this many of a session's frames (the first pages); the API has them all.
 const MAX_STRIP_FRAMES = 500;
 const TECHNICIAN = 'pio-technician';
@@ -350,8 +350,11 @@ function setText(id, className, text) {
   node.textContent = text;
 }
 
-// The containers an inspection may be opened on: all of them for the admin, the invite's for a technician.
-function renderInspectionChoices(status) {
+// The containers an inspection may be opened on: all of them for the admin, the invite's for a technician. Drawn from
+// the last status at every refresh and at once when who is signed in changes (a refresh may already be in flight then).
+function renderInspectionChoices() {
+  const status = state.status;
+  if (!status) return;
   const select = document.getElementById('inspection-container');
   const chosen = select.value;
   const allowed = state.technician ? status.containers.filter(c => state.technician.containers.includes(c.id)) : status.containers;
@@ -437,6 +440,7 @@ function showTechnician() {
   line.hidden = !technician;
   if (technician) line.textContent = 'Signed in as ' + technician.name + ' for ' + technician.containers.join(', ') + ' until ' + time(technician.expires_at);
   if (technician && !document.getElementById('inspection-by').value) document.getElementById('inspection-by').value = technician.name;
+  renderInspectionChoices();
 }
 
 // The invite's token is taken from the address and the address put back to "/" at once: the token is never left in the
@@ -487,7 +491,8 @@ async function refresh() {
     agentClockOffsetMs = Date.parse(envelope.timestamp) - Date.now();
     renderAgent(status);
     renderContainers(status);
-    renderInspectionChoices(status);
+    state.status = status;
+    renderInspectionChoices();
     await renderSessions();
     error.textContent = '';
   } catch (e) {
